@@ -1,0 +1,31 @@
+//! Log setup shared by the two binaries, so a message's log line looks the same in Lambda and
+//! locally.
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines with colours, for a terminal.
+    Pretty,
+    /// One JSON object a line, event fields at the top level: for CloudWatch, jq and tests.
+    Json,
+}
+
+/// Installs the global tracing subscriber writing to stdout.
+///
+/// `filter` is an `EnvFilter` directive (`info`, `handler=debug,warn`); an invalid one falls back
+/// to `info`. The caller reads it from wherever its platform keeps it (`RUST_LOG`,
+/// `AWS_LAMBDA_LOG_LEVEL`), so this crate never reads the environment itself.
+pub fn init(format: LogFormat, filter: Option<&str>) {
+    let filter = filter.and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let installed = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+        }
+    };
+    // A subscriber installed earlier (a test harness, an embedding program) wins: keep it.
+    drop(installed);
+}

@@ -1,0 +1,226 @@
+//! The command line, parsed and validated once at the edge into a typed [`Config`].
+
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use aws_sdk_sqs::config::Credentials;
+use clap::{Parser, ValueEnum};
+use handler::telemetry::LogFormat;
+
+/// ReceiveMessage returns at most 10 messages per call.
+pub const MAX_BATCH_SIZE: u8 = 10;
+/// ReceiveMessage long-polls for at most 20 seconds.
+pub const MAX_WAIT_TIME_SECONDS: u8 = 20;
+
+/// Long-polls an SQS queue and runs the handler on Lambda-shaped batches: what works here works
+/// behind Lambda's SQS event source mapping.
+#[derive(Debug, Parser)]
+#[command(name = "local-runner", version, about)]
+pub struct Cli {
+    /// Queue name or queue URL.
+    #[arg(long, env = "SQS_QUEUE")]
+    pub queue: String,
+
+    /// SQS endpoint. Pass an empty string to use AWS's own endpoint for the region.
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://localhost:4566")]
+    pub endpoint_url: String,
+
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Concurrent long-poll tasks.
+    #[arg(long, default_value_t = NonZeroUsize::new(2).expect("2 is not zero"))]
+    pub pollers: NonZeroUsize,
+
+    /// Messages per receive (1..=10).
+    #[arg(long, default_value_t = MAX_BATCH_SIZE, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_BATCH_SIZE)))]
+    pub batch_size: u8,
+
+    /// Long-poll wait in seconds (0..=20).
+    #[arg(long, default_value_t = MAX_WAIT_TIME_SECONDS, value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_WAIT_TIME_SECONDS)))]
+    pub wait_time_seconds: u8,
+
+    /// Messages being handled at once, across all pollers [default: pollers × batch size].
+    #[arg(long)]
+    pub max_in_flight: Option<NonZeroUsize>,
+
+    /// Seconds that started messages get to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub shutdown_timeout: u64,
+
+    /// Exit 0 once nothing was received for SECS seconds and nothing is in flight.
+    #[arg(long, value_name = "SECS")]
+    pub exit_when_idle: Option<u64>,
+
+    /// Log format [default: pretty on a terminal, json otherwise].
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Where the queue is, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueRef {
+    /// A queue name, resolved with GetQueueUrl.
+    Name(String),
+    /// A full queue URL, used as it is.
+    Url(String),
+}
+
+/// The validated configuration of a run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The queue to poll.
+    pub queue: QueueRef,
+    /// The SQS endpoint; `None` means AWS's own.
+    pub endpoint_url: Option<String>,
+    /// AWS region.
+    pub region: String,
+    /// Concurrent long-poll tasks.
+    pub pollers: NonZeroUsize,
+    /// Messages per receive, 1..=10.
+    pub batch_size: u8,
+    /// Long-poll wait.
+    pub wait_time: Duration,
+    /// Messages handled at once, across pollers.
+    pub max_in_flight: NonZeroUsize,
+    /// Time that started messages get to finish after a stop signal.
+    pub shutdown_timeout: Duration,
+    /// Exit once idle this long.
+    pub exit_when_idle: Option<Duration>,
+    /// Credentials for a local endpoint (its `Debug` hides the secret). `None` there means the
+    /// dummy `test`/`test`; remote endpoints always use the AWS credential chain.
+    pub local_credentials: Option<Credentials>,
+}
+
+impl Cli {
+    /// The log format: as asked, or pretty on a terminal and JSON elsewhere.
+    #[must_use]
+    pub fn log_format(&self) -> LogFormat {
+        match self.log_format {
+            Some(LogFormatArg::Json) => LogFormat::Json,
+            Some(LogFormatArg::Pretty) => LogFormat::Pretty,
+            None if std::io::stdout().is_terminal() => LogFormat::Pretty,
+            None => LogFormat::Json,
+        }
+    }
+
+    /// Validates what clap cannot check alone.
+    ///
+    /// # Errors
+    /// A sentence naming the flag and what to pass instead.
+    pub fn into_config(self) -> Result<Config, String> {
+        let queue = self.queue.trim();
+        let queue = if queue.is_empty() {
+            return Err("--queue must name a queue or give its URL".into());
+        } else if queue.starts_with("http://") || queue.starts_with("https://") {
+            QueueRef::Url(queue.to_owned())
+        } else {
+            QueueRef::Name(queue.to_owned())
+        };
+        let endpoint_url = match self.endpoint_url.trim() {
+            "" => None,
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            url => return Err(format!("--endpoint-url must start with http:// or https://, got {url:?}")),
+        };
+        if self.region.trim().is_empty() {
+            return Err("--region must not be empty (for example us-east-1)".into());
+        }
+        let default_in_flight = self.pollers.saturating_mul(
+            NonZeroUsize::new(usize::from(self.batch_size)).expect("clap keeps batch size in 1..=10"),
+        );
+        let wait_time = Duration::from_secs(u64::from(self.wait_time_seconds));
+        let exit_when_idle = self.exit_when_idle.map(Duration::from_secs);
+        Ok(Config {
+            queue,
+            endpoint_url,
+            region: self.region.trim().to_owned(),
+            pollers: self.pollers,
+            batch_size: self.batch_size,
+            // An idle exit should not wait out a longer long poll first.
+            wait_time: exit_when_idle.map_or(wait_time, |idle| wait_time.min(idle)),
+            max_in_flight: self.max_in_flight.unwrap_or(default_in_flight),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+            exit_when_idle,
+            local_credentials: None,
+        })
+    }
+}
+
+impl Config {
+    /// A configuration with the CLI's defaults, for embedding `run` (tests, other binaries).
+    #[must_use]
+    pub fn new(queue: QueueRef, endpoint_url: Option<String>) -> Self {
+        Self {
+            queue,
+            endpoint_url,
+            region: "us-east-1".into(),
+            pollers: NonZeroUsize::new(2).expect("2 is not zero"),
+            batch_size: MAX_BATCH_SIZE,
+            wait_time: Duration::from_secs(u64::from(MAX_WAIT_TIME_SECONDS)),
+            max_in_flight: NonZeroUsize::new(20).expect("20 is not zero"),
+            shutdown_timeout: Duration::from_secs(30),
+            exit_when_idle: None,
+            local_credentials: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from([&["local-runner"], args].concat()).map_err(|e| e.to_string())?;
+        cli.into_config()
+    }
+
+    #[test]
+    fn a_queue_name_and_the_defaults_make_a_config() {
+        let config = parse(&["--queue", "orders"]).unwrap();
+        assert_eq!(config.queue, QueueRef::Name("orders".into()));
+        assert_eq!(config.endpoint_url.as_deref(), Some("http://localhost:4566"));
+        assert_eq!(config.pollers.get(), 2);
+        assert_eq!(config.batch_size, 10);
+        assert_eq!(config.wait_time, Duration::from_secs(20));
+        assert_eq!(config.max_in_flight.get(), 20);
+    }
+
+    #[test]
+    fn a_queue_url_is_used_as_it_is() {
+        let config = parse(&["--queue", "http://127.0.0.1:4566/000000000000/orders"]).unwrap();
+        assert_eq!(config.queue, QueueRef::Url("http://127.0.0.1:4566/000000000000/orders".into()));
+    }
+
+    #[test]
+    fn batch_size_and_wait_time_outside_sqs_limits_are_usage_errors() {
+        assert!(parse(&["--queue", "q", "--batch-size", "11"]).is_err());
+        assert!(parse(&["--queue", "q", "--batch-size", "0"]).is_err());
+        assert!(parse(&["--queue", "q", "--wait-time-seconds", "21"]).is_err());
+        assert!(parse(&["--queue", "q", "--pollers", "0"]).is_err());
+    }
+
+    #[test]
+    fn an_endpoint_without_a_scheme_is_rejected_and_an_empty_one_means_aws() {
+        assert!(parse(&["--queue", "q", "--endpoint-url", "localhost:4566"]).is_err());
+        assert_eq!(parse(&["--queue", "q", "--endpoint-url", ""]).unwrap().endpoint_url, None);
+    }
+
+    #[test]
+    fn exit_when_idle_caps_the_long_poll_wait() {
+        let config = parse(&["--queue", "q", "--exit-when-idle", "3"]).unwrap();
+        assert_eq!(config.wait_time, Duration::from_secs(3));
+    }
+}

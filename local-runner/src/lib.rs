@@ -1,0 +1,108 @@
+//! `local-runner`: long-polls an SQS queue with concurrent tasks and drives the handler crate's
+//! batch core with the same Lambda-shaped batches an SQS event source mapping would send, so what
+//! works locally works in Lambda.
+//!
+//! A run: resolve the queue ([`sqs`]); `--pollers` tasks receive up to `--batch-size` messages
+//! each, but only while fewer than `--max-in-flight` are being handled ([`poller`]); every batch
+//! goes through [`handler::process_batch`]; successes are deleted in batches, failures are left to
+//! the queue's redrive policy. On stop: no new receive, running messages finish within
+//! `--shutdown-timeout`, anything received but not started is made visible again at once.
+
+pub mod config;
+pub mod error;
+mod poller;
+pub mod records;
+mod settle;
+pub mod sqs;
+mod stats;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use handler::Handler;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{Cli, Config, QueueRef};
+pub use error::RunnerError;
+pub use stats::Summary;
+
+use poller::Shared;
+use stats::Stats;
+
+/// Runs until `shutdown` is cancelled (or, with `--exit-when-idle`, until idle), then stops
+/// gracefully and returns what it did.
+///
+/// # Errors
+/// [`RunnerError`] when the queue cannot be found or the endpoint cannot be reached at start, or
+/// when the queue disappears while running. In-flight work is still settled first.
+pub async fn run<H: Handler + 'static>(
+    config: Config,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<Summary, RunnerError> {
+    let client = sqs::client(&config).await;
+    let queue = sqs::resolve_queue(&client, &config).await?;
+    tracing::info!(
+        queue_url = %queue.url,
+        fifo = queue.fifo,
+        pollers = config.pollers.get(),
+        batch_size = config.batch_size,
+        max_in_flight = config.max_in_flight.get(),
+        "polling"
+    );
+
+    let shared = Arc::new(Shared {
+        client,
+        queue,
+        in_flight: Arc::new(Semaphore::new(config.max_in_flight.get())),
+        handler,
+        stats: Stats::default(),
+        last_activity: Mutex::new(Instant::now()),
+        stop: shutdown.child_token(),
+        abandon: CancellationToken::new(),
+        batches: TaskTracker::new(),
+        fatal: Mutex::new(None),
+        config,
+    });
+
+    let pollers = TaskTracker::new();
+    for _ in 0..shared.config.pollers.get() {
+        pollers.spawn(poller::poll(Arc::clone(&shared)));
+    }
+    if let Some(idle) = shared.config.exit_when_idle {
+        pollers.spawn(poller::exit_when_idle(Arc::clone(&shared), idle));
+    }
+    pollers.close();
+
+    shared.stop.cancelled().await;
+    tracing::info!(
+        shutdown_timeout_secs = shared.config.shutdown_timeout.as_secs(),
+        "stopping: no new receives; letting started messages finish"
+    );
+    let abandon = shared.abandon.clone();
+    let deadline = tokio::time::Instant::now() + shared.config.shutdown_timeout;
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        abandon.cancel();
+    });
+    pollers.wait().await;
+    shared.batches.close();
+    shared.batches.wait().await;
+    timer.abort();
+
+    let summary = shared.stats.summary();
+    tracing::info!(
+        received = summary.received,
+        succeeded = summary.succeeded,
+        failed = summary.failed,
+        skipped = summary.skipped,
+        deleted = summary.deleted,
+        delete_failed = summary.delete_failed,
+        released = summary.released,
+        "summary"
+    );
+    let fatal = shared.fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    fatal.map_or(Ok(summary), Err)
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# LocalStack on the host, SQS only, no Docker: install | start | stop | endpoint.
+#
+#   scripts/localstack.sh install   # pinned localstack-core into .venv/localstack (idempotent)
+#   scripts/localstack.sh start     # start (installing first if needed), wait for SQS, print the endpoint
+#   scripts/localstack.sh stop      # stop the instance this script started, by its recorded pid
+#   scripts/localstack.sh endpoint  # print the running instance's endpoint
+#
+# Environment:
+#   LOCALSTACK_PORT   port to bind on 127.0.0.1 (default 4566; 0 picks a free ephemeral port)
+#   LOCALSTACK_STATE  folder for pid, port, log and data (default .localstack/default), so a test
+#                     run and a dev instance can live side by side
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv/localstack"
+state="${LOCALSTACK_STATE:-$root/.localstack/default}"
+
+# localstack-core 2026.x needs Python 3.13; 4.13.1 is the last release whose SQS works on 3.11.
+# cbor2 6 breaks the runtime's plugin loading; pyOpenSSL 26 breaks its self-signed certificate.
+py313="$(pyenv root 2>/dev/null || echo /nonexistent)/versions/3.13.0/bin/python3.13"
+if [ -x "$py313" ]; then
+  python="$py313"; pins=('localstack-core[base-runtime]==2026.3.0' 'cbor2<6' 'pyopenssl<26')
+else
+  python="$(command -v python3.11 || command -v python3)"
+  pins=('localstack-core[base-runtime]==4.13.1' 'cbor2<6' 'pyopenssl<26')
+fi
+
+say() { echo "localstack: $*" >&2; }
+
+install() {
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main' 2>/dev/null; then
+    return 0
+  fi
+  say "installing ${pins[0]} into $venv (about 30 s)"
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+}
+
+running_pid() {
+  local pid
+  [ -f "$state/pid" ] || return 1
+  pid=$(cat "$state/pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+endpoint() {
+  running_pid >/dev/null || { say "not running (start it with scripts/localstack.sh start)"; return 1; }
+  echo "http://127.0.0.1:$(cat "$state/port")"
+}
+
+free_port() {
+  "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start() {
+  if running_pid >/dev/null; then endpoint; return 0; fi
+  install
+  mkdir -p "$state/data"
+  local port="${LOCALSTACK_PORT:-4566}"
+  [ "$port" = 0 ] && port=$(free_port)
+  # hypercorn honours GATEWAY_LISTEN (the default server binds 0.0.0.0); OVERRIDE_IN_DOCKER=0 and
+  # FILESYSTEM_ROOT keep it in its own folder; the SKIP/DNS settings stop outbound attempts;
+  # SQS_ENDPOINT_STRATEGY=off gives queue URLs on 127.0.0.1 instead of a public DNS name.
+  env SERVICES=sqs GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
+    SQS_ENDPOINT_STRATEGY=off GATEWAY_SERVER=hypercorn DISABLE_EVENTS=1 \
+    SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 SQS_DISABLE_CLOUDWATCH_METRICS=1 \
+    OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$state/data" \
+    setsid "$venv/bin/python" -m localstack.runtime.main >"$state/log" 2>&1 </dev/null &
+  echo $! >"$state/pid"
+  echo "$port" >"$state/port"
+  local url="http://127.0.0.1:$port" deadline=$((SECONDS + 90))
+  until "$venv/bin/python" - "$url" <<'PY' 2>/dev/null
+import json, sys, urllib.request
+health = json.load(urllib.request.urlopen(sys.argv[1] + "/_localstack/health", timeout=2))
+sys.exit(0 if health.get("services", {}).get("sqs") in ("available", "running") else 1)
+PY
+  do
+    if ! running_pid >/dev/null; then
+      say "exited during start; last lines of $state/log:"; tail -n 20 "$state/log" >&2; return 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "SQS not healthy after 90 s; see $state/log"; stop; return 1
+    fi
+    sleep 0.3
+  done
+  say "SQS ready at $url (pid $(cat "$state/pid"))"
+  echo "$url"
+}
+
+stop() {
+  local pid
+  if ! pid=$(running_pid); then rm -f "$state/pid"; return 0; fi
+  kill -TERM "$pid" 2>/dev/null || true
+  # SIGTERM sometimes hangs LocalStack's shutdown: give it 10 s, then SIGKILL the same pid.
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then say "did not stop in 10 s; killing pid $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -f "$state/pid"
+  say "stopped (pid $pid)"
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  endpoint) endpoint ;;
+  *) echo "usage: scripts/localstack.sh install|start|stop|endpoint" >&2; exit 2 ;;
+esac
