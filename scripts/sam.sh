@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv/sam"
 version=1.170.0
-if ! [ -x "$venv/bin/sam" ] || ! "$venv/bin/pip" show aws-sam-cli 2>/dev/null | grep -qx "Version: $version"; then
+if ! [ -x "$venv/bin/sam" ] || ! "$venv/bin/pip" show aws-sam-cli 2>/dev/null | grep -x "Version: $version" >/dev/null; then
   echo "sam: installing aws-sam-cli==$version into $venv (about 40 s)" >&2
   rm -rf "$venv"
   "$(command -v python3.11 || command -v python3)" -m venv "$venv"

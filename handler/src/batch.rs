@@ -289,3 +289,178 @@ fn panic_text(panic: &(dyn Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-text panic payload".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A test handler driven by the body: `ok`, `fail`, `panic`, or `sleep` (10 ms of work).
+    #[derive(Default)]
+    struct Scripted {
+        running: AtomicUsize,
+        peak: AtomicUsize,
+        handled: Mutex<Vec<String>>,
+    }
+
+    impl Handler for Scripted {
+        type Message = String;
+
+        fn parse(&self, record: &SqsMessage) -> Result<String, HandlerError> {
+            record.body.clone().ok_or(HandlerError::MissingBody)
+        }
+
+        async fn handle(&self, body: String) -> Result<(), HandlerError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.handled.lock().unwrap().push(body.clone());
+            match body.split(':').next() {
+                Some("fail") => Err(HandlerError::Permanent(body)),
+                Some("panic") => panic!("asked to panic"),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn record(id: &str, body: &str) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.to_owned());
+        record.body = Some(body.to_owned());
+        record.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:q".to_owned());
+        record
+    }
+
+    fn fifo_record(id: &str, group: &str, body: &str) -> SqsMessage {
+        let mut record = record(id, body);
+        record.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:q.fifo".to_owned());
+        record.attributes.insert(MESSAGE_GROUP_ID.to_owned(), group.to_owned());
+        record
+    }
+
+    fn failed_ids(report: &BatchReport, records: &[SqsMessage]) -> Vec<String> {
+        let response = report.to_response(records).unwrap();
+        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    }
+
+    async fn run(handler: &Scripted, records: &[SqsMessage], concurrency: usize) -> BatchReport {
+        let options = BatchOptions { max_concurrency: NonZeroUsize::new(concurrency).unwrap() };
+        process_batch(handler, records, options, &CancellationToken::new()).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_handler_fails_only_its_own_message() {
+        let handler = Scripted::default();
+        let records = [record("m1", "ok"), record("m2", "panic"), record("m3", "ok")];
+        let report = run(&handler, &records, 10).await;
+        assert_eq!(failed_ids(&report, &records), ["m2"]);
+        assert!(
+            matches!(&report.outcomes[1], Outcome::Failed(HandlerError::Panicked(text)) if text == "asked to panic")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_never_exceeds_the_limit_and_reaches_it() {
+        let handler = Scripted::default();
+        let records: Vec<_> = (0..10).map(|i| record(&format!("m{i}"), "sleep")).collect();
+        let report = run(&handler, &records, 3).await;
+        assert_eq!(report.counts(), (10, 0, 0));
+        assert_eq!(handler.peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_groups_run_in_order_one_message_at_a_time() {
+        let handler = Scripted::default();
+        let records = [
+            fifo_record("a1", "a", "a:1"),
+            fifo_record("a2", "a", "a:2"),
+            fifo_record("a3", "a", "a:3"),
+            fifo_record("a4", "a", "a:4"),
+        ];
+        let report = run(&handler, &records, 10).await;
+        assert_eq!(report.counts(), (4, 0, 0));
+        assert_eq!(handler.peak.load(Ordering::SeqCst), 1);
+        assert_eq!(*handler.handled.lock().unwrap(), ["a:1", "a:2", "a:3", "a:4"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_fifo_failure_the_rest_of_its_group_is_not_started() {
+        let handler = Scripted::default();
+        let records = [
+            fifo_record("a1", "a", "fail:a1"),
+            fifo_record("b1", "b", "b:1"),
+            fifo_record("a2", "a", "a:2"),
+            fifo_record("b2", "b", "b:2"),
+        ];
+        let report = run(&handler, &records, 10).await;
+        assert_eq!(failed_ids(&report, &records), ["a1", "a2"]);
+        assert!(matches!(report.outcomes[2], Outcome::NotStarted(NotStarted::EarlierInGroupFailed)));
+        assert!(!handler.handled.lock().unwrap().contains(&"a:2".to_owned()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_in_a_fifo_group_stops_that_group_too() {
+        let handler = Scripted::default();
+        let records = [fifo_record("a1", "a", "panic"), fifo_record("a2", "a", "a:2")];
+        let report = run(&handler, &records, 10).await;
+        assert_eq!(failed_ids(&report, &records), ["a1", "a2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_batch_starts_nothing_and_reports_everything() {
+        let handler = Scripted::default();
+        let records = [record("m1", "ok"), fifo_record("m2", "g", "ok")];
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let report = process_batch(&handler, &records, BatchOptions::default(), &stop).await;
+        assert!(report.outcomes.iter().all(|o| matches!(o, Outcome::NotStarted(NotStarted::Stopped))));
+        assert!(handler.handled.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_during_a_fifo_group_leaves_its_later_messages_unstarted() {
+        let handler = Scripted::default();
+        let records = [fifo_record("a1", "a", "a:1"), fifo_record("a2", "a", "a:2")];
+        let stop = CancellationToken::new();
+        let batch = process_batch(&handler, &records, BatchOptions::default(), &stop);
+        let stopper = async {
+            tokio::time::sleep(Duration::from_millis(5)).await; // a1 is running (10 ms of work)
+            stop.cancel();
+        };
+        let (report, ()) = tokio::join!(batch, stopper);
+        assert!(report.outcomes[0].is_success(), "a started message finishes");
+        assert!(matches!(report.outcomes[1], Outcome::NotStarted(NotStarted::Stopped)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_without_a_message_id_fails_the_whole_batch() {
+        let handler = Scripted::default();
+        let mut nameless = record("", "fail");
+        nameless.message_id = None;
+        let records = [record("m1", "ok"), nameless];
+        let report = run(&handler, &records, 10).await;
+        assert!(matches!(report.to_response(&records), Err(HandlerError::UnidentifiedRecord)));
+    }
+
+    #[tokio::test]
+    async fn an_empty_batch_has_no_failures() {
+        let report = run(&Scripted::default(), &[], 10).await;
+        assert!(report.outcomes.is_empty());
+        assert!(report.to_response(&[]).unwrap().batch_item_failures.is_empty());
+    }
+
+    #[test]
+    fn fifo_lanes_keep_arrival_order_and_group_records_without_a_group_alone() {
+        let mut loose = fifo_record("x", "", "x");
+        loose.attributes.clear();
+        let records =
+            [fifo_record("a1", "a", ""), fifo_record("b1", "b", ""), loose, fifo_record("a2", "a", "")];
+        let (order, lanes) = plan_lanes(&records);
+        let lanes: Vec<Vec<usize>> = lanes.into_iter().map(|lane| order[lane].to_vec()).collect();
+        assert_eq!(lanes, [vec![0, 3], vec![1], vec![2]]);
+    }
+}

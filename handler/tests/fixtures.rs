@@ -1,0 +1,66 @@
+//! Every fixture in `events/` through the Lambda entry point, asserting the exact partial batch
+//! response that Lambda would act on.
+
+use handler::lambda::handle_sqs_event;
+use handler::{BatchOptions, ExampleHandler, SqsEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+async fn invoke(fixture: &str) -> Value {
+    let event: SqsEvent = serde_json::from_str(fixture).expect("fixtures are valid SQS events");
+    let event = LambdaEvent::new(event, Context::default());
+    let response = handle_sqs_event(&ExampleHandler, BatchOptions::default(), event)
+        .await
+        .expect("every fixture record has a messageId");
+    serde_json::to_value(response).expect("a response serialises")
+}
+
+fn failures(ids: &[&str]) -> Value {
+    let items: Vec<Value> = ids.iter().map(|id| json!({ "itemIdentifier": id })).collect();
+    json!({ "batchItemFailures": items })
+}
+
+#[tokio::test]
+async fn the_sam_generated_event_fails_its_plain_text_body() {
+    let response = invoke(include_str!("../../events/sqs-receive-message.json")).await;
+    assert_eq!(response, failures(&["19dd0b57-b21e-4ac1-bd88-01bbb068cb78"]));
+}
+
+#[tokio::test]
+async fn a_valid_message_yields_an_empty_failure_list() {
+    let response = invoke(include_str!("../../events/sqs-valid-message.json")).await;
+    assert_eq!(response, failures(&[]));
+}
+
+#[tokio::test]
+async fn a_mixed_batch_reports_only_its_bad_messages() {
+    let response = invoke(include_str!("../../events/mixed-batch.json")).await;
+    assert_eq!(
+        response,
+        failures(&["11111111-0000-4000-8000-000000000002", "11111111-0000-4000-8000-000000000004"])
+    );
+}
+
+#[tokio::test]
+async fn a_fifo_group_stops_at_its_first_failure_and_other_groups_go_on() {
+    let response = invoke(include_str!("../../events/fifo-groups.json")).await;
+    // group-a: a1 ok, a2 invalid, a3 not started. group-b: all ok. group-c: c1 invalid, c2 not started.
+    assert_eq!(
+        response,
+        failures(&[
+            "22222222-0000-4000-8000-0000000000a2",
+            "22222222-0000-4000-8000-0000000000c1",
+            "22222222-0000-4000-8000-0000000000a3",
+            "22222222-0000-4000-8000-0000000000c2",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_body_fails_alone_and_unknown_fields_pass() {
+    let response = invoke(include_str!("../../events/bad-bodies.json")).await;
+    let bad: Vec<String> =
+        [1, 2, 3, 4, 5, 6, 7, 8, 10].iter().map(|n| format!("33333333-0000-4000-8000-{n:012}")).collect();
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    assert_eq!(response, failures(&bad));
+}
