@@ -18,7 +18,7 @@ state="${LOCALSTACK_STATE:-$root/.localstack/default}"
 
 # localstack-core 2026.x needs Python 3.13; 4.13.1 is the last release whose SQS works on 3.11.
 # cbor2 6 breaks the runtime's plugin loading; pyOpenSSL 26 breaks its self-signed certificate.
-py313="$(pyenv root 2>/dev/null || echo /nonexistent)/versions/3.13.0/bin/python3.13"
+py313="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")/versions/3.13.0/bin/python3.13"
 if [ -x "$py313" ]; then
   python="$py313"; pins=('localstack-core[base-runtime]==2026.3.0' 'cbor2<6' 'pyopenssl<26')
 else

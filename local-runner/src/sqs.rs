@@ -131,7 +131,7 @@ fn classify<E, R>(
 ) -> RunnerError
 where
     E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let endpoint = config.endpoint_url.clone().unwrap_or_else(|| format!("AWS ({})", config.region));
     if missing {
@@ -142,16 +142,26 @@ where
         };
     }
     match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => RunnerError::EndpointUnreachable {
-            endpoint,
-            reason: short(&DisplayErrorContext(&err).to_string()),
-        },
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            RunnerError::EndpointUnreachable { endpoint, reason: root_cause(&err) }
+        }
         _ => RunnerError::Sqs {
             operation,
             queue: queue.to_owned(),
             reason: short(&DisplayErrorContext(&err).to_string()),
         },
     }
+}
+
+/// The innermost error of a chain: for a connection failure, "Connection refused (os error 111)"
+/// says it all.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = cause.to_string();
+    if text.is_empty() { short(&DisplayErrorContext(err).to_string()) } else { short(&text) }
 }
 
 /// The SDK's error chains repeat themselves; keep a line's worth.

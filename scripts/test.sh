@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, the SAM template, then every unit and end-to-end test
+# against a LocalStack that this script installs, starts on a free port and stops again.
+# With LOCALSTACK_ENDPOINT already set, that LocalStack is used instead and left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "SAM template (sam validate --lint)"
+scripts/sam.sh validate --lint --template template.yaml
+
+if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
+  step "LocalStack"
+  export LOCALSTACK_STATE="$PWD/.localstack/test" LOCALSTACK_PORT=0
+  trap 'scripts/localstack.sh stop' EXIT
+  LOCALSTACK_ENDPOINT=$(scripts/localstack.sh start)
+  export LOCALSTACK_ENDPOINT
+fi
+
+step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
+cargo test --workspace --locked

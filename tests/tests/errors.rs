@@ -1,0 +1,46 @@
+//! What the real binary says when it cannot run: one line that says what to do, exit 1.
+
+mod support;
+
+use std::time::Duration;
+
+use support::RunningRunner;
+
+fn assert_one_clear_line(stderr: &str, expected: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr, got: {stderr}");
+    assert!(lines[0].contains(expected), "{:?} should mention {expected:?}", lines[0]);
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_queue_exits_1_with_one_line_that_says_what_to_do() {
+    let _client = support::client().await;
+    let name = support::unique_name("no-such-queue");
+    let mut runner = RunningRunner::start(&["--queue", &name]);
+    let (code, stderr) = runner.exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr, "does not exist");
+    assert!(stderr.contains(&name) && stderr.contains("create it"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_queue_given_by_url_exits_1_too() {
+    let _client = support::client().await;
+    let url = format!("{}/000000000000/{}", support::endpoint(), support::unique_name("gone"));
+    let mut runner = RunningRunner::start(&["--queue", &url]);
+    let (code, stderr) = runner.exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr, "does not exist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_with_nothing_listening_exits_1_after_the_retries() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut runner =
+        RunningRunner::start(&["--queue", "orders", "--endpoint-url", &format!("http://127.0.0.1:{port}")]);
+    let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr, "cannot reach SQS");
+}
