@@ -258,10 +258,10 @@ async fn run_one<H: Handler>(handler: &H, record: &SqsMessage) -> Outcome {
         handler.handle(message).await
     })
     .catch_unwind()
-    .instrument(span.clone())
+    .instrument(span)
     .await;
     let result = attempt.unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_text(&*panic))));
-    let _entered = span.enter();
+    // The outcome line carries message_id itself, so it is logged outside the span.
     match result {
         Ok(()) => {
             tracing::info!(message_id, id = id.as_deref(), outcome = "ok");
@@ -282,7 +282,7 @@ async fn run_one<H: Handler>(handler: &H, record: &SqsMessage) -> Outcome {
 }
 
 /// The text a panic was raised with, when it was raised with text.
-fn panic_text(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_text(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

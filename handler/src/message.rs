@@ -40,7 +40,9 @@ impl Message {
             let path = err.path().to_string();
             let inner = err.into_inner();
             // serde reports a missing field at the parent's path ("."): name the field itself.
-            let field = missing_field(&inner).or((path != ".").then_some(path));
+            // Broken JSON has no field ("?").
+            let known_path = !inner.is_syntax() && !inner.is_eof() && path != "." && path != "?";
+            let field = missing_field(&inner).or(known_path.then_some(path));
             HandlerError::InvalidBody { field, reason: describe(&inner) }
         })?;
         deserializer

@@ -12,7 +12,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber writing to stdout.
+/// Installs the global tracing subscriber writing to stdout, and a panic hook that logs panics
+/// through it.
 ///
 /// `filter` is an `EnvFilter` directive (`info`, `handler=debug,warn`); an invalid one falls back
 /// to `info`. The caller reads it from wherever its platform keeps it (`RUST_LOG`,
@@ -28,4 +29,11 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
     };
     // A subscriber installed earlier (a test harness, an embedding program) wins: keep it.
     drop(installed);
+    // The batch core catches a handler's panic and fails that message; the default hook would
+    // still print the panic as loose text on stderr. Log it as one event instead.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        let text = crate::batch::panic_text(info.payload());
+        tracing::error!(panic = %text, location = location.as_deref(), "panic");
+    }));
 }

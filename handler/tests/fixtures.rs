@@ -1,15 +1,15 @@
 //! Every fixture in `events/` through the Lambda entry point, asserting the exact partial batch
 //! response that Lambda would act on.
 
-use handler::lambda::handle_sqs_event;
-use handler::{BatchOptions, ExampleHandler, SqsEvent};
+use handler::lambda::{FunctionOptions, handle_sqs_event};
+use handler::{ExampleHandler, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
 async fn invoke(fixture: &str) -> Value {
     let event: SqsEvent = serde_json::from_str(fixture).expect("fixtures are valid SQS events");
     let event = LambdaEvent::new(event, Context::default());
-    let response = handle_sqs_event(&ExampleHandler, BatchOptions::default(), event)
+    let response = handle_sqs_event(&ExampleHandler, FunctionOptions::default(), event)
         .await
         .expect("every fixture record has a messageId");
     serde_json::to_value(response).expect("a response serialises")
