@@ -23,4 +23,8 @@ if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
 fi
 
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
-cargo test --workspace --locked
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
