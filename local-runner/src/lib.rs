@@ -15,6 +15,7 @@ pub mod records;
 mod settle;
 pub mod sqs;
 mod stats;
+pub mod template;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
