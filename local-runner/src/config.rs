@@ -5,7 +5,12 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::Credentials;
-use clap::{Parser, ValueEnum};
+
+use crate::lambda::LambdaSpec;
+use crate::template::Template;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
 use handler::telemetry::LogFormat;
 
 /// ReceiveMessage returns at most 10 messages per call.
@@ -16,11 +21,15 @@ pub const MAX_WAIT_TIME_SECONDS: u8 = 20;
 /// Long-polls an SQS queue and runs the handler on Lambda-shaped batches: what works here works
 /// behind Lambda's SQS event source mapping.
 #[derive(Debug, Parser)]
-#[command(name = "local-runner", version, about)]
+#[command(name = "local-runner", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Other things to do than running.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Queue name or queue URL.
     #[arg(long, env = "SQS_QUEUE")]
-    pub queue: String,
+    pub queue: Option<String>,
 
     /// SQS endpoint. Pass an empty string to use AWS's own endpoint for the region.
     #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://localhost:4566")]
@@ -57,6 +66,49 @@ pub struct Cli {
     /// Log format [default: pretty on a terminal, json otherwise].
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
+
+    /// Run this Lambda binary (a built `bootstrap`) behind an emulated event source mapping
+    /// whose settings come from --template, instead of the handler in this process.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub lambda: Option<PathBuf>,
+
+    /// The SAM template that holds the function and its SQS event (with --lambda).
+    #[arg(long, default_value = "template.yaml", value_name = "PATH")]
+    pub template: PathBuf,
+
+    /// The function's logical id in the template, when it has several with SQS events.
+    #[arg(long, value_name = "LOGICAL_ID")]
+    pub function: Option<String>,
+
+    /// Override the template's BatchSize: messages per invocation (with --lambda).
+    #[arg(long, value_name = "N")]
+    pub esm_batch_size: Option<NonZeroUsize>,
+
+    /// Override the template's MaximumBatchingWindowInSeconds (with --lambda).
+    #[arg(long, value_name = "SECS")]
+    pub batching_window: Option<u64>,
+
+    /// Override the template's ScalingConfig.MaximumConcurrency: concurrent invocations, one
+    /// process each (with --lambda).
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<NonZeroUsize>,
+
+    /// Override the template's function Timeout (with --lambda). Without --lambda: give each
+    /// batch Lambda's deadline, so that messages not started before it are reported failed.
+    #[arg(long, value_name = "SECS")]
+    pub function_timeout: Option<u64>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that the SAM template keeps the rules the handler relies on (visibility timeout,
+    /// ReportBatchItemFailures, FIFO limits, a dead-letter queue). Exit 1 when it does not.
+    Check {
+        /// The template.
+        #[arg(long, default_value = "template.yaml", value_name = "PATH")]
+        template: PathBuf,
+    },
 }
 
 /// `--log-format` values.
@@ -98,12 +150,92 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Exit once idle this long.
     pub exit_when_idle: Option<Duration>,
+    /// Messages per batch when emulating an event source mapping (`BatchSize`, may exceed 10);
+    /// `None`: one receive is one batch.
+    pub invoke_batch_size: Option<NonZeroUsize>,
+    /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
+    pub batching_window: Duration,
     /// Credentials for a local endpoint (its `Debug` hides the secret). `None` there means the
     /// dummy `test`/`test`; remote endpoints always use the AWS credential chain.
     pub local_credentials: Option<Credentials>,
 }
 
+/// How the received batches are run.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// By the handler in this process; with a deadline, batches get Lambda's deadline semantics.
+    InProcess {
+        /// The function timeout to emulate, if any.
+        function_timeout: Option<Duration>,
+    },
+    /// By the real Lambda binary behind an emulated event source mapping.
+    Lambda(LambdaSpec),
+}
+
+/// Concurrent invocations when the template sets no ScalingConfig.MaximumConcurrency: the
+/// five pollers an event source mapping starts with.
+const DEFAULT_LAMBDA_CONCURRENCY: u64 = 5;
+
 impl Cli {
+    /// Validates everything and decides the mode: the template is read here, once, for
+    /// `--lambda`.
+    ///
+    /// # Errors
+    /// A sentence naming the flag or file and what to do.
+    pub fn into_run(mut self) -> Result<(Config, Mode), String> {
+        let lambda = self.lambda.take();
+        let template_path = self.template.clone();
+        let function = self.function.take();
+        let (esm_batch_size, batching_window, max_concurrency, function_timeout) =
+            (self.esm_batch_size, self.batching_window, self.max_concurrency, self.function_timeout);
+        let explicit_in_flight = self.max_in_flight.is_some();
+        let mut config = self.into_config()?;
+        let function_timeout = function_timeout.map(Duration::from_secs);
+        let Some(bootstrap) = lambda else {
+            return Ok((config, Mode::InProcess { function_timeout }));
+        };
+        // Absolute, because the process runs in the binary's own folder (LAMBDA_TASK_ROOT).
+        let bootstrap = match std::fs::canonicalize(&bootstrap) {
+            Ok(path) if path.is_file() => path,
+            _ => {
+                return Err(format!(
+                    "--lambda {}: no such file; build it first (cargo build -p handler --bin bootstrap)",
+                    bootstrap.display()
+                ));
+            }
+        };
+        let template = Template::load(&template_path).map_err(|e| format!("--template: {e}"))?;
+        let spec = template.function(function.as_deref()).map_err(|e| format!("--function: {e}"))?;
+        let event = &spec.sqs_events[0];
+        let batch_size = esm_batch_size
+            .or_else(|| usize::try_from(event.batch_size).ok().and_then(NonZeroUsize::new))
+            .unwrap_or(NonZeroUsize::MIN);
+        let concurrency = max_concurrency
+            .map_or(event.max_concurrency.unwrap_or(DEFAULT_LAMBDA_CONCURRENCY), |c| c.get() as u64);
+        let concurrency = usize::try_from(concurrency.max(1)).unwrap_or(usize::MAX);
+        config.invoke_batch_size = Some(batch_size);
+        config.batching_window = batching_window.map_or(event.batching_window, Duration::from_secs);
+        if !explicit_in_flight {
+            // Hold no more messages than the invocations running at once can take.
+            config.max_in_flight =
+                batch_size.saturating_mul(NonZeroUsize::new(concurrency).unwrap_or(NonZeroUsize::MIN));
+        }
+        let spec = LambdaSpec {
+            bootstrap,
+            function_name: spec.logical_id.clone(),
+            memory_mb: spec.memory_mb,
+            timeout: function_timeout.unwrap_or(spec.timeout),
+            environment: spec.environment.clone(),
+            log_format: spec.log_format.clone(),
+            log_level: spec.log_level.clone(),
+            region: config.region.clone(),
+            endpoint_url: config.endpoint_url.clone(),
+            report_batch_item_failures: event.report_batch_item_failures,
+            max_concurrency: concurrency,
+        };
+        Ok((config, Mode::Lambda(spec)))
+    }
+
     /// The log format: as asked, or pretty on a terminal and JSON elsewhere.
     #[must_use]
     pub fn log_format(&self) -> LogFormat {
@@ -120,9 +252,9 @@ impl Cli {
     /// # Errors
     /// A sentence naming the flag and what to pass instead.
     pub fn into_config(self) -> Result<Config, String> {
-        let queue = self.queue.trim();
+        let queue = self.queue.as_deref().unwrap_or_default().trim();
         let queue = if queue.is_empty() {
-            return Err("--queue must name a queue or give its URL".into());
+            return Err("--queue (or SQS_QUEUE) must name a queue or give its URL".into());
         } else if queue.starts_with("http://") || queue.starts_with("https://") {
             QueueRef::Url(queue.to_owned())
         } else {
@@ -154,6 +286,8 @@ impl Cli {
             max_in_flight: self.max_in_flight.unwrap_or(default_in_flight),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             exit_when_idle,
+            invoke_batch_size: None,
+            batching_window: Duration::ZERO,
             local_credentials: None,
         })
     }
@@ -173,6 +307,8 @@ impl Config {
             max_in_flight: NonZeroUsize::new(20).expect("20 is not zero"),
             shutdown_timeout: Duration::from_secs(30),
             exit_when_idle: None,
+            invoke_batch_size: None,
+            batching_window: Duration::ZERO,
             local_credentials: None,
         }
     }

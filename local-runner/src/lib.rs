@@ -10,6 +10,8 @@
 
 pub mod config;
 pub mod error;
+pub mod executor;
+pub mod lambda;
 mod poller;
 pub mod records;
 mod settle;
@@ -21,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use handler::Handler;
+
+use executor::{BatchExecutor, InProcess};
+use lambda::{LambdaExecutor, LambdaSpec};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,8 +37,8 @@ pub use stats::Summary;
 use poller::Shared;
 use stats::Stats;
 
-/// Runs until `shutdown` is cancelled (or, with `--exit-when-idle`, until idle), then stops
-/// gracefully and returns what it did.
+/// Runs `handler` in this process until `shutdown` is cancelled (or, with `--exit-when-idle`,
+/// until idle), then stops gracefully and returns what it did.
 ///
 /// # Errors
 /// [`RunnerError`] when the queue cannot be found or the endpoint cannot be reached at start, or
@@ -41,6 +46,35 @@ use stats::Stats;
 pub async fn run<H: Handler + 'static>(
     config: Config,
     handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<Summary, RunnerError> {
+    run_with(config, InProcess::new(handler), shutdown).await
+}
+
+/// Runs the real Lambda binary of `spec` behind an emulated event source mapping: batches of
+/// `config.invoke_batch_size` gathered within `config.batching_window`, at most
+/// `spec.max_concurrency` invocations at once, partial batch responses applied as Lambda does.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_lambda(
+    config: Config,
+    spec: LambdaSpec,
+    shutdown: CancellationToken,
+) -> Result<Summary, RunnerError> {
+    let servers = CancellationToken::new();
+    let result = run_with(config, LambdaExecutor::new(spec, servers.clone()), shutdown).await;
+    servers.cancel();
+    result
+}
+
+/// Runs batches through `executor`; the common loop of [`run`] and [`run_lambda`].
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with<E: BatchExecutor>(
+    config: Config,
+    executor: E,
     shutdown: CancellationToken,
 ) -> Result<Summary, RunnerError> {
     let client = sqs::client(&config).await;
@@ -58,7 +92,7 @@ pub async fn run<H: Handler + 'static>(
         client,
         queue,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight.get())),
-        handler,
+        executor,
         stats: Stats::default(),
         last_activity: Mutex::new(Instant::now()),
         stop: shutdown.child_token(),

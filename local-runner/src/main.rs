@@ -6,28 +6,68 @@ use std::sync::Arc;
 use aws_sdk_sqs::config::Credentials;
 use clap::{CommandFactory, Parser, error::ErrorKind};
 use handler::ExampleHandler;
+use handler::lambda::FunctionOptions;
 use handler::telemetry;
-use local_runner::Cli;
+use local_runner::config::{Command, Mode};
+use local_runner::executor::InProcess;
+use local_runner::template::Template;
+use local_runner::{Cli, RunnerError, Summary};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Check { template }) = &cli.command {
+        return check(template);
+    }
     telemetry::init(cli.log_format(), std::env::var("RUST_LOG").ok().as_deref());
-    let mut config = match cli.into_config() {
-        Ok(config) => config,
+    let (mut config, mode) = match cli.into_run() {
+        Ok(run) => run,
         Err(message) => Cli::command().error(ErrorKind::ValueValidation, message).exit(),
     };
     config.local_credentials = credentials_from_env();
 
     let shutdown = CancellationToken::new();
     tokio::spawn(forward_signals(shutdown.clone()));
-    match local_runner::run(config, Arc::new(ExampleHandler), shutdown).await {
+    let result: Result<Summary, RunnerError> = match mode {
+        Mode::Lambda(spec) => local_runner::run_lambda(config, spec, shutdown).await,
+        Mode::InProcess { function_timeout: None } => {
+            local_runner::run(config, Arc::new(ExampleHandler), shutdown).await
+        }
+        Mode::InProcess { function_timeout: Some(timeout) } => {
+            let reserve = FunctionOptions::default().deadline_reserve;
+            let executor = InProcess::new(Arc::new(ExampleHandler)).with_deadline(timeout, reserve);
+            local_runner::run_with(config, executor, shutdown).await
+        }
+    };
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("local-runner: error: {error}");
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// `local-runner check`: one line per broken rule, exit 1 if any.
+fn check(path: &std::path::Path) -> ExitCode {
+    let template = match Template::load(path) {
+        Ok(template) => template,
+        Err(error) => {
+            eprintln!("local-runner: error: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let findings = template.check();
+    for finding in &findings {
+        println!("{}: [{}] {}", path.display(), finding.rule, finding.message);
+    }
+    if findings.is_empty() {
+        let names: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
+        println!("{}: ok ({})", path.display(), names.join(", "));
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

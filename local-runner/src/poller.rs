@@ -6,14 +6,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use handler::{BatchOptions, Handler, NotStarted, Outcome, SqsMessage, process_batch};
+use handler::{NotStarted, Outcome, SqsMessage};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::RunnerError;
-use crate::config::Config;
+use crate::config::{Config, MAX_BATCH_SIZE};
+use crate::executor::BatchExecutor;
 use crate::records::lambda_record;
 use crate::settle::{Settle, settle};
 use crate::sqs::Queue;
@@ -23,11 +25,11 @@ use crate::stats::Stats;
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
 /// Everything the tasks of one run share.
-pub(crate) struct Shared<H> {
+pub(crate) struct Shared<E> {
     pub(crate) client: Client,
     pub(crate) queue: Queue,
     pub(crate) config: Config,
-    pub(crate) handler: Arc<H>,
+    pub(crate) executor: E,
     pub(crate) stats: Stats,
     /// One permit per message being handled: pollers take permits before they receive, so the
     /// runner never holds more messages than it can start at once.
@@ -44,7 +46,7 @@ pub(crate) struct Shared<H> {
     pub(crate) fatal: Mutex<Option<RunnerError>>,
 }
 
-impl<H> Shared<H> {
+impl<E> Shared<E> {
     pub(crate) fn touch(&self) {
         *self.last_activity.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
@@ -73,10 +75,13 @@ impl<H> Shared<H> {
 /// ReceiveMessage call: once sent, SQS may already have handed messages over, and dropping the
 /// call would leave them invisible until their timeout. What a receive returns after the stop is
 /// released at once instead.
-pub(crate) async fn poll<H: Handler + 'static>(shared: Arc<Shared<H>>) {
+pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
     let config = &shared.config;
-    let want = usize::from(config.batch_size).min(config.max_in_flight.get());
-    let want_permits = u32::try_from(want).expect("at most 10");
+    // Lambda's BatchSize when emulating an event source mapping, else one receive's worth.
+    let want = config.invoke_batch_size.map_or(usize::from(config.batch_size), NonZeroUsize::get);
+    let want = want.min(config.max_in_flight.get());
+    let want_permits = u32::try_from(want).unwrap_or(u32::MAX);
+    let wait_secs = i32::try_from(config.wait_time.as_secs()).unwrap_or(20);
     let mut failures: u32 = 0;
     loop {
         let permits = tokio::select! {
@@ -86,23 +91,14 @@ pub(crate) async fn poll<H: Handler + 'static>(shared: Arc<Shared<H>>) {
                 permits.expect("the in-flight semaphore is never closed")
             }
         };
-        let received = shared
-            .client
-            .receive_message()
-            .queue_url(&shared.queue.url)
-            .max_number_of_messages(i32::from(u8::try_from(want).expect("at most 10")))
-            .wait_time_seconds(i32::try_from(config.wait_time.as_secs()).unwrap_or(20))
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await;
+        let received = receive(&shared, want, wait_secs).await;
         let messages = match received {
-            Ok(output) => {
+            Ok(messages) => {
                 if failures > 0 {
                     tracing::info!(failed_attempts = failures, "SQS answers again; polling resumed");
                     failures = 0;
                 }
-                output.messages.unwrap_or_default()
+                messages
             }
             Err(err) => {
                 drop(permits);
@@ -130,6 +126,7 @@ pub(crate) async fn poll<H: Handler + 'static>(shared: Arc<Shared<H>>) {
         if messages.is_empty() {
             continue;
         }
+        let messages = gather(&shared, messages, want).await;
         Stats::add(&shared.stats.received, messages.len());
         shared.touch();
         let records: Vec<SqsMessage> =
@@ -146,16 +143,62 @@ pub(crate) async fn poll<H: Handler + 'static>(shared: Arc<Shared<H>>) {
     }
 }
 
+/// One ReceiveMessage call for up to `want` messages (at most 10), all attributes included.
+async fn receive<E>(
+    shared: &Shared<E>,
+    want: usize,
+    wait_secs: i32,
+) -> Result<Vec<aws_sdk_sqs::types::Message>, aws_sdk_sqs::error::SdkError<ReceiveMessageError>> {
+    let max = i32::try_from(want.min(usize::from(MAX_BATCH_SIZE))).unwrap_or(10);
+    let output = shared
+        .client
+        .receive_message()
+        .queue_url(&shared.queue.url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await?;
+    Ok(output.messages.unwrap_or_default())
+}
+
+/// Lambda's batching window: after the first messages arrive, keep receiving until the batch
+/// holds `want` messages or the window has passed. Without a window, one receive is the batch.
+async fn gather<E>(
+    shared: &Shared<E>,
+    mut messages: Vec<aws_sdk_sqs::types::Message>,
+    want: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let window = shared.config.batching_window;
+    if window.is_zero() {
+        return messages;
+    }
+    let window_ends = Instant::now() + window;
+    while messages.len() < want && !shared.stop.is_cancelled() {
+        let left = window_ends.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let wait_secs = i32::try_from(left.as_secs().min(20)).unwrap_or(20);
+        match receive(shared, want - messages.len(), wait_secs).await {
+            Ok(more) if more.is_empty() && wait_secs == 0 => break,
+            Ok(more) => messages.extend(more),
+            // The batch so far is handled; the next receive reports the fault.
+            Err(_) => break,
+        }
+    }
+    messages
+}
+
 /// Handles one received batch and settles it; holds its in-flight permits until it is done.
-async fn run_batch<H: Handler + 'static>(
-    shared: Arc<Shared<H>>,
+async fn run_batch<E: BatchExecutor>(
+    shared: Arc<Shared<E>>,
     records: Vec<SqsMessage>,
     permits: OwnedSemaphorePermit,
 ) {
-    let all_at_once = NonZeroUsize::new(records.len()).unwrap_or(NonZeroUsize::MIN);
-    let options = BatchOptions { max_concurrency: all_at_once };
     let report = tokio::select! {
-        report = process_batch(&*shared.handler, &records, options, &shared.stop) => report,
+        report = shared.executor.execute(&records, &shared.stop) => report,
         () = shared.abandon.cancelled() => {
             tracing::warn!(messages = records.len(), "shutdown timeout passed with messages still running; releasing them");
             let released = shared.settle_records(Settle::Release, &records.iter().collect::<Vec<_>>()).await;
@@ -201,7 +244,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// Stops the run once nothing was received or settled for `idle` and nothing is in flight.
-pub(crate) async fn exit_when_idle<H>(shared: Arc<Shared<H>>, idle: Duration) {
+pub(crate) async fn exit_when_idle<E>(shared: Arc<Shared<E>>, idle: Duration) {
     let mut tick =
         tokio::time::interval((idle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250)));
     loop {

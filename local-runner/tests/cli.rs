@@ -59,3 +59,48 @@ fn help_lists_every_documented_flag() {
         assert!(help.contains(flag), "--help should list {flag}");
     }
 }
+
+fn template_file(text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("check-{}-{}", std::process::id(), text.len()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("template.yaml");
+    std::fs::write(&path, text).expect("write the template");
+    path
+}
+
+#[test]
+fn check_passes_the_repository_template() {
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
+        .args(["check", "--template", template])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (HandlerFunction)"));
+}
+
+#[test]
+fn check_fails_a_broken_template_with_one_line_per_broken_rule() {
+    let repo = include_str!("../../template.yaml");
+    let broken = repo
+        .replace("VisibilityTimeout: 190", "VisibilityTimeout: 60")
+        .replace("            FunctionResponseTypes:\n              - ReportBatchItemFailures\n", "");
+    let path = template_file(&broken);
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
+        .args(["check", "--template", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines.iter().any(|l| l.contains("[visibility-timeout]")), "{stdout}");
+    assert!(lines.iter().any(|l| l.contains("[report-batch-item-failures]")), "{stdout}");
+}
+
+#[test]
+fn lambda_mode_without_the_binary_is_a_usage_error_that_says_how_to_build_it() {
+    let (code, stderr) = run(&["--queue", "q", "--lambda", "/nonexistent/bootstrap"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cargo build -p handler --bin bootstrap"), "{stderr}");
+}

@@ -237,15 +237,7 @@ impl Handler for Recording {
 
 /// The `local-runner` binary that `cargo test --workspace` built beside this test.
 pub fn runner_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let bin = dir.join("local-runner");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace` (it builds the binary) or `cargo build -p local-runner`",
-        bin.display()
-    );
-    bin
+    built_binary("local-runner")
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -351,4 +343,43 @@ impl Drop for RunningRunner {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A binary that `cargo test --workspace` built beside this test (`bootstrap`, `local-runner`).
+pub fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    bin
+}
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
+}
+
+/// A Lambda spec for the repository's function, read from template.yaml, running `bootstrap`.
+pub fn lambda_spec(bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
+    let template =
+        local_runner::template::Template::load(&repo_root().join("template.yaml")).expect("template.yaml");
+    let function = template.function(None).expect("one SQS function");
+    local_runner::lambda::LambdaSpec {
+        bootstrap,
+        function_name: function.logical_id.clone(),
+        memory_mb: function.memory_mb,
+        timeout: function.timeout,
+        environment: function.environment.clone(),
+        log_format: function.log_format.clone(),
+        log_level: function.log_level.clone(),
+        region: "us-east-1".into(),
+        endpoint_url: Some(endpoint()),
+        report_batch_item_failures: function.sqs_events[0].report_batch_item_failures,
+        max_concurrency: 2,
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }

@@ -1,0 +1,192 @@
+//! One execution environment: a bootstrap process, its own Runtime API server, reused between
+//! invocations, killed and started again after a timeout or a crash, as Lambda does.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::LambdaSpec;
+use super::runtime_api::{ApiState, Invocation, Reply, router};
+
+/// Why an invocation produced no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The function ran past its timeout; the process was killed.
+    #[error("timed out after {0:?}; the process was killed and will be started again")]
+    Timeout(Duration),
+    /// The process exited while an invocation was running (or before it took one).
+    #[error("the process exited ({status}){init}")]
+    Crashed {
+        /// How it exited.
+        status: String,
+        /// What it posted to `init/error`, if anything.
+        init: String,
+    },
+    /// The process could not be started.
+    #[error("cannot start {path}: {reason}")]
+    Spawn {
+        /// The bootstrap path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+pub(crate) struct Environment {
+    index: usize,
+    address: SocketAddr,
+    state: Arc<ApiState>,
+    invocations: mpsc::Sender<Invocation>,
+    child: Option<Child>,
+    spec: Arc<LambdaSpec>,
+}
+
+impl Environment {
+    /// Binds this environment's Runtime API on 127.0.0.1 and serves it until `shutdown`.
+    pub(crate) async fn start(
+        index: usize,
+        spec: Arc<LambdaSpec>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let (invocations, next) = mpsc::channel(1);
+        let state = Arc::new(ApiState {
+            function_arn: spec.function_arn(),
+            next: tokio::sync::Mutex::new(next),
+            pending: Mutex::default(),
+            init_error: Mutex::default(),
+        });
+        let app = router(Arc::clone(&state));
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "the Runtime API server stopped");
+            }
+        });
+        Ok(Self { index, address, state, invocations, child: None, spec })
+    }
+
+    /// Sends one event to the function and waits for its answer, at most the function timeout.
+    pub(crate) async fn invoke(&mut self, event: Bytes) -> Result<Reply, InvokeError> {
+        self.ensure_running()?;
+        let request_id = request_id();
+        let deadline = SystemTime::now() + self.spec.timeout;
+        let deadline_ms = deadline
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.state
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(request_id.clone(), reply_tx);
+        let invocation = Invocation { request_id: request_id.clone(), event, deadline_ms };
+        // Capacity 1 and one invocation at a time: this never waits. The receiver lives in this
+        // environment's state, so the send fails only if that state is gone.
+        if self.invocations.send(invocation).await.is_err() {
+            self.state.take_pending(&request_id);
+            return Err(InvokeError::Crashed {
+                status: "its invocation queue is closed".into(),
+                init: String::new(),
+            });
+        }
+
+        let child = self.child.as_mut().expect("ensure_running started the process");
+        let timeout = self.spec.timeout;
+        enum Ended {
+            Replied(Reply),
+            TimedOut,
+            Exited(String),
+        }
+        let ended = tokio::select! {
+            reply = reply_rx => match reply {
+                Ok(reply) => Ended::Replied(reply),
+                Err(_) => Ended::Exited("the invocation was dropped".into()),
+            },
+            () = tokio::time::sleep(timeout) => Ended::TimedOut,
+            status = child.wait() => Ended::Exited(status.map_or_else(|e| e.to_string(), |s| s.to_string())),
+        };
+        match ended {
+            Ended::Replied(reply) => Ok(reply),
+            Ended::TimedOut => {
+                self.reset(&request_id).await;
+                Err(InvokeError::Timeout(timeout))
+            }
+            Ended::Exited(status) => {
+                self.reset(&request_id).await;
+                let init = self.state.init_error.lock().unwrap_or_else(PoisonError::into_inner).take();
+                Err(InvokeError::Crashed {
+                    status,
+                    init: init.map(|e| format!("; init error: {e}")).unwrap_or_default(),
+                })
+            }
+        }
+    }
+
+    /// Starts the bootstrap unless it is running.
+    fn ensure_running(&mut self) -> Result<(), InvokeError> {
+        if let Some(child) = &mut self.child {
+            match child.try_wait() {
+                Ok(None) => return Ok(()),
+                Ok(Some(status)) => {
+                    tracing::warn!(environment = self.index, %status, "the function process had exited; starting it again")
+                }
+                Err(err) => {
+                    tracing::warn!(environment = self.index, error = %err, "cannot tell whether the function process runs; starting it again")
+                }
+            }
+        }
+        let spec = &self.spec;
+        let mut command = Command::new(&spec.bootstrap);
+        command
+            .env_clear()
+            .envs(spec.process_environment(self.index, self.address))
+            .current_dir(spec.bootstrap.parent().unwrap_or(std::path::Path::new(".")))
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let child = command.spawn().map_err(|err| InvokeError::Spawn {
+            path: spec.bootstrap.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        tracing::info!(environment = self.index, pid = child.id(), "function process started (cold start)");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// After a timeout or crash: kill the process, forget the invocation, empty the queue.
+    async fn reset(&mut self, request_id: &str) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        self.state.take_pending(request_id);
+        // An invocation the process never took would be handed to the next process: drop it.
+        while self.state.next.lock().await.try_recv().is_ok() {}
+    }
+}
+
+/// A request id unique within this run, shaped like Lambda's UUIDs.
+fn request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    // splitmix64 over the time and a counter: unique, and spread over all 128 bits.
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    #[allow(clippy::cast_possible_truncation)] // only the low bits of the time are wanted
+    let (high, low) = (mix(nanos as u64), mix(n ^ (nanos as u64).rotate_left(32)));
+    let hex = format!("{high:016x}{low:016x}");
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}

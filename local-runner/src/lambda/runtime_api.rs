@@ -1,0 +1,118 @@
+//! The Lambda Runtime API, served to one execution environment (one bootstrap process).
+//!
+//! The same protocol AWS serves a custom runtime: the runtime long-polls `invocation/next` for an
+//! event, then posts the result to `invocation/{id}/response` or `invocation/{id}/error`; a
+//! runtime that cannot start posts to `init/error`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{mpsc, oneshot};
+
+/// Lambda's limit on a synchronous response payload, plus room for framing.
+const MAX_PAYLOAD: usize = 6 * 1024 * 1024 + 64 * 1024;
+
+/// An invocation waiting for the runtime to take it.
+#[derive(Debug)]
+pub(crate) struct Invocation {
+    pub(crate) request_id: String,
+    pub(crate) event: Bytes,
+    pub(crate) deadline_ms: u64,
+}
+
+/// What the runtime answered.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// `invocation/{id}/response`.
+    Response(Bytes),
+    /// `invocation/{id}/error`: the function failed.
+    Error(String),
+}
+
+/// State shared between the server and the environment that owns it.
+pub(crate) struct ApiState {
+    pub(crate) function_arn: String,
+    /// The queue of invocations for this environment: one at a time.
+    pub(crate) next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    /// Invocations handed out and not yet answered.
+    pub(crate) pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    /// What the runtime posted to `init/error`, if it did.
+    pub(crate) init_error: Mutex<Option<String>>,
+}
+
+impl ApiState {
+    pub(crate) fn take_pending(&self, id: &str) -> Option<oneshot::Sender<Reply>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(id)
+    }
+}
+
+/// The routes of the Runtime API (version 2018-06-01).
+pub(crate) fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
+        .with_state(state)
+}
+
+async fn next(State(state): State<Arc<ApiState>>) -> Response {
+    let invocation = state.next.lock().await.recv().await;
+    let Some(invocation) = invocation else {
+        return (StatusCode::GONE, "the environment is shutting down").into_response();
+    };
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set("content-type", "application/json");
+    set("lambda-runtime-aws-request-id", &invocation.request_id);
+    set("lambda-runtime-deadline-ms", &invocation.deadline_ms.to_string());
+    set("lambda-runtime-invoked-function-arn", &state.function_arn);
+    set("lambda-runtime-trace-id", &format!("Root=1-00000000-{};Sampled=0", invocation.request_id));
+    (StatusCode::OK, headers, invocation.event).into_response()
+}
+
+async fn response(State(state): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> Response {
+    answer(&state, &id, Reply::Response(body))
+}
+
+async fn error(State(state): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> Response {
+    answer(&state, &id, Reply::Error(String::from_utf8_lossy(&body).into_owned()))
+}
+
+async fn init_error(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    tracing::error!(error = %text, "the function failed to initialise");
+    *state.init_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+    accepted()
+}
+
+fn answer(state: &ApiState, id: &str, reply: Reply) -> Response {
+    match state.take_pending(id) {
+        Some(sender) => {
+            // The invoker may have given up (timeout); then nobody listens and that is fine.
+            let _ = sender.send(reply);
+            accepted()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            r#"{"errorMessage":"unknown or already answered request id","errorType":"InvalidRequestID"}"#,
+        )
+            .into_response(),
+    }
+}
+
+fn accepted() -> Response {
+    (StatusCode::ACCEPTED, [("content-type", "application/json")], r#"{"status":"OK"}"#).into_response()
+}

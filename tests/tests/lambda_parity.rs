@@ -1,0 +1,191 @@
+//! Parity: the handler in process, the real `bootstrap` behind our Runtime API, and the same
+//! `bootstrap` behind AWS's own Runtime Interface Emulator (the oracle) give the same answers;
+//! a queue drained in process and through the bootstrap ends in the same state.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use handler::lambda::{FunctionOptions, handle_sqs_event};
+use handler::{ExampleHandler, SqsEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use local_runner::lambda::LambdaPool;
+use serde_json::Value;
+use support::{
+    built_binary, depth, drain_bodies, free_port, good_body, lambda_spec, queue_pair, repo_root,
+    runner_config, send,
+};
+use tokio_util::sync::CancellationToken;
+
+/// AWS's Runtime Interface Emulator, as the SAM CLI ships it (scripts/test.sh installs it and
+/// sets `LAMBDA_RIE`).
+fn rie_path() -> PathBuf {
+    if let Ok(path) = std::env::var("LAMBDA_RIE") {
+        return PathBuf::from(path);
+    }
+    let site = repo_root().join(".venv/sam/lib");
+    let found = std::fs::read_dir(&site).ok().into_iter().flatten().flatten().find_map(|python| {
+        let rie = python.path().join("site-packages/samcli/local/rapid/aws-lambda-rie-x86_64");
+        rie.exists().then_some(rie)
+    });
+    found.unwrap_or_else(|| panic!("AWS's Runtime Interface Emulator is missing: run scripts/test.sh (it installs the SAM CLI, which ships it) or set LAMBDA_RIE"))
+}
+
+/// The bootstrap running under the RIE, on free ports; killed on drop.
+struct Rie {
+    child: Child,
+    invoke_url: String,
+}
+
+impl Rie {
+    fn start(bootstrap: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(rie_path())
+            .args(["--runtime-interface-emulator-address", &format!("127.0.0.1:{port}")])
+            .args(["--runtime-api-address", &format!("127.0.0.1:{}", free_port())])
+            .arg(bootstrap)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "HandlerFunction")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the RIE");
+        Self {
+            child,
+            invoke_url: format!("http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"),
+        }
+    }
+
+    /// POSTs an event; retries while the emulator is still starting.
+    async fn invoke(&self, event: &str) -> Value {
+        support::eventually(Duration::from_secs(20), "the RIE to answer", || {
+            let output = Command::new("curl")
+                .args(["-s", "-f", "-X", "POST", "--data-binary", "@-", &self.invoke_url])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .and_then(|mut curl| {
+                    use std::io::Write;
+                    curl.stdin.take().expect("piped").write_all(event.as_bytes())?;
+                    curl.wait_with_output()
+                });
+            let answer = output
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| serde_json::from_slice(&o.stdout).ok());
+            async move { answer }
+        })
+        .await
+    }
+}
+
+impl Drop for Rie {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn in_process(event: &str) -> Value {
+    let event: SqsEvent = serde_json::from_str(event).expect("a valid SQS event");
+    let response = handle_sqs_event(
+        &ExampleHandler,
+        FunctionOptions::default(),
+        LambdaEvent::new(event, Context::default()),
+    )
+    .await
+    .expect("fixtures have message ids");
+    serde_json::to_value(response).expect("serialises")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_gets_the_same_answer_in_process_from_our_runtime_api_and_from_aws_rie() {
+    let bootstrap = built_binary("bootstrap");
+    let servers = CancellationToken::new();
+    let pool = LambdaPool::new(lambda_spec(bootstrap.clone()), servers.clone());
+    let rie = Rie::start(&bootstrap);
+
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events"))
+        .expect("events/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 5, "the fixtures are there");
+    for fixture in fixtures {
+        let event = std::fs::read_to_string(&fixture).expect("readable");
+        let expected = in_process(&event).await;
+        let ours = pool.invoke(event.clone().into()).await.expect("invoked").expect("no function error");
+        let ours: Value = serde_json::from_slice(&ours).expect("JSON answer");
+        let aws = rie.invoke(&event).await;
+        assert_eq!(ours, expected, "{}: our Runtime API vs in process", fixture.display());
+        assert_eq!(aws, expected, "{}: AWS's RIE vs in process", fixture.display());
+    }
+    servers.cancel();
+}
+
+/// Drains the same messages from two fresh queue pairs, one in process and one through the
+/// bootstrap; returns (deleted, DLQ bodies) of each, after checking both source queues are empty.
+async fn drain_both_ways(
+    fifo: bool,
+    groups: &[(&str, Vec<String>)],
+    max_receive: u32,
+) -> [(u64, Vec<String>); 2] {
+    let client = support::client().await;
+    let local = queue_pair(&client, "parity-local", fifo, 1, max_receive).await;
+    let lambda = queue_pair(&client, "parity-lambda", fifo, 1, max_receive).await;
+    for (group, bodies) in groups {
+        let group = fifo.then_some(*group);
+        send(&client, &local.url, bodies, group).await;
+        send(&client, &lambda.url, bodies, group).await;
+    }
+    let mut lambda_config = runner_config(&lambda.url, 3);
+    lambda_config.invoke_batch_size = std::num::NonZeroUsize::new(10);
+    let (in_process, through_bootstrap) = tokio::join!(
+        local_runner::run(runner_config(&local.url, 3), Arc::new(ExampleHandler), CancellationToken::new()),
+        local_runner::run_lambda(
+            lambda_config,
+            lambda_spec(built_binary("bootstrap")),
+            CancellationToken::new()
+        ),
+    );
+    let mut ends = Vec::new();
+    for (summary, queue) in [(in_process, &local), (through_bootstrap, &lambda)] {
+        let summary = summary.expect("a clean idle exit");
+        assert_eq!(depth(&client, &queue.url).await, (0, 0), "{} is empty", queue.name);
+        let mut dlq = drain_bodies(&client, &queue.dlq_url).await;
+        dlq.sort();
+        ends.push((summary.deleted, dlq));
+    }
+    [ends.remove(0), ends.remove(0)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_queue_ends_the_same_in_process_and_through_the_bootstrap() {
+    let mut bodies: Vec<String> = (0..25).map(|i| good_body(&format!("m{i}"), 0)).collect();
+    bodies.extend([
+        "not json".to_owned(),
+        r#"{"id":"","kind":"k"}"#.to_owned(),
+        r#"{"kind":"k"}"#.to_owned(),
+    ]);
+    let [local, lambda] = drain_both_ways(false, &[("", bodies)], 2).await;
+    assert_eq!(local, lambda);
+    assert_eq!(local.0, 25, "every good message deleted");
+    assert_eq!(local.1.len(), 3, "every bad message in the DLQ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_queue_with_a_poisoned_group_ends_the_same_in_process_and_through_the_bootstrap() {
+    let steady: Vec<String> = (1..=4).map(|i| good_body(&format!("a{i}"), 0)).collect();
+    let mut poisoned: Vec<String> = (1..=2).map(|i| good_body(&format!("p{i}"), 0)).collect();
+    poisoned.push("poison".to_owned());
+    let [local, lambda] = drain_both_ways(true, &[("a", steady), ("p", poisoned)], 2).await;
+    assert_eq!(local, lambda);
+    assert_eq!(local, (6, vec!["poison".to_owned()]));
+}

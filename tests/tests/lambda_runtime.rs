@@ -1,0 +1,124 @@
+//! The local Lambda runtime: function timeouts kill and restart the process, start-up failures
+//! are reported, and the real binary drains a queue with `--lambda`.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use local_runner::lambda::{InvokeError, LambdaPool};
+use serde_json::{Value, json};
+use support::{RunningRunner, built_binary, depth, good_body, lambda_spec, queue_pair, repo_root, send};
+use tokio_util::sync::CancellationToken;
+
+fn event(work_ms: u64) -> String {
+    json!({"Records": [{
+        "messageId": "m1", "receiptHandle": "h", "body": good_body("x", work_ms),
+        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"
+    }]})
+    .to_string()
+}
+
+/// A stand-in bootstrap: a shell script in a fresh folder.
+fn script(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(support::unique_name(name));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let path = dir.join("bootstrap");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write the script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("make it executable");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_past_its_timeout_is_killed_and_the_next_invocation_gets_a_new_process() {
+    let mut spec = lambda_spec(built_binary("bootstrap"));
+    spec.timeout = Duration::from_secs(1);
+    // No reserve: the message starts and runs into the timeout.
+    spec.environment.insert("DEADLINE_RESERVE_MS".into(), "0".into());
+    let servers = CancellationToken::new();
+    let pool = LambdaPool::new(spec, servers.clone());
+
+    let slow = pool.invoke(event(5_000).into()).await;
+    assert!(matches!(slow, Err(InvokeError::Timeout(_))), "{slow:?}");
+    let quick =
+        pool.invoke(event(0).into()).await.expect("a new process answers").expect("no function error");
+    let quick: Value = serde_json::from_slice(&quick).unwrap();
+    assert_eq!(quick, json!({"batchItemFailures": []}));
+    servers.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_less_time_than_the_reserve_the_bootstrap_reports_the_message_instead_of_timing_out() {
+    let mut spec = lambda_spec(built_binary("bootstrap"));
+    spec.timeout = Duration::from_secs(1);
+    spec.environment.insert("DEADLINE_RESERVE_MS".into(), "1000".into());
+    let servers = CancellationToken::new();
+    let answer = LambdaPool::new(spec, servers.clone()).invoke(event(5_000).into()).await;
+    let answer = answer.expect("an answer, not a timeout").expect("no function error");
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "m1"}]}));
+    servers.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_that_exits_at_start_is_reported_with_its_status() {
+    let spec = lambda_spec(script("exits", "echo 'cannot start' >&2; exit 3"));
+    let servers = CancellationToken::new();
+    let result = LambdaPool::new(spec, servers.clone()).invoke(event(0).into()).await;
+    match result {
+        Err(InvokeError::Crashed { status, .. }) => assert!(status.contains('3'), "{status}"),
+        other => panic!("expected a crash report, got {other:?}"),
+    }
+    servers.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_error_posted_to_the_runtime_api_is_reported() {
+    let body = r#"curl -s -X POST "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error" \
+  -d '{"errorMessage":"missing TABLE_NAME","errorType":"Runtime.InitError"}' >/dev/null; exit 1"#;
+    let spec = lambda_spec(script("init-error", body));
+    let servers = CancellationToken::new();
+    let result = LambdaPool::new(spec, servers.clone()).invoke(event(0).into()).await;
+    match result {
+        Err(InvokeError::Crashed { init, .. }) => assert!(init.contains("missing TABLE_NAME"), "{init}"),
+        other => panic!("expected an init error, got {other:?}"),
+    }
+    servers.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_drains_a_queue_through_the_real_bootstrap() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "lambda-mode", false, 2, 2).await;
+    let mut bodies: Vec<String> = (0..30).map(|i| good_body(&format!("m{i}"), 10)).collect();
+    bodies.push("not json".into());
+    send(&client, &queue.url, &bodies, None).await;
+
+    let bootstrap = built_binary("bootstrap").display().to_string();
+    let template = repo_root().join("template.yaml").display().to_string();
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &queue.url,
+        "--lambda",
+        &bootstrap,
+        "--template",
+        &template,
+        "--batching-window",
+        "0",
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "3",
+    ]);
+    let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let mut handled = runner.handled_ids();
+    handled.sort();
+    handled.dedup();
+    assert_eq!(handled.len(), 30, "the bootstrap's own log lines show every good message handled");
+    assert_eq!(runner.summary().expect("summary")["deleted"], 30);
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
+    assert_eq!(support::drain_bodies(&client, &queue.dlq_url).await, ["not json"]);
+}
