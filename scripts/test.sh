@@ -15,7 +15,7 @@ step "SAM template (sam validate --lint)"
 scripts/sam.sh validate --lint --template template.yaml
 # AWS's Runtime Interface Emulator ships inside the SAM CLI: the parity tests use it as the oracle.
 case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; esac
-LAMBDA_RIE=$(ls .venv/sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-$rie_arch)
+LAMBDA_RIE=$(ls "$PWD"/.venv/sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-$rie_arch)
 export LAMBDA_RIE
 
 if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
