@@ -26,6 +26,9 @@ if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
   export LOCALSTACK_ENDPOINT
 fi
 
+step "sam local invoke on every fixture (podman, no Docker engine)"
+scripts/sam-local.sh
+
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -64,3 +64,24 @@ async fn every_kind_of_bad_body_fails_alone_and_unknown_fields_pass() {
     let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
     assert_eq!(response, failures(&bad));
 }
+
+#[tokio::test]
+async fn every_fixture_has_its_expected_response_on_file() {
+    // events/responses/ is what scripts/sam-local.sh compares `sam local invoke` with.
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(events).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let expected = std::fs::read_to_string(format!("{events}/responses/{name}"))
+            .unwrap_or_else(|_| panic!("events/responses/{name} is missing"));
+        let expected: Value = serde_json::from_str(&expected).unwrap();
+        let response = invoke(&std::fs::read_to_string(&path).unwrap()).await;
+        assert_eq!(response, expected, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 5);
+}
