@@ -205,6 +205,9 @@ impl Cli {
             }
         };
         let template = Template::load(&template_path).map_err(|e| format!("--template: {e}"))?;
+        for finding in template.check() {
+            tracing::warn!(rule = finding.rule, "{}", finding.message);
+        }
         let spec = template.function(function.as_deref()).map_err(|e| format!("--function: {e}"))?;
         let event = &spec.sqs_events[0];
         let batch_size = esm_batch_size

@@ -60,3 +60,39 @@ impl<H: Handler + 'static> BatchExecutor for InProcess<H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use handler::{ExampleHandler, Outcome};
+
+    use super::*;
+
+    fn record(id: &str, work_ms: u64) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.to_owned());
+        record.body = Some(format!(r#"{{"id":"{id}","kind":"k","work_ms":{work_ms}}}"#));
+        record.event_source_arn = Some("arn:aws:sqs:us-east-1:000000000000:q.fifo".to_owned());
+        record.attributes.insert("MessageGroupId".to_owned(), "g".to_owned());
+        record
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_with_a_function_timeout_starts_nothing_after_the_reserve() {
+        // One FIFO group, so one message at a time: 400 ms each, a 1 s timeout with 0.5 s
+        // reserve. m0 runs 0-400 ms, m1 starts at 400 ms (before 500 ms) and finishes; m2 waits.
+        let executor = InProcess::new(Arc::new(ExampleHandler))
+            .with_deadline(Duration::from_secs(1), Duration::from_millis(500));
+        let records = [record("m0", 400), record("m1", 400), record("m2", 400)];
+        let report = executor.execute(&records, &CancellationToken::new()).await;
+        let ok: Vec<bool> = report.outcomes.iter().map(Outcome::is_success).collect();
+        assert_eq!(ok, [true, true, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_function_timeout_a_long_batch_runs_to_the_end() {
+        let executor = InProcess::new(Arc::new(ExampleHandler));
+        let records = [record("m0", 400), record("m1", 400), record("m2", 400)];
+        let report = executor.execute(&records, &CancellationToken::new()).await;
+        assert!(report.outcomes.iter().all(Outcome::is_success));
+    }
+}
