@@ -122,3 +122,49 @@ async fn the_runner_drains_a_queue_through_the_real_bootstrap() {
     assert_eq!(depth(&client, &queue.url).await, (0, 0));
     assert_eq!(support::drain_bodies(&client, &queue.dlq_url).await, ["not json"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_gather_within_the_window_and_at_most_max_concurrency_processes_are_reused() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "lambda-window", false, 30, 5).await;
+    let bodies: Vec<String> = (0..100).map(|i| good_body(&format!("m{i}"), 0)).collect();
+    send(&client, &queue.url, &bodies, None).await;
+
+    let bootstrap = built_binary("bootstrap").display().to_string();
+    let template = repo_root().join("template.yaml").display().to_string();
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &queue.url,
+        "--lambda",
+        &bootstrap,
+        "--template",
+        &template,
+        "--esm-batch-size",
+        "25",
+        "--batching-window",
+        "2",
+        "--max-concurrency",
+        "2",
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "3",
+    ]);
+    let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
+
+    let lines = runner.lines.lock().expect("not poisoned").clone();
+    let batch_sizes: Vec<u64> =
+        lines.iter().filter(|l| l["message"] == "batch done").filter_map(|l| l["records"].as_u64()).collect();
+    assert_eq!(batch_sizes.iter().sum::<u64>(), 100, "every message went through an invocation");
+    assert!(
+        batch_sizes.iter().any(|&n| n > 10),
+        "the window gathered several receives into one batch: {batch_sizes:?}"
+    );
+    assert!(batch_sizes.iter().all(|&n| n <= 25), "no batch above BatchSize: {batch_sizes:?}");
+    let cold_starts =
+        lines.iter().filter(|l| l["message"] == "function process started (cold start)").count();
+    assert!((1..=2).contains(&cold_starts), "at most MaximumConcurrency processes: {cold_starts}");
+    assert!(batch_sizes.len() > cold_starts, "processes are reused between invocations");
+}
