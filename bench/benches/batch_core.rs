@@ -1,0 +1,79 @@
+//! Per-message overhead of the batch core with a handler that does nothing, and the Lambda
+//! event round trip (parse, run, respond) for a 10-record event.
+
+use std::hint::black_box;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use handler::{BatchOptions, Handler, HandlerError, process_batch};
+use tokio_util::sync::CancellationToken;
+
+/// Accepts everything and does nothing: what is left is the batch core's own cost.
+struct Noop;
+
+impl Handler for Noop {
+    type Message = ();
+
+    fn parse(&self, _record: &SqsMessage) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn handle(&self, (): ()) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+fn records(n: usize, fifo: bool) -> Vec<SqsMessage> {
+    (0..n)
+        .map(|i| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(format!("00000000-0000-4000-8000-{i:012}"));
+            record.body = Some(format!(r#"{{"id":"m{i}","kind":"bench"}}"#));
+            let queue = if fifo { "q.fifo" } else { "q" };
+            record.event_source_arn = Some(format!("arn:aws:sqs:us-east-1:000000000000:{queue}"));
+            if fifo {
+                record.attributes.insert("MessageGroupId".into(), format!("g{}", i % 10));
+            }
+            record
+        })
+        .collect()
+}
+
+fn batch_core(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let stop = CancellationToken::new();
+    let mut group = c.benchmark_group("batch_core_noop");
+    for fifo in [false, true] {
+        for n in [1, 10, 100] {
+            let batch = records(n, fifo);
+            group.throughput(Throughput::Elements(n as u64));
+            let id = BenchmarkId::new(if fifo { "fifo" } else { "standard" }, n);
+            group.bench_with_input(id, &batch, |b, batch| {
+                b.to_async(&runtime).iter(|| async {
+                    let report = process_batch(&Noop, black_box(batch), BatchOptions::default(), &stop).await;
+                    black_box(report.to_response(batch).expect("ids present"))
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+fn lambda_round_trip(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let stop = CancellationToken::new();
+    let mut event = SqsEvent::default();
+    event.records = records(10, false);
+    let json = serde_json::to_string(&event).expect("serialises");
+    c.bench_function("lambda_event_10_parse_run_respond", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let event: SqsEvent = serde_json::from_str(black_box(&json)).expect("parses");
+            let report = process_batch(&Noop, &event.records, BatchOptions::default(), &stop).await;
+            let response = report.to_response(&event.records).expect("ids present");
+            black_box(serde_json::to_vec(&response).expect("serialises"))
+        });
+    });
+}
+
+criterion_group!(benches, batch_core, lambda_round_trip);
+criterion_main!(benches);
