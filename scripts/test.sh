@@ -31,7 +31,7 @@ scripts/sam-local.sh
 
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --exclude bench --locked --no-fail-fast
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --exclude bench --locked --no-fail-fast
 fi

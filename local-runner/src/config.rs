@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use aws_sdk_sqs::config::Credentials;
 
+use crate::heartbeat::RetryBackoff;
 use crate::lambda::LambdaSpec;
 use crate::template::Template;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use handler::telemetry::LogFormat;
 
 /// ReceiveMessage returns at most 10 messages per call.
@@ -93,10 +94,58 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_concurrency: Option<NonZeroUsize>,
 
+    /// Visibility after a failed message's first receive, doubling with each receive; 0 leaves
+    /// failures to the queue's own visibility timeout.
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    pub retry_backoff: u64,
+
+    /// The longest visibility the retry back-off sets.
+    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    pub retry_backoff_max: u64,
+
+    /// Do not extend the visibility of messages whose work outlasts the queue's visibility
+    /// timeout.
+    #[arg(long)]
+    pub no_heartbeat: bool,
+
+    /// How long to wait for the endpoint to answer at start before giving up with exit 1.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub start_timeout: u64,
+
+    /// Log a stats line this often; 0 for never.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub stats_interval: u64,
+
     /// Override the template's function Timeout (with --lambda). Without --lambda: give each
     /// batch Lambda's deadline, so that messages not started before it are reported failed.
     #[arg(long, value_name = "SECS")]
     pub function_timeout: Option<u64>,
+}
+
+/// The queue a subcommand works on, and where it is.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Queue name or queue URL.
+    #[arg(long, env = "SQS_QUEUE")]
+    pub queue: String,
+    /// SQS endpoint; an empty string for AWS's own.
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://localhost:4566")]
+    pub endpoint_url: String,
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+impl Target {
+    /// A run configuration for this target, validated as the main command's.
+    ///
+    /// # Errors
+    /// A sentence naming the flag.
+    pub fn into_config(self) -> Result<Config, String> {
+        let mut config = Config::new(parse_queue(&self.queue)?, parse_endpoint(&self.endpoint_url)?);
+        config.region = parse_region(&self.region)?;
+        Ok(config)
+    }
 }
 
 /// Subcommands.
@@ -109,6 +158,83 @@ pub enum Command {
         #[arg(long, default_value = "template.yaml", value_name = "PATH")]
         template: PathBuf,
     },
+    /// Create the queue and its dead-letter queue (`<name>-dlq`) with the visibility timeout,
+    /// FIFO setting and maxReceiveCount of the template's queue.
+    Up {
+        /// Where.
+        #[command(flatten)]
+        target: Target,
+        /// The template to read the queue settings from.
+        #[arg(long, default_value = "template.yaml", value_name = "PATH")]
+        template: PathBuf,
+        /// The function whose SQS event names the queue, when the template has several.
+        #[arg(long, value_name = "LOGICAL_ID")]
+        function: Option<String>,
+    },
+    /// Send messages: each line of a file (JSON lines), or N generated example messages.
+    Send {
+        /// Where.
+        #[command(flatten)]
+        target: Target,
+        /// A file with one message body per line.
+        #[arg(long, value_name = "PATH", conflicts_with = "count")]
+        file: Option<PathBuf>,
+        /// Generate this many example messages.
+        #[arg(long, value_name = "N", required_unless_present = "file")]
+        count: Option<usize>,
+        /// Simulated work per generated message.
+        #[arg(long, default_value_t = 0, value_name = "MS")]
+        work_ms: u64,
+        /// Message group for a FIFO queue.
+        #[arg(long, default_value = "default")]
+        group: String,
+    },
+    /// Show what the queue's dead-letter queue holds: count, ids, receive counts, body starts.
+    Dlq {
+        /// Where (the source queue; its RedrivePolicy names the DLQ).
+        #[command(flatten)]
+        target: Target,
+        /// Show at most this many messages.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Move every message of the dead-letter queue back to the queue (StartMessageMoveTask).
+    Redrive {
+        /// Where (the source queue).
+        #[command(flatten)]
+        target: Target,
+        /// How long to wait for the move to finish.
+        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        timeout: u64,
+    },
+}
+
+fn parse_queue(queue: &str) -> Result<QueueRef, String> {
+    let queue = queue.trim();
+    if queue.is_empty() {
+        Err("--queue (or SQS_QUEUE) must name a queue or give its URL".into())
+    } else if queue.starts_with("http://") || queue.starts_with("https://") {
+        Ok(QueueRef::Url(queue.to_owned()))
+    } else {
+        Ok(QueueRef::Name(queue.to_owned()))
+    }
+}
+
+fn parse_endpoint(endpoint: &str) -> Result<Option<String>, String> {
+    match endpoint.trim() {
+        "" => Ok(None),
+        url if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(Some(url.trim_end_matches('/').to_owned()))
+        }
+        url => Err(format!("--endpoint-url must start with http:// or https://, got {url:?}")),
+    }
+}
+
+fn parse_region(region: &str) -> Result<String, String> {
+    match region.trim() {
+        "" => Err("--region must not be empty (for example us-east-1)".into()),
+        region => Ok(region.to_owned()),
+    }
 }
 
 /// `--log-format` values.
@@ -155,6 +281,16 @@ pub struct Config {
     pub invoke_batch_size: Option<NonZeroUsize>,
     /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
     pub batching_window: Duration,
+    /// Failed messages' visibility from their receive count; `None` leaves the queue's timeout.
+    pub retry_backoff: Option<RetryBackoff>,
+    /// Extend the visibility of running messages before it runs out.
+    pub heartbeat: bool,
+    /// How long the endpoint may take to answer at start.
+    pub start_timeout: Duration,
+    /// How often to log a stats line.
+    pub stats_interval: Option<Duration>,
+    /// Show a progress line with the queue's depth on stderr (a terminal, draining).
+    pub progress: bool,
     /// Credentials for a local endpoint (its `Debug` hides the secret). `None` there means the
     /// dummy `test`/`test`; remote endpoints always use the AWS credential chain.
     pub local_credentials: Option<Credentials>,
@@ -217,6 +353,9 @@ impl Cli {
             .map_or(event.max_concurrency.unwrap_or(DEFAULT_LAMBDA_CONCURRENCY), |c| c.get() as u64);
         let concurrency = usize::try_from(concurrency.max(1)).unwrap_or(usize::MAX);
         config.invoke_batch_size = Some(batch_size);
+        // Lambda's event source mapping neither extends visibility nor spaces out retries.
+        config.heartbeat = false;
+        config.retry_backoff = None;
         config.batching_window = batching_window.map_or(event.batching_window, Duration::from_secs);
         if !explicit_in_flight {
             // Hold no more messages than the invocations running at once can take.
@@ -255,24 +394,9 @@ impl Cli {
     /// # Errors
     /// A sentence naming the flag and what to pass instead.
     pub fn into_config(self) -> Result<Config, String> {
-        let queue = self.queue.as_deref().unwrap_or_default().trim();
-        let queue = if queue.is_empty() {
-            return Err("--queue (or SQS_QUEUE) must name a queue or give its URL".into());
-        } else if queue.starts_with("http://") || queue.starts_with("https://") {
-            QueueRef::Url(queue.to_owned())
-        } else {
-            QueueRef::Name(queue.to_owned())
-        };
-        let endpoint_url = match self.endpoint_url.trim() {
-            "" => None,
-            url if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(url.trim_end_matches('/').to_owned())
-            }
-            url => return Err(format!("--endpoint-url must start with http:// or https://, got {url:?}")),
-        };
-        if self.region.trim().is_empty() {
-            return Err("--region must not be empty (for example us-east-1)".into());
-        }
+        let queue = parse_queue(self.queue.as_deref().unwrap_or_default())?;
+        let endpoint_url = parse_endpoint(&self.endpoint_url)?;
+        let region = parse_region(&self.region)?;
         let default_in_flight = self.pollers.saturating_mul(
             NonZeroUsize::new(usize::from(self.batch_size)).expect("clap keeps batch size in 1..=10"),
         );
@@ -281,7 +405,7 @@ impl Cli {
         Ok(Config {
             queue,
             endpoint_url,
-            region: self.region.trim().to_owned(),
+            region,
             pollers: self.pollers,
             batch_size: self.batch_size,
             // An idle exit should not wait out a longer long poll first.
@@ -291,6 +415,14 @@ impl Cli {
             exit_when_idle,
             invoke_batch_size: None,
             batching_window: Duration::ZERO,
+            retry_backoff: (self.retry_backoff > 0).then(|| RetryBackoff {
+                base: Duration::from_secs(self.retry_backoff),
+                max: Duration::from_secs(self.retry_backoff_max.max(self.retry_backoff)),
+            }),
+            heartbeat: !self.no_heartbeat,
+            start_timeout: Duration::from_secs(self.start_timeout),
+            stats_interval: (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval)),
+            progress: exit_when_idle.is_some() && std::io::stderr().is_terminal(),
             local_credentials: None,
         })
     }
@@ -312,6 +444,11 @@ impl Config {
             exit_when_idle: None,
             invoke_batch_size: None,
             batching_window: Duration::ZERO,
+            retry_backoff: Some(RetryBackoff { base: Duration::from_secs(2), max: Duration::from_secs(900) }),
+            heartbeat: true,
+            start_timeout: Duration::from_secs(30),
+            stats_interval: None,
+            progress: false,
             local_credentials: None,
         }
     }

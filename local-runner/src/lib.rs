@@ -9,8 +9,10 @@
 //! `--shutdown-timeout`, anything received but not started is made visible again at once.
 
 pub mod config;
+pub mod dev;
 pub mod error;
 pub mod executor;
+pub mod heartbeat;
 pub mod lambda;
 mod poller;
 pub mod records;
@@ -78,7 +80,10 @@ pub async fn run_with<E: BatchExecutor>(
     shutdown: CancellationToken,
 ) -> Result<Summary, RunnerError> {
     let client = sqs::client(&config).await;
-    let queue = sqs::resolve_queue(&client, &config).await?;
+    let queue = tokio::select! {
+        queue = sqs::resolve_queue_within(&client, &config) => queue?,
+        () = shutdown.cancelled() => return Ok(Summary::default()),
+    };
     tracing::info!(
         queue_url = %queue.url,
         fifo = queue.fifo,
@@ -108,6 +113,9 @@ pub async fn run_with<E: BatchExecutor>(
     }
     if let Some(idle) = shared.config.exit_when_idle {
         pollers.spawn(poller::exit_when_idle(Arc::clone(&shared), idle));
+    }
+    if shared.config.stats_interval.is_some() || shared.config.progress {
+        pollers.spawn(stats::report(Arc::clone(&shared)));
     }
     pollers.close();
 

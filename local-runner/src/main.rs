@@ -11,16 +11,16 @@ use handler::telemetry;
 use local_runner::config::{Command, Mode};
 use local_runner::executor::InProcess;
 use local_runner::template::Template;
-use local_runner::{Cli, RunnerError, Summary};
+use local_runner::{Cli, RunnerError, Summary, dev};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(Command::Check { template }) = &cli.command {
-        return check(template);
-    }
+    let mut cli = Cli::parse();
     telemetry::init(cli.log_format(), std::env::var("RUST_LOG").ok().as_deref());
+    if let Some(command) = cli.command.take() {
+        return tool(command).await;
+    }
     let (mut config, mode) = match cli.into_run() {
         Ok(run) => run,
         Err(message) => Cli::command().error(ErrorKind::ValueValidation, message).exit(),
@@ -42,6 +42,59 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("local-runner: error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// The subcommands: `check`, `up`, `send`, `dlq`, `redrive`.
+async fn tool(command: Command) -> ExitCode {
+    let target = match &command {
+        Command::Check { template } => return check(template),
+        Command::Up { target, .. }
+        | Command::Send { target, .. }
+        | Command::Dlq { target, .. }
+        | Command::Redrive { target, .. } => target.clone(),
+    };
+    let mut config = match target.into_config() {
+        Ok(config) => config,
+        Err(message) => Cli::command().error(ErrorKind::ValueValidation, message).exit(),
+    };
+    config.local_credentials = credentials_from_env();
+    let client = local_runner::sqs::client(&config).await;
+    let result = match command {
+        Command::Check { .. } => Ok(()),
+        Command::Up { target, template, function } => {
+            if target.queue.contains("://") {
+                Cli::command()
+                    .error(ErrorKind::ValueValidation, "up: --queue takes a queue name, not a URL")
+                    .exit();
+            }
+            dev::up(&client, target.queue.trim(), &template, function.as_deref()).await
+        }
+        Command::Send { file: Some(path), group, .. } => match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let lines = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+                dev::send(&client, &config, dev::Bodies::Lines(lines), &group).await.map(drop)
+            }
+            Err(err) => {
+                eprintln!("local-runner: error: cannot read {}: {err}", path.display());
+                return ExitCode::from(1);
+            }
+        },
+        Command::Send { count, work_ms, group, .. } => {
+            let bodies = dev::Bodies::Examples { count: count.unwrap_or(0), work_ms };
+            dev::send(&client, &config, bodies, &group).await.map(drop)
+        }
+        Command::Dlq { limit, .. } => dev::show_dlq(&client, &config, limit).await,
+        Command::Redrive { timeout, .. } => {
+            dev::redrive(&client, &config, std::time::Duration::from_secs(timeout)).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("local-runner: error: {error}");
             ExitCode::from(error.exit_code())

@@ -16,11 +16,16 @@ use tokio_util::task::TaskTracker;
 use crate::RunnerError;
 use crate::config::{Config, MAX_BATCH_SIZE};
 use crate::executor::BatchExecutor;
+use crate::heartbeat::{keep_invisible, receive_count};
 use crate::records::lambda_record;
-use crate::settle::{Settle, settle};
+use crate::settle::{Entry, Settle, settle};
 use crate::sqs::Queue;
 use crate::stats::Stats;
 
+/// Attempts at deleting what succeeded: a message not deleted is handled again.
+const DELETE_ATTEMPTS: u32 = 5;
+/// Attempts at changing visibility (release, back-off).
+const VISIBILITY_ATTEMPTS: u32 = 3;
 /// Longest pause between receive attempts while the endpoint is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
@@ -60,12 +65,14 @@ impl<E> Shared<E> {
         self.stop.cancel();
     }
 
-    async fn settle_records(&self, action: Settle, records: &[&SqsMessage]) -> usize {
-        let handles: Vec<&str> = records.iter().filter_map(|r| r.receipt_handle.as_deref()).collect();
-        if handles.is_empty() {
-            return 0;
-        }
-        settle(&self.client, &self.queue.url, action, &handles).await
+    /// Sets each message's visibility; returns how many were set.
+    async fn set_visibility(
+        &self,
+        records: &[&SqsMessage],
+        visibility: impl Fn(&SqsMessage) -> i32,
+    ) -> usize {
+        let entries = entries(records, visibility);
+        settle(&self.client, &self.queue.url, Settle::Visibility, &entries, VISIBILITY_ATTEMPTS).await
     }
 }
 
@@ -132,7 +139,7 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
         let records: Vec<SqsMessage> =
             messages.into_iter().map(|m| lambda_record(m, &shared.queue, &config.region)).collect();
         if shared.stop.is_cancelled() {
-            let released = shared.settle_records(Settle::Release, &records.iter().collect::<Vec<_>>()).await;
+            let released = shared.set_visibility(&records.iter().collect::<Vec<_>>(), |_| 0).await;
             Stats::add(&shared.stats.released, released);
             break;
         }
@@ -192,19 +199,42 @@ async fn gather<E>(
 }
 
 /// Handles one received batch and settles it; holds its in-flight permits until it is done.
+///
+/// While the batch runs, its messages are kept invisible (heartbeat). Only once the heartbeat has
+/// returned are the results settled: successes deleted, failures given their retry back-off,
+/// messages never started released at once.
 async fn run_batch<E: BatchExecutor>(
     shared: Arc<Shared<E>>,
     records: Vec<SqsMessage>,
     permits: OwnedSemaphorePermit,
 ) {
-    let report = tokio::select! {
-        report = shared.executor.execute(&records, &shared.stop) => report,
-        () = shared.abandon.cancelled() => {
-            tracing::warn!(messages = records.len(), "shutdown timeout passed with messages still running; releasing them");
-            let released = shared.settle_records(Settle::Release, &records.iter().collect::<Vec<_>>()).await;
-            Stats::add(&shared.stats.released, released);
-            return;
+    Stats::add(&shared.stats.in_flight, records.len());
+    let done = CancellationToken::new();
+    let heartbeat = async {
+        if let Some(visibility) = shared.config.heartbeat.then_some(shared.queue.visibility_timeout) {
+            keep_invisible(&shared.client, &shared.queue.url, &records, visibility, &done).await;
         }
+    };
+    let work = async {
+        let report = tokio::select! {
+            report = shared.executor.execute(&records, &shared.stop) => Some(report),
+            () = shared.abandon.cancelled() => None,
+        };
+        done.cancel();
+        report
+    };
+    let (report, ()) = tokio::join!(work, heartbeat);
+    shared.stats.in_flight.fetch_sub(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+
+    let Some(report) = report else {
+        tracing::warn!(
+            messages = records.len(),
+            "shutdown timeout passed with messages still running; releasing them"
+        );
+        let all: Vec<&SqsMessage> = records.iter().collect();
+        let released = shared.set_visibility(&all, |_| 0).await;
+        Stats::add(&shared.stats.released, released);
+        return;
     };
     let (ok, failed, skipped) = report.counts();
     Stats::add(&shared.stats.succeeded, ok);
@@ -213,26 +243,46 @@ async fn run_batch<E: BatchExecutor>(
 
     let mut to_delete = Vec::with_capacity(ok);
     let mut to_release = Vec::new();
+    let mut to_back_off = Vec::new();
     for (record, outcome) in records.iter().zip(&report.outcomes) {
         match outcome {
             Outcome::Succeeded => to_delete.push(record),
             Outcome::NotStarted(NotStarted::Stopped) => to_release.push(record),
-            // Failures and the rest of their FIFO group stay invisible until their timeout, as
-            // under Lambda; then SQS redelivers them or moves them to the dead-letter queue.
-            Outcome::Failed(_) | Outcome::NotStarted(NotStarted::EarlierInGroupFailed) => {}
+            Outcome::Failed(_) => to_back_off.push(record),
+            // The rest of a failed FIFO group waits behind the failed message anyway.
+            Outcome::NotStarted(NotStarted::EarlierInGroupFailed) => {}
         }
     }
     if !to_delete.is_empty() {
-        let deleted = shared.settle_records(Settle::Delete, &to_delete).await;
+        let entries = entries(&to_delete, |_| 0);
+        let deleted =
+            settle(&shared.client, &shared.queue.url, Settle::Delete, &entries, DELETE_ATTEMPTS).await;
         Stats::add(&shared.stats.deleted, deleted);
-        Stats::add(&shared.stats.delete_failed, to_delete.len() - deleted);
+        Stats::add(&shared.stats.delete_failed, entries.len() - deleted);
     }
     if !to_release.is_empty() {
-        let released = shared.settle_records(Settle::Release, &to_release).await;
+        let released = shared.set_visibility(&to_release, |_| 0).await;
         Stats::add(&shared.stats.released, released);
+    }
+    // Without a back-off, a failure stays invisible for the queue's own timeout, as under Lambda.
+    if let Some(backoff) = shared.config.retry_backoff.filter(|_| !to_back_off.is_empty()) {
+        shared
+            .set_visibility(&to_back_off, |record| {
+                i32::try_from(backoff.visibility(receive_count(record)).as_secs()).unwrap_or(i32::MAX)
+            })
+            .await;
     }
     shared.touch();
     drop(permits);
+}
+
+fn entries<'a>(records: &[&'a SqsMessage], visibility: impl Fn(&SqsMessage) -> i32) -> Vec<Entry<'a>> {
+    records
+        .iter()
+        .filter_map(|r| {
+            Some(Entry { receipt_handle: r.receipt_handle.as_deref()?, visibility_secs: visibility(r) })
+        })
+        .collect()
 }
 
 /// Exponential back-off from 1 s, capped, with up to a quarter taken off at random so that

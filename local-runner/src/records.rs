@@ -80,8 +80,12 @@ mod tests {
                     .unwrap(),
             )
             .build();
-        let queue =
-            Queue { url: "u".into(), arn: "arn:aws:sqs:us-east-1:000000000000:q.fifo".into(), fifo: true };
+        let queue = Queue {
+            url: "u".into(),
+            arn: "arn:aws:sqs:us-east-1:000000000000:q.fifo".into(),
+            fifo: true,
+            visibility_timeout: std::time::Duration::from_secs(30),
+        };
         let json = serde_json::to_value(lambda_record(message, &queue, "us-east-1")).unwrap();
         assert_eq!(json["messageId"], "m-1");
         assert_eq!(json["receiptHandle"], "rh-1");

@@ -25,6 +25,8 @@ pub struct Queue {
     pub arn: String,
     /// Whether it is a FIFO queue.
     pub fifo: bool,
+    /// Its VisibilityTimeout: the heartbeat extends by this much.
+    pub visibility_timeout: Duration,
 }
 
 /// Whether an endpoint is this machine: only then may dummy credentials be used.
@@ -104,22 +106,25 @@ pub async fn resolve_queue(client: &Client, config: &Config) -> Result<Queue, Ru
         .get_queue_attributes()
         .queue_url(&url)
         .attribute_names(QueueAttributeName::QueueArn)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
         .send()
         .await
         .map_err(|err| {
             let missing = err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist());
             classify(err, missing, "GetQueueAttributes", &given, config)
         })?;
-    let arn =
-        attributes.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).ok_or_else(|| {
-            RunnerError::Sqs {
-                operation: "GetQueueAttributes",
-                queue: given.clone(),
-                reason: "the answer had no QueueArn".into(),
-            }
-        })?;
+    let mut attributes = attributes.attributes.unwrap_or_default();
+    let visibility_timeout = attributes
+        .remove(&QueueAttributeName::VisibilityTimeout)
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(30), Duration::from_secs);
+    let arn = attributes.remove(&QueueAttributeName::QueueArn).ok_or_else(|| RunnerError::Sqs {
+        operation: "GetQueueAttributes",
+        queue: given.clone(),
+        reason: "the answer had no QueueArn".into(),
+    })?;
     let fifo = arn.ends_with(".fifo");
-    Ok(Queue { url, arn, fifo })
+    Ok(Queue { url, arn, fifo, visibility_timeout })
 }
 
 fn classify<E, R>(
@@ -173,6 +178,55 @@ fn short(text: &str) -> String {
     } else {
         text
     }
+}
+
+/// [`resolve_queue`], retried with back-off while the endpoint does not answer, for up to
+/// `config.start_timeout`: LocalStack may still be starting. One warning, not one per attempt.
+///
+/// # Errors
+/// As [`resolve_queue`]; [`RunnerError::EndpointUnreachable`] once the start timeout has passed.
+pub async fn resolve_queue_within(client: &Client, config: &Config) -> Result<Queue, RunnerError> {
+    let deadline = tokio::time::Instant::now() + config.start_timeout;
+    let mut delay = Duration::from_millis(250);
+    let mut warned = false;
+    loop {
+        match resolve_queue(client, config).await {
+            Err(RunnerError::EndpointUnreachable { reason, .. })
+                if tokio::time::Instant::now() + delay < deadline =>
+            {
+                if !warned {
+                    tracing::warn!(%reason, start_timeout_secs = config.start_timeout.as_secs(), "SQS does not answer yet; waiting for it");
+                    warned = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            result => {
+                if warned && result.is_ok() {
+                    tracing::info!("SQS answers; starting");
+                }
+                return result;
+            }
+        }
+    }
+}
+
+/// The queue's approximate depth (visible + in flight), if SQS answers.
+pub async fn depth(client: &Client, queue_url: &str) -> Option<u64> {
+    let output = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .ok()?;
+    let attributes = output.attributes?;
+    let count = |name| attributes.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some(
+        count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
 }
 
 #[cfg(test)]

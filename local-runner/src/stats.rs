@@ -12,6 +12,8 @@ pub(crate) struct Stats {
     pub(crate) deleted: AtomicU64,
     pub(crate) delete_failed: AtomicU64,
     pub(crate) released: AtomicU64,
+    /// Messages being handled right now.
+    pub(crate) in_flight: AtomicU64,
 }
 
 /// What a run did, counted in messages.
@@ -48,5 +50,54 @@ impl Stats {
             delete_failed: self.delete_failed.load(Relaxed),
             released: self.released.load(Relaxed),
         }
+    }
+}
+
+/// Logs a stats line every `stats_interval` and, when draining on a terminal, keeps a progress
+/// line on stderr with the queue's approximate depth. Returns when the run stops.
+pub(crate) async fn report<E>(shared: std::sync::Arc<crate::poller::Shared<E>>) {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let config = &shared.config;
+    let every = config.stats_interval;
+    let tick_every =
+        if config.progress { Duration::from_secs(1) } else { every.unwrap_or(Duration::from_secs(10)) };
+    let mut tick = tokio::time::interval(tick_every);
+    tick.tick().await;
+    let (mut last_at, mut last_handled) = (Instant::now(), 0);
+    let mut last_logged = Instant::now();
+    loop {
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let now = shared.stats.summary();
+        let handled = now.succeeded + now.failed;
+        let rate = (handled - last_handled) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
+        (last_at, last_handled) = (Instant::now(), handled);
+        let in_flight = shared.stats.in_flight.load(Relaxed);
+        if every.is_some_and(|every| last_logged.elapsed() >= every) {
+            tracing::info!(
+                received = now.received,
+                succeeded = now.succeeded,
+                failed = now.failed,
+                in_flight,
+                msgs_per_s = (rate * 10.0).round() / 10.0,
+                "stats"
+            );
+            last_logged = Instant::now();
+        }
+        if config.progress {
+            let depth = crate::sqs::depth(&shared.client, &shared.queue.url).await;
+            let depth = depth.map_or_else(|| "?".to_owned(), |d| d.to_string());
+            eprint!(
+                "\r\x1b[2Klocal-runner: ~{depth} left in the queue, {handled} handled, {in_flight} in flight, {rate:.0} msg/s"
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if config.progress {
+        eprintln!();
     }
 }

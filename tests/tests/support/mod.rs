@@ -157,10 +157,12 @@ pub async fn drain_bodies(client: &Client, url: &str) -> Vec<String> {
     }
 }
 
-/// A runner configuration for tests: short long polls, exit when idle.
+/// A runner configuration for tests: short long polls, exit when idle, failures left to the
+/// queue's own visibility timeout (the tests of the retry back-off turn it on).
 pub fn runner_config(queue_url: &str, idle_secs: u64) -> Config {
     let mut config = Config::new(QueueRef::Url(queue_url.to_owned()), Some(endpoint()));
     config.wait_time = Duration::from_secs(1);
+    config.retry_backoff = None;
     config.exit_when_idle = Some(Duration::from_secs(idle_secs));
     config.pollers = NonZeroUsize::new(2).expect("2 is not zero");
     config
@@ -168,8 +170,9 @@ pub fn runner_config(queue_url: &str, idle_secs: u64) -> Config {
 
 /// One attempt seen by [`Recording`]: the body's `id` (or the raw body when it did not parse),
 /// the message's receive count, and its group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Attempt {
+    pub at: Instant,
     pub id: String,
     pub receive_count: u32,
     pub group: Option<String>,
@@ -182,6 +185,9 @@ pub struct Attempt {
 pub struct Recording {
     pub attempts: Mutex<Vec<Attempt>>,
     pub flaky_id: Option<String>,
+    /// Messages in `handle` right now, and the most there ever were.
+    pub running: AtomicU32,
+    pub peak: AtomicU32,
 }
 
 impl Recording {
@@ -210,6 +216,7 @@ impl Handler for Recording {
         let receive_count =
             record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(0);
         let attempt = Attempt {
+            at: Instant::now(),
             id: match &parsed {
                 Ok(message) => message.id.clone(),
                 Err(_) => record.body.clone().unwrap_or_default(),
@@ -231,7 +238,11 @@ impl Handler for Recording {
             self.mark_failed(&message.id);
             return Err(HandlerError::Transient("fails on its first delivery".into()));
         }
-        ExampleHandler.handle(message).await
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        let result = ExampleHandler.handle(message).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 }
 
@@ -382,4 +393,64 @@ pub fn lambda_spec(bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// A LocalStack of a test's own, for tests that freeze or kill it: started with
+/// scripts/localstack.sh in a fresh state folder, stopped (by its pid) on drop.
+pub struct OwnLocalStack {
+    pub endpoint: String,
+    pub port: u16,
+    state: PathBuf,
+}
+
+impl OwnLocalStack {
+    /// Starts one on `port` (0: a free one).
+    pub fn start(port: u16) -> Self {
+        let state = std::env::temp_dir().join(unique_name("localstack"));
+        let output = std::process::Command::new(repo_root().join("scripts/localstack.sh"))
+            .arg("start")
+            .env("LOCALSTACK_STATE", &state)
+            .env("LOCALSTACK_PORT", port.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run scripts/localstack.sh");
+        assert!(output.status.success(), "scripts/localstack.sh start failed");
+        let endpoint = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("endpoint with a port");
+        Self { endpoint, port, state }
+    }
+
+    pub fn pid(&self) -> u32 {
+        std::fs::read_to_string(self.state.join("pid")).expect("pid file").trim().parse().expect("a pid")
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill").args([signal, &self.pid().to_string()]).status();
+        assert!(status.expect("run kill").success(), "kill {signal} failed");
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after 10 s) and forgets its state, queues included.
+    pub fn stop(&self) {
+        let _ = std::process::Command::new(repo_root().join("scripts/localstack.sh"))
+            .arg("stop")
+            .env("LOCALSTACK_STATE", &self.state)
+            .status();
+    }
+
+    pub async fn client(&self) -> Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+            .build();
+        Client::from_conf(config)
+    }
+}
+
+impl Drop for OwnLocalStack {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
 }

@@ -1,0 +1,315 @@
+//! Dev tooling: create the queues the template describes, send messages, look into the
+//! dead-letter queue, and move its messages back. Output is for people: plain lines on stdout.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+
+use crate::config::{Config, QueueRef};
+use crate::sqs::{Queue, resolve_queue};
+use crate::template::Template;
+use crate::{RunnerError, settle};
+
+/// SendMessageBatch takes at most 10 entries.
+const SEND_BATCH: usize = 10;
+
+fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+    queue: &str,
+    err: &aws_sdk_sqs::error::SdkError<E, R>,
+) -> RunnerError {
+    RunnerError::Sqs { operation, queue: queue.to_owned(), reason: DisplayErrorContext(err).to_string() }
+}
+
+/// `up`: creates `<name>` and `<name>-dlq` (`.fifo` kept at the end) with the visibility timeout,
+/// FIFO setting and maxReceiveCount of the template's queue, so local and deployed settings
+/// cannot drift. Creating what already exists with the same settings changes nothing.
+///
+/// # Errors
+/// [`RunnerError`] when the template has no usable queue or SQS refuses.
+pub async fn up(
+    client: &Client,
+    name: &str,
+    template: &Path,
+    function: Option<&str>,
+) -> Result<(), RunnerError> {
+    let bad_template = |reason: String| RunnerError::Sqs { operation: "up", queue: name.to_owned(), reason };
+    let parsed = Template::load(template).map_err(|e| bad_template(e.to_string()))?;
+    let spec = parsed.function(function).map_err(|e| bad_template(e.to_string()))?;
+    let queue_id = spec.sqs_events[0].queue.clone().unwrap_or_default();
+    let queue = parsed.queues.get(&queue_id).ok_or_else(|| {
+        bad_template(format!("the function's SQS event does not point at a queue of {}", template.display()))
+    })?;
+    let fifo = queue.fifo || name.ends_with(".fifo");
+    let base = name.trim_end_matches(".fifo");
+    let suffix = if fifo { ".fifo" } else { "" };
+    let (queue_name, dlq_name) = (format!("{base}{suffix}"), format!("{base}-dlq{suffix}"));
+
+    let mut dlq = client
+        .create_queue()
+        .queue_name(&dlq_name)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
+    if fifo {
+        dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let dlq_url =
+        dlq.send().await.map_err(|e| sqs_error("CreateQueue", &dlq_name, &e))?.queue_url.unwrap_or_default();
+    let dlq_arn = queue_arn(client, &dlq_url).await?;
+
+    let mut create = client
+        .create_queue()
+        .queue_name(&queue_name)
+        .attributes(QueueAttributeName::VisibilityTimeout, queue.visibility_timeout.as_secs().to_string());
+    if let Some((_, max_receive_count)) = queue.redrive {
+        let policy =
+            serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count });
+        create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    if fifo {
+        create = create.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let url = create
+        .send()
+        .await
+        .map_err(|e| sqs_error("CreateQueue", &queue_name, &e))?
+        .queue_url
+        .unwrap_or_default();
+    println!("queue  {url}");
+    println!(
+        "  VisibilityTimeout {} s, FIFO {fifo}, from {} ({queue_id})",
+        queue.visibility_timeout.as_secs(),
+        template.display()
+    );
+    match queue.redrive {
+        Some((_, count)) => println!("dlq    {dlq_url}\n  after maxReceiveCount {count} receives"),
+        None => println!("dlq    {dlq_url}\n  (the template's queue has no RedrivePolicy: not attached)"),
+    }
+    Ok(())
+}
+
+async fn queue_arn(client: &Client, url: &str) -> Result<String, RunnerError> {
+    let output = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sqs_error("GetQueueAttributes", url, &e))?;
+    Ok(output.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).unwrap_or_default())
+}
+
+/// What `send` sends.
+#[derive(Debug, Clone)]
+pub enum Bodies {
+    /// Each non-empty line of a file, as it is.
+    Lines(Vec<String>),
+    /// `count` example messages, each asking for `work_ms` of work.
+    Examples {
+        /// How many.
+        count: usize,
+        /// Simulated work per message.
+        work_ms: u64,
+    },
+}
+
+impl Bodies {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::Lines(lines) => lines,
+            Self::Examples { count, work_ms } => (0..count)
+                .map(|i| {
+                    serde_json::json!({ "id": format!("example-{i}"), "kind": "example", "work_ms": work_ms })
+                        .to_string()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `send`: sends bodies in batches of ten (FIFO queues: all under `group`).
+///
+/// # Errors
+/// [`RunnerError`] when the queue cannot be found or a batch is refused.
+pub async fn send(
+    client: &Client,
+    config: &Config,
+    bodies: Bodies,
+    group: &str,
+) -> Result<usize, RunnerError> {
+    let queue = resolve_queue(client, config).await?;
+    let bodies = bodies.into_vec();
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    for (chunk_index, chunk) in bodies.chunks(SEND_BATCH).enumerate() {
+        let entries = chunk.iter().enumerate().map(|(i, body)| {
+            let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body);
+            let entry = if queue.fifo {
+                entry.message_group_id(group).message_deduplication_id(format!("{stamp:x}-{chunk_index}-{i}"))
+            } else {
+                entry
+            };
+            entry.build()
+        });
+        let entries = entries.collect::<Result<Vec<_>, _>>().map_err(|e| RunnerError::Sqs {
+            operation: "SendMessageBatch",
+            queue: queue.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let output = client
+            .send_message_batch()
+            .queue_url(&queue.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| sqs_error("SendMessageBatch", &queue.url, &e))?;
+        if let Some(failed) = output.failed.first() {
+            return Err(RunnerError::Sqs {
+                operation: "SendMessageBatch",
+                queue: queue.url.clone(),
+                reason: format!("{}: {}", failed.code(), failed.message().unwrap_or_default()),
+            });
+        }
+    }
+    println!("sent {} messages to {}", bodies.len(), queue.url);
+    Ok(bodies.len())
+}
+
+/// The dead-letter queue of a queue, from its RedrivePolicy.
+///
+/// # Errors
+/// [`RunnerError`] when the queue has no redrive policy or the DLQ cannot be found.
+pub async fn dead_letter_queue(client: &Client, config: &Config) -> Result<(Queue, Queue), RunnerError> {
+    let queue = resolve_queue(client, config).await?;
+    let output = client
+        .get_queue_attributes()
+        .queue_url(&queue.url)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .map_err(|e| sqs_error("GetQueueAttributes", &queue.url, &e))?;
+    let policy = output.attributes.and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy));
+    let arn = policy
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+        .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+        .ok_or_else(|| RunnerError::Sqs {
+            operation: "dlq",
+            queue: queue.url.clone(),
+            reason: "the queue has no RedrivePolicy, so it has no dead-letter queue (create both with `local-runner up`)".into(),
+        })?;
+    let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+    let mut dlq_config = config.clone();
+    dlq_config.queue = QueueRef::Name(name);
+    let dlq = resolve_queue(client, &dlq_config).await?;
+    Ok((queue, dlq))
+}
+
+/// `dlq`: how many messages the dead-letter queue holds, and the first `limit` of them: id,
+/// receive count, the start of the body. They are looked at, not taken: each is made visible
+/// again right after.
+///
+/// # Errors
+/// As [`dead_letter_queue`].
+pub async fn show_dlq(client: &Client, config: &Config, limit: usize) -> Result<(), RunnerError> {
+    let (_, dlq) = dead_letter_queue(client, config).await?;
+    let depth = crate::sqs::depth(client, &dlq.url).await.unwrap_or(0);
+    println!("{}: {depth} messages", dlq.url);
+    let mut seen = Vec::new();
+    while seen.len() < limit {
+        let want = i32::try_from((limit - seen.len()).min(10)).unwrap_or(10);
+        let output = client
+            .receive_message()
+            .queue_url(&dlq.url)
+            .max_number_of_messages(want)
+            .visibility_timeout(30)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| sqs_error("ReceiveMessage", &dlq.url, &e))?;
+        let messages = output.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        seen.extend(messages);
+    }
+    for message in &seen {
+        let count = message
+            .attributes
+            .as_ref()
+            .and_then(|a: &HashMap<_, _>| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .map_or("?", String::as_str);
+        let body = message.body.as_deref().unwrap_or_default();
+        let start: String = body.chars().take(80).collect();
+        let more = if body.chars().count() > 80 { "…" } else { "" };
+        println!("  {}  receives {count:>3}  {start}{more}", message.message_id.as_deref().unwrap_or("?"));
+    }
+    let entries: Vec<settle::Entry<'_>> = seen
+        .iter()
+        .filter_map(|m| {
+            Some(settle::Entry { receipt_handle: m.receipt_handle.as_deref()?, visibility_secs: 0 })
+        })
+        .collect();
+    settle::settle(client, &dlq.url, settle::Settle::Visibility, &entries, 3).await;
+    Ok(())
+}
+
+/// `redrive`: moves every message of the dead-letter queue back to its source queue
+/// (StartMessageMoveTask) and waits until the move is done.
+///
+/// # Errors
+/// As [`dead_letter_queue`], or when the move task fails or does not finish in `timeout`.
+pub async fn redrive(client: &Client, config: &Config, timeout: Duration) -> Result<(), RunnerError> {
+    let (queue, dlq) = dead_letter_queue(client, config).await?;
+    let task = client
+        .start_message_move_task()
+        .source_arn(&dlq.arn)
+        .destination_arn(&queue.arn)
+        .send()
+        .await
+        .map_err(|e| sqs_error("StartMessageMoveTask", &dlq.url, &e))?;
+    let handle = task.task_handle.unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let tasks = client
+            .list_message_move_tasks()
+            .source_arn(&dlq.arn)
+            .send()
+            .await
+            .map_err(|e| sqs_error("ListMessageMoveTasks", &dlq.url, &e))?;
+        let current = tasks
+            .results
+            .unwrap_or_default()
+            .into_iter()
+            .find(|t| t.task_handle.as_deref() == Some(&handle) || t.task_handle.is_none());
+        if let Some(current) = current {
+            match current.status.as_deref() {
+                Some("COMPLETED") => {
+                    println!(
+                        "moved {} messages from {} back to {}",
+                        current.approximate_number_of_messages_moved, dlq.url, queue.url
+                    );
+                    return Ok(());
+                }
+                Some("FAILED" | "CANCELLED") => {
+                    return Err(RunnerError::Sqs {
+                        operation: "StartMessageMoveTask",
+                        queue: dlq.url.clone(),
+                        reason: current.failure_reason.unwrap_or_else(|| "the move task failed".into()),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RunnerError::Sqs {
+                operation: "StartMessageMoveTask",
+                queue: dlq.url.clone(),
+                reason: format!("the move did not finish within {} s", timeout.as_secs()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

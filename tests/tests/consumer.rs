@@ -1,0 +1,101 @@
+//! The consumer's own ground: more in flight than one receive, long work kept invisible, poison
+//! spaced out, a stats line while running.
+
+mod support;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use local_runner::heartbeat::RetryBackoff;
+use support::{Recording, RunningRunner, depth, good_body, queue_pair, runner_config, send};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_messages_are_in_flight_at_once_with_a_batch_size_of_ten() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "in-flight", false, 60, 5).await;
+    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 3_000)).collect();
+    send(&client, &queue.url, &bodies, None).await;
+
+    let mut config = runner_config(&queue.url, 2);
+    config.pollers = NonZeroUsize::new(4).unwrap();
+    config.batch_size = 10;
+    config.max_in_flight = NonZeroUsize::new(200).unwrap();
+    let handler = Arc::new(Recording::default());
+    let summary = local_runner::run(config, Arc::clone(&handler), CancellationToken::new()).await.unwrap();
+    assert_eq!(handler.peak.load(Ordering::SeqCst), 200, "exactly the cap is reached, never more");
+    assert_eq!(summary.deleted, 300);
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_three_times_longer_than_the_visibility_timeout_is_handled_once_and_deleted_once() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "heartbeat", false, 2, 5).await;
+    send(&client, &queue.url, &[good_body("slow", 6_000)], None).await;
+
+    let handler = Arc::new(Recording::default());
+    let summary =
+        local_runner::run(runner_config(&queue.url, 2), Arc::clone(&handler), CancellationToken::new())
+            .await
+            .unwrap();
+    let attempts = handler.attempts().iter().filter(|a| a.id == "slow").count();
+    assert_eq!(attempts, 1, "the heartbeat kept it invisible: no second delivery");
+    assert_eq!((summary.deleted, summary.delete_failed), (1, 0), "deleted once, no stale receipt handle");
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_messages_visibility_grows_with_its_receive_count() {
+    let client = support::client().await;
+    // The queue's own timeout is 30 s: every retry below comes from the back-off.
+    let queue = queue_pair(&client, "backoff", false, 30, 4).await;
+    send(&client, &queue.url, &["poison".to_owned()], None).await;
+
+    // Idle for longer than the longest gap expected (4 s), so the run sees every attempt.
+    let mut config = runner_config(&queue.url, 6);
+    config.retry_backoff = Some(RetryBackoff { base: Duration::from_secs(1), max: Duration::from_secs(60) });
+    let handler = Arc::new(Recording::default());
+    local_runner::run(config, Arc::clone(&handler), CancellationToken::new()).await.unwrap();
+
+    let attempts = handler.attempts();
+    let counts: Vec<u32> = attempts.iter().map(|a| a.receive_count).collect();
+    assert_eq!(counts, [1, 2, 3, 4], "one attempt per receive");
+    let gaps: Vec<f64> = attempts.windows(2).map(|w| (w[1].at - w[0].at).as_secs_f64()).collect();
+    // 1 s, 2 s, 4 s (each plus a receive's latency).
+    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(*gap >= expected * 0.9 && *gap < expected + 1.5, "gaps {gaps:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stats_line_is_logged_while_running() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "stats", false, 30, 5).await;
+    let bodies: Vec<String> = (0..60).map(|i| good_body(&format!("m{i}"), 300)).collect();
+    send(&client, &queue.url, &bodies, None).await;
+
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &queue.url,
+        "--stats-interval",
+        "1",
+        "--max-in-flight",
+        "10",
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "2",
+    ]);
+    let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines = runner.lines.lock().unwrap().clone();
+    let stats: Vec<_> = lines.iter().filter(|l| l["message"] == "stats").collect();
+    assert!(!stats.is_empty(), "a stats line within the run");
+    for field in ["received", "succeeded", "failed", "in_flight", "msgs_per_s"] {
+        assert!(stats[0][field].is_number(), "stats line has {field}: {}", stats[0]);
+    }
+    assert!(stats.iter().any(|l| l["in_flight"].as_u64().is_some_and(|n| n > 0 && n <= 10)));
+}

@@ -1,0 +1,165 @@
+//! Endpoint faults, each on a LocalStack of the test's own: frozen mid-run, not yet up at start,
+//! killed mid-run.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{OwnLocalStack, Recording, RunningRunner, good_body, runner_config};
+use tokio_util::sync::CancellationToken;
+
+async fn queue_on(ls: &OwnLocalStack, name: &str, visibility: u32) -> String {
+    let client = ls.client().await;
+    client
+        .create_queue()
+        .queue_name(support::unique_name(name))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility.to_string())
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("url")
+}
+
+async fn send_on(ls: &OwnLocalStack, url: &str, bodies: &[String]) {
+    support::send(&ls.client().await, url, bodies, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_localstack_is_ridden_out_and_nothing_is_lost() {
+    let ls = OwnLocalStack::start(0);
+    // Receives cut off by the client timeout during the freeze strand what SQS had handed them
+    // until the visibility timeout (4 s) expires; the idle exit (8 s) waits that out.
+    let url = queue_on(&ls, "frozen", 4).await;
+    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 20)).collect();
+    send_on(&ls, &url, &bodies).await;
+
+    let mut config = runner_config(&url, 8);
+    config.endpoint_url = Some(ls.endpoint.clone());
+    let handler = Arc::new(Recording::default());
+    let run = tokio::spawn(local_runner::run(config, Arc::clone(&handler), CancellationToken::new()));
+    support::eventually(Duration::from_secs(30), "50 messages handled", || {
+        let n = handler.handled().len();
+        async move { (n >= 50).then_some(()) }
+    })
+    .await;
+    ls.signal("-STOP");
+    // The fault itself: frozen for longer than the client's attempt timeout (wait + 10 s).
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    ls.signal("-CONT");
+    let summary = run.await.unwrap().expect("the run rides out the freeze and ends when idle");
+
+    let mut times: HashMap<String, usize> = HashMap::new();
+    for id in handler.handled() {
+        *times.entry(id).or_default() += 1;
+    }
+    assert_eq!(times.len(), 300, "every message handled: nothing lost");
+    let duplicates: usize = times.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates as u64 <= summary.delete_failed,
+        "duplicates ({duplicates}) only where a delete could not be made ({})",
+        summary.delete_failed
+    );
+    assert_eq!(support::depth(&ls.client().await, &url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_localstack_not_yet_up_at_start_is_waited_for_and_then_used() {
+    use tokio::io::copy_bidirectional;
+    use tokio::net::{TcpListener, TcpStream};
+
+    // The runner is pointed at a port where nothing listens yet.
+    let port = support::free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let name = support::unique_name("late");
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &name,
+        "--endpoint-url",
+        &endpoint,
+        "--start-timeout",
+        "90",
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "2",
+    ]);
+    // Meanwhile LocalStack comes up (elsewhere), gets the queue and messages, and only then is
+    // it reachable where the runner looks: nothing can race the queue's creation.
+    let ls = OwnLocalStack::start(0);
+    let client = ls.client().await;
+    let url = client.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let bodies: Vec<String> = (0..20).map(|i| good_body(&format!("m{i}"), 0)).collect();
+    support::send(&client, &url, &bodies, None).await;
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the port is still free");
+    let target = ls.port;
+    let proxy = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await {
+                    let _ = copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+
+    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+    proxy.abort();
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut handled = runner.handled_ids();
+    handled.sort();
+    assert_eq!(handled.len(), 20);
+    let lines = runner.lines.lock().unwrap().clone();
+    let waiting = lines.iter().filter(|l| l["message"] == "SQS does not answer yet; waiting for it").count();
+    assert_eq!(waiting, 1, "one warning for the outage, not one per attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_localstack_killed_mid_run_ends_the_run_with_one_clear_error() {
+    let ls = OwnLocalStack::start(0);
+    let url = queue_on(&ls, "killed", 30).await;
+    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 20)).collect();
+    send_on(&ls, &url, &bodies).await;
+
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &url,
+        "--endpoint-url",
+        &ls.endpoint,
+        "--wait-time-seconds",
+        "1",
+        "--max-in-flight",
+        "10",
+    ]);
+    support::eventually(Duration::from_secs(30), "30 messages handled", || {
+        let n = runner.handled_ids().len();
+        async move { (n >= 30).then_some(()) }
+    })
+    .await;
+    ls.signal("-KILL");
+    // Back on the same port, without persistence: the queue is gone.
+    let port = ls.port;
+    let restarted = OwnLocalStack::start(port);
+    let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
+    drop(restarted);
+    assert_eq!(code, Some(1));
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains("does not exist"), "{stderr}");
+    let logged = runner.lines.lock().unwrap().clone();
+    let outage_warnings = logged
+        .iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && l["message"].as_str().is_some_and(|m| m.starts_with("ReceiveMessage failed"))
+        })
+        .count();
+    assert!(outage_warnings <= 2, "at most one warning per poller, no spin: {outage_warnings}");
+    let summary = runner.summary().expect("summary");
+    assert!(
+        summary["deleted"].as_u64() <= Some(runner.handled_ids().len() as u64),
+        "nothing deleted unhandled"
+    );
+}

@@ -1,0 +1,109 @@
+//! The dev subcommands: `up` from template.yaml, `send`, `dlq`, `redrive`.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use support::{RunningRunner, depth, repo_root, runner_bin};
+
+fn tool(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(runner_bin())
+        .args(args)
+        .args(["--endpoint-url", &support::endpoint()])
+        .output()
+        .expect("run");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_creates_the_queue_and_dlq_that_template_yaml_describes() {
+    let client = support::client().await;
+    let name = support::unique_name("up");
+    let template = repo_root().join("template.yaml").display().to_string();
+    let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let url = client.get_queue_url().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(
+        attributes[&QueueAttributeName::VisibilityTimeout],
+        "190",
+        "template.yaml's VisibilityTimeout"
+    );
+    let policy: serde_json::Value =
+        serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert_eq!(
+        policy["maxReceiveCount"].to_string().trim_matches('"'),
+        "5",
+        "template.yaml's maxReceiveCount"
+    );
+    assert!(policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("{name}-dlq")));
+
+    let (code, _, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
+    assert_eq!(code, Some(0), "running up again changes nothing: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_brings_dead_letters_back_and_they_are_then_handled() {
+    let client = support::client().await;
+    let name = support::unique_name("redrive");
+    let template = repo_root().join("template.yaml").display().to_string();
+    assert_eq!(tool(&["up", "--queue", &name, "--template", &template]).0, Some(0));
+    let dlq = format!("{name}-dlq");
+
+    // Dead letters, as if they had failed five times (sent straight to the DLQ).
+    let (code, stdout, _) = tool(&["send", "--queue", &dlq, "--count", "5"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("sent 5 messages"), "{stdout}");
+
+    let (code, stdout, stderr) = tool(&["dlq", "--queue", &name]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(": 5 messages"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("receives")).count(), 5, "{stdout}");
+    assert!(stdout.contains("example-"), "the start of each body: {stdout}");
+
+    let (code, stdout, stderr) = tool(&["redrive", "--queue", &name]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("moved 5 messages"), "{stdout}");
+    let dlq_url = client.get_queue_url().queue_name(&dlq).send().await.unwrap().queue_url.unwrap();
+    assert_eq!(depth(&client, &dlq_url).await, (0, 0));
+
+    let mut runner =
+        RunningRunner::start(&["--queue", &name, "--wait-time-seconds", "1", "--exit-when-idle", "2"]);
+    let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut handled = runner.handled_ids();
+    handled.sort();
+    assert_eq!(handled, ["example-0", "example-1", "example-2", "example-3", "example-4"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_takes_one_message_per_line_of_a_file() {
+    let client = support::client().await;
+    let name = support::unique_name("send-file");
+    let url = client.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let path = std::env::temp_dir().join(format!("{name}.jsonl"));
+    std::fs::write(&path, "{\"id\":\"a\",\"kind\":\"k\"}\n\n{\"id\":\"b\",\"kind\":\"k\"}\nnot json\n")
+        .unwrap();
+    let (code, stdout, stderr) = tool(&["send", "--queue", &name, "--file", path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("sent 3 messages"),
+        "blank lines are skipped, bad ones sent as they are: {stdout}"
+    );
+    assert_eq!(depth(&client, &url).await, (3, 0));
+}
