@@ -77,7 +77,8 @@ pub(crate) async fn report<E>(shared: std::sync::Arc<crate::poller::Shared<E>>) 
         let rate = (handled - last_handled) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
         (last_at, last_handled) = (Instant::now(), handled);
         let in_flight = shared.stats.in_flight.load(Relaxed);
-        if every.is_some_and(|every| last_logged.elapsed() >= every) {
+        // Ticks come a hair early or late: allow half a tick of slack.
+        if every.is_some_and(|every| last_logged.elapsed() + tick_every / 2 >= every) {
             tracing::info!(
                 received = now.received,
                 succeeded = now.succeeded,

@@ -74,7 +74,8 @@ async fn a_poison_messages_visibility_grows_with_its_receive_count() {
 async fn a_stats_line_is_logged_while_running() {
     let client = support::client().await;
     let queue = queue_pair(&client, "stats", false, 30, 5).await;
-    let bodies: Vec<String> = (0..60).map(|i| good_body(&format!("m{i}"), 300)).collect();
+    // 60 messages of 500 ms, 10 at a time: about 3 s of work.
+    let bodies: Vec<String> = (0..60).map(|i| good_body(&format!("m{i}"), 500)).collect();
     send(&client, &queue.url, &bodies, None).await;
 
     let mut runner = RunningRunner::start(&[
