@@ -128,6 +128,7 @@ def drain(args, sqs):
     # The attribute variant is for explaining the ceiling; it runs only when asked for.
     names = [n for n in table if n in (args.contenders or [])] if args.contenders else [n for n in table if "attributes" not in n]
     runs = []
+    print(f"\nDrain: {args.messages} messages x {len(names)} contenders x {args.rounds} rounds", flush=True)
     for round_number in range(args.rounds):
         order = names[round_number % len(names):] + names[:round_number % len(names)]
         for name in order:
@@ -137,7 +138,8 @@ def drain(args, sqs):
             runs.append(row)
             print(f"  round {row['round']} {name:24} {row['msgs_per_s']:>9.1f} msg/s  "
                   f"{row['cpu_s_per_1k']:.4f} CPU s/1k  {row['peak_rss_mb']:.1f} MB", flush=True)
-    with open(RESULTS / "drain.csv", "w", newline="") as f:
+    # A partial run (--contenders) must not overwrite the full run's figures.
+    with open(RESULTS / ("drain-partial.csv" if args.contenders else "drain.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["round", *runs[0].keys() - {"round"}])
         writer.writeheader()
         writer.writerows(runs)
@@ -324,13 +326,13 @@ def main():
         summary["latency"] = latency(args, sqs)
         print("\nLatency, send -> handled, idle queue, long polling:", json.dumps(summary["latency"]), flush=True)
     if "drain" in only:
-        print(f"\nDrain: {args.messages} messages x {len(contenders(Path(args.bin), '', ''))} contenders x {args.rounds} rounds", flush=True)
         medians = drain(args, sqs)
         summary["drain_medians"] = medians
         if not args.contenders:
             print_drain(medians, args.messages, args.rounds)
             chart(medians, args.messages)
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not args.contenders:
+        (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

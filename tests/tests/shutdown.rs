@@ -14,7 +14,8 @@ async fn sigterm_mid_drain_exits_zero_and_a_restart_finishes_the_rest_with_nothi
     // A long visibility timeout: a message the runner stranded would stay invisible for the whole
     // test, and the depth check below would see it.
     let queue = queue_pair(&client, "shutdown", false, 120, 5).await;
-    let ids: Vec<String> = (0..300).map(|i| format!("msg-{i}")).collect();
+    // Enough that the stop always comes mid-drain, whatever the machine's speed.
+    let ids: Vec<String> = (0..1000).map(|i| format!("msg-{i}")).collect();
     let bodies: Vec<String> = ids.iter().map(|id| good_body(id, 20)).collect();
     send(&client, &queue.url, &bodies, None).await;
 
