@@ -35,12 +35,51 @@ async fn a_missing_queue_given_by_url_exits_1_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endpoint_with_nothing_listening_exits_1_after_the_retries() {
+async fn an_endpoint_with_nothing_listening_exits_1_once_the_start_timeout_has_passed() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{}", support::free_port());
     let mut runner =
-        RunningRunner::start(&["--queue", "orders", "--endpoint-url", &format!("http://127.0.0.1:{port}")]);
+        RunningRunner::start(&["--queue", "orders", "--endpoint-url", &endpoint, "--start-timeout", "2"]);
     let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
     assert_eq!(code, Some(1));
     assert_one_clear_line(&stderr, "cannot reach SQS");
+}
+
+fn assert_no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked")
+            && !stderr.contains("stack backtrace")
+            && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_url_of_another_region_exits_1_with_one_line() {
+    let client = support::client().await;
+    let name = support::unique_name("regional");
+    let url = client.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let mut runner = RunningRunner::start(&["--queue", &url, "--region", "eu-west-1"]);
+    let (code, stderr) = runner.exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr, "eu-west-1");
+    assert_no_panic(&stderr);
+}
+
+#[test]
+fn bad_flags_exit_2_without_a_panic() {
+    for args in [
+        &["--queue", "q", "--pollers", "-1"][..],
+        &["--queue", "q", "--wait-time-seconds", "99"],
+        &["--queue", "q", "--log-format", "xml"],
+        &["--queue", "q", "--max-in-flight", "0"],
+        &["--queue", "", "--endpoint-url", "http://127.0.0.1:1"],
+        &["--queue", "q", "--region", " "],
+        &["send", "--queue", "q"],
+    ] {
+        let output = std::process::Command::new(support::runner_bin()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_no_panic(&stderr);
+    }
 }

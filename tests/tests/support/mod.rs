@@ -6,6 +6,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses its own part of this module
 
+pub mod accounting;
+
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -179,11 +181,15 @@ pub struct Attempt {
     pub ok: bool,
 }
 
-/// The example handler, recording every attempt in order. A message whose `id` is
-/// `flaky_id` fails on its first delivery (a transient failure) and succeeds after.
+/// The example handler, recording every attempt and every completed message in order. A message
+/// whose `id` is `flaky_id` or starts with `flaky-` fails on its first delivery (a transient
+/// failure) and succeeds after;
+/// one whose `id` starts with `panic-` panics on its first delivery.
 #[derive(Default)]
 pub struct Recording {
     pub attempts: Mutex<Vec<Attempt>>,
+    /// Ids of the messages whose handling succeeded, in completion order.
+    pub completed: Mutex<Vec<String>>,
     pub flaky_id: Option<String>,
     /// Messages in `handle` right now, and the most there ever were.
     pub running: AtomicU32,
@@ -195,16 +201,9 @@ impl Recording {
         self.attempts.lock().expect("not poisoned").clone()
     }
 
-    /// Ids of the attempts that succeeded, in the order they were made.
+    /// Ids of the messages handled successfully, in completion order.
     pub fn handled(&self) -> Vec<String> {
-        self.attempts().into_iter().filter(|a| a.ok).map(|a| a.id).collect()
-    }
-
-    fn mark_failed(&self, id: &str) {
-        let mut attempts = self.attempts.lock().expect("not poisoned");
-        if let Some(attempt) = attempts.iter_mut().rev().find(|a| a.id == id) {
-            attempt.ok = false;
-        }
+        self.completed.lock().expect("not poisoned").clone()
     }
 }
 
@@ -234,14 +233,21 @@ impl Handler for Recording {
     }
 
     async fn handle(&self, (message, receive_count): (Message, u32)) -> Result<(), HandlerError> {
-        if self.flaky_id.as_deref() == Some(message.id.as_str()) && receive_count == 1 {
-            self.mark_failed(&message.id);
+        let flaky = self.flaky_id.as_deref() == Some(message.id.as_str()) || message.id.starts_with("flaky-");
+        if flaky && receive_count == 1 {
             return Err(HandlerError::Transient("fails on its first delivery".into()));
+        }
+        if message.id.starts_with("panic-") && receive_count == 1 {
+            panic!("injected panic for {}", message.id);
         }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
+        let id = message.id.clone();
         let result = ExampleHandler.handle(message).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
+        if result.is_ok() {
+            self.completed.lock().expect("not poisoned").push(id);
+        }
         result
     }
 }
