@@ -3,6 +3,9 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// The SDK module whose debug output includes credentials' key ids.
+const IDENTITY_PRINTING_MODULE: &str = "aws_smithy_runtime::client::orchestrator::endpoints=info";
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -19,8 +22,16 @@ pub enum LogFormat {
 /// to `info`. The caller reads it from wherever its platform keeps it (`RUST_LOG`,
 /// `AWS_LAMBDA_LOG_LEVEL`), so this crate never reads the environment itself.
 pub fn init(format: LogFormat, filter: Option<&str>) {
-    let filter = filter.and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let mut env_filter =
+        filter.and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    // The AWS SDK's "resolving endpoint" debug line prints the whole identity, access key id
+    // included. Keep it out of debug logs unless the SDK runtime is asked for by name.
+    if !filter.is_some_and(|f| f.contains("aws_smithy_runtime")) {
+        if let Ok(quiet) = IDENTITY_PRINTING_MODULE.parse() {
+            env_filter = env_filter.add_directive(quiet);
+        }
+    }
+    let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_target(false);
     let installed = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => {

@@ -58,6 +58,8 @@ pub struct QueueSpec {
     /// `RedrivePolicy`: the DLQ's logical id (when it is one of the template's) and
     /// `maxReceiveCount`.
     pub redrive: Option<(Option<String>, u64)>,
+    /// Encrypted at rest: `SqsManagedSseEnabled: true` or a `KmsMasterKeyId`.
+    pub encrypted: bool,
 }
 
 /// An `SQS` event of a function: the event source mapping.
@@ -94,6 +96,9 @@ pub struct FunctionSpec {
     pub log_level: Option<String>,
     /// Its SQS events.
     pub sqs_events: Vec<SqsEventSpec>,
+    /// Entries of `Policies` that grant far more than the function needs (`*FullAccess`,
+    /// `AdministratorAccess`, statements allowing `*` or `sqs:*`).
+    pub broad_policies: Vec<String>,
 }
 
 /// The parts of a SAM template the runner uses.
@@ -148,6 +153,8 @@ impl Template {
                         visibility_timeout: as_u64(&props["VisibilityTimeout"])
                             .map_or(DEFAULT_VISIBILITY, Duration::from_secs),
                         redrive,
+                        encrypted: as_bool(&props["SqsManagedSseEnabled"]).unwrap_or(false)
+                            || !props["KmsMasterKeyId"].is_null(),
                     },
                 );
             }
@@ -204,6 +211,7 @@ impl Template {
                 log_format: logging["LogFormat"].as_str().map(str::to_owned),
                 log_level: logging["ApplicationLogLevel"].as_str().map(str::to_owned),
                 sqs_events,
+                broad_policies: broad_policies(&props["Policies"]),
             });
         }
         Ok(Self { functions, queues })
@@ -254,6 +262,16 @@ impl Template {
     fn check_event(&self, function: &FunctionSpec, event: &SqsEventSpec, findings: &mut Vec<Finding>) {
         let at = format!("{}.Events.{}", function.logical_id, event.name);
         let mut found = |rule, message: String| findings.push(Finding { rule, message });
+        for policy in &function.broad_policies {
+            found(
+                "least-privilege",
+                format!(
+                    "{}.Policies: {policy} grants far more than polling one queue; use SQSPollerPolicy \
+                     with the queue's name",
+                    function.logical_id
+                ),
+            );
+        }
         if !event.report_batch_item_failures {
             found(
                 "report-batch-item-failures",
@@ -322,6 +340,16 @@ impl Template {
                 format!(
                     "{at}: BatchSize {} above 10 needs MaximumBatchingWindowInSeconds of at least 1",
                     event.batch_size
+                ),
+            );
+        }
+        let dlq = queue.redrive.as_ref().and_then(|(dlq, _)| dlq.as_ref()).and_then(|id| self.queues.get(id));
+        for unencrypted in [Some(queue), dlq].into_iter().flatten().filter(|q| !q.encrypted) {
+            found(
+                "queue-encryption",
+                format!(
+                    "{}: not encrypted at rest; set SqsManagedSseEnabled: true (or a KmsMasterKeyId)",
+                    unencrypted.logical_id
                 ),
             );
         }
@@ -401,6 +429,42 @@ fn redrive_policy(value: &Value) -> Option<(Option<String>, u64)> {
     Some((logical_ref(&policy["deadLetterTargetArn"]), count))
 }
 
+/// The entries of a function's `Policies` that are far broader than an SQS consumer needs.
+fn broad_policies(policies: &Value) -> Vec<String> {
+    let entries: Vec<&Value> = match policies {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    };
+    let mut broad = Vec::new();
+    for entry in entries {
+        if let Some(name) = entry.as_str() {
+            if ["FullAccess", "AdministratorAccess", "PowerUserAccess"].iter().any(|b| name.contains(b)) {
+                broad.push(name.to_owned());
+            }
+            continue;
+        }
+        let statements = match &entry["Statement"] {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            single => vec![single],
+        };
+        for statement in statements {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::String(action) => vec![action.as_str()],
+                Value::Array(actions) => actions.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if statement["Effect"] != "Deny"
+                && actions.iter().any(|a| *a == "*" || a.eq_ignore_ascii_case("sqs:*"))
+            {
+                broad.push(format!("a statement allowing {}", actions.join(", ")));
+            }
+        }
+    }
+    broad
+}
+
 fn as_u64(value: &Value) -> Option<u64> {
     value.as_u64().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
 }
@@ -448,11 +512,14 @@ Resources:
     Type: AWS::SQS::Queue
     Properties:
       VisibilityTimeout: 185
+      SqsManagedSseEnabled: true
       RedrivePolicy:
         deadLetterTargetArn: !GetAtt Dlq.Arn
         maxReceiveCount: 5
   Dlq:
     Type: AWS::SQS::Queue
+    Properties:
+      KmsMasterKeyId: alias/aws/sqs
 "#;
 
     fn rules(text: &str) -> Vec<&'static str> {
@@ -548,6 +615,33 @@ Resources:
     fn a_queue_outside_the_template_is_reported_as_unchecked() {
         let text = GOOD.replace("Queue: !GetAtt Queue.Arn", "Queue: arn:aws:sqs:us-east-1:1:elsewhere");
         assert_eq!(rules(&text), ["queue-in-template"]);
+    }
+
+    #[test]
+    fn an_unencrypted_queue_or_dead_letter_queue_is_caught() {
+        assert_eq!(rules(&GOOD.replace("      SqsManagedSseEnabled: true\n", "")), ["queue-encryption"]);
+        assert_eq!(
+            rules(&GOOD.replace("      KmsMasterKeyId: alias/aws/sqs\n", "      DelaySeconds: 0\n")),
+            ["queue-encryption"]
+        );
+    }
+
+    #[test]
+    fn broad_function_policies_are_caught() {
+        let with = |policies: &str| {
+            GOOD.replace("      Events:\n", &format!("      Policies:\n{policies}      Events:\n"))
+        };
+        assert_eq!(rules(&with("        - AmazonSQSFullAccess\n")), ["least-privilege"]);
+        assert_eq!(
+            rules(&with(
+                "        - Statement:\n            - Effect: Allow\n              Action: sqs:*\n              Resource: '*'\n"
+            )),
+            ["least-privilege"]
+        );
+        assert_eq!(
+            rules(&with("        - SQSPollerPolicy:\n            QueueName: !GetAtt Queue.QueueName\n")),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ async fn send_on(ls: &OwnLocalStack, url: &str, bodies: &[String]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_localstack_is_ridden_out_and_nothing_is_lost() {
+async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
     let ls = OwnLocalStack::start(0);
     // Receives cut off by the client timeout during the freeze strand what SQS had handed them
     // until the visibility timeout (4 s) expires; the idle exit (8 s) waits that out.
@@ -40,15 +40,18 @@ async fn a_frozen_localstack_is_ridden_out_and_nothing_is_lost() {
     config.endpoint_url = Some(ls.endpoint.clone());
     let handler = Arc::new(Recording::default());
     let run = tokio::spawn(local_runner::run(config, Arc::clone(&handler), CancellationToken::new()));
-    support::eventually(Duration::from_secs(30), "50 messages handled", || {
-        let n = handler.handled().len();
-        async move { (n >= 50).then_some(()) }
-    })
-    .await;
-    ls.signal("-STOP");
-    // The fault itself: frozen for longer than the client's attempt timeout (wait + 10 s).
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    ls.signal("-CONT");
+    for (freeze, after) in [(1, 50), (2, 150)] {
+        support::eventually(Duration::from_secs(60), "messages handled before the freeze", || {
+            let n = handler.handled().len();
+            async move { (n >= after).then_some(()) }
+        })
+        .await;
+        ls.signal("-STOP");
+        // The fault itself: frozen for longer than the client's attempt timeout (wait + 10 s).
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        ls.signal("-CONT");
+        println!("freeze {freeze} over");
+    }
     let summary = run.await.unwrap().expect("the run rides out the freeze and ends when idle");
 
     let mut times: HashMap<String, usize> = HashMap::new();
