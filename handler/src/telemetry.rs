@@ -26,10 +26,10 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
         filter.and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
     // The AWS SDK's "resolving endpoint" debug line prints the whole identity, access key id
     // included. Keep it out of debug logs unless the SDK runtime is asked for by name.
-    if !filter.is_some_and(|f| f.contains("aws_smithy_runtime")) {
-        if let Ok(quiet) = IDENTITY_PRINTING_MODULE.parse() {
-            env_filter = env_filter.add_directive(quiet);
-        }
+    if !filter.is_some_and(|f| f.contains("aws_smithy_runtime"))
+        && let Ok(quiet) = IDENTITY_PRINTING_MODULE.parse()
+    {
+        env_filter = env_filter.add_directive(quiet);
     }
     let builder = tracing_subscriber::fmt().with_env_filter(env_filter).with_target(false);
     let installed = match format {
