@@ -13,7 +13,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "dependencies (cargo deny: licenses, bans, sources)"
 # The advisory database is fetched from the network at check time; see deny.toml.
-if ! cargo deny --version 2>/dev/null | grep -q "0.20.2"; then
+if [[ "$(cargo deny --version 2>/dev/null)" != *0.20.2* ]]; then
   echo "installing cargo-deny 0.20.2 (a few minutes, once per machine)" >&2
   cargo install --quiet --locked cargo-deny --version 0.20.2
 fi
