@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use local_runner::lambda::{InvokeError, LambdaPool};
+use local_runner::lambda::{Bytes, InvokeError, LambdaPool, LambdaSpec};
 use serde_json::{Value, json};
 use support::{RunningRunner, built_binary, depth, good_body, lambda_spec, queue_pair, repo_root, send};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,14 @@ fn event(work_ms: u64) -> String {
         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"
     }]})
     .to_string()
+}
+
+/// Invokes a fresh pool for `spec` once with an event whose message works `work_ms`.
+async fn invoke_once(spec: LambdaSpec, work_ms: u64) -> Result<Result<Bytes, String>, InvokeError> {
+    let servers = CancellationToken::new();
+    let result = LambdaPool::new(spec, servers.clone()).invoke(event(work_ms).into()).await;
+    servers.cancel();
+    result
 }
 
 /// A stand-in bootstrap: a shell script in a fresh folder.
@@ -54,24 +62,19 @@ async fn with_less_time_than_the_reserve_the_bootstrap_reports_the_message_inste
     let mut spec = lambda_spec(built_binary("bootstrap"));
     spec.timeout = Duration::from_secs(1);
     spec.environment.insert("DEADLINE_RESERVE_MS".into(), "1000".into());
-    let servers = CancellationToken::new();
-    let answer = LambdaPool::new(spec, servers.clone()).invoke(event(5_000).into()).await;
-    let answer = answer.expect("an answer, not a timeout").expect("no function error");
+    let answer =
+        invoke_once(spec, 5_000).await.expect("an answer, not a timeout").expect("no function error");
     let answer: Value = serde_json::from_slice(&answer).unwrap();
     assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "m1"}]}));
-    servers.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bootstrap_that_exits_at_start_is_reported_with_its_status() {
     let spec = lambda_spec(script("exits", "echo 'cannot start' >&2; exit 3"));
-    let servers = CancellationToken::new();
-    let result = LambdaPool::new(spec, servers.clone()).invoke(event(0).into()).await;
-    match result {
+    match invoke_once(spec, 0).await {
         Err(InvokeError::Crashed { status, .. }) => assert!(status.contains('3'), "{status}"),
         other => panic!("expected a crash report, got {other:?}"),
     }
-    servers.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,13 +82,10 @@ async fn an_init_error_posted_to_the_runtime_api_is_reported() {
     let body = r#"curl -s -X POST "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error" \
   -d '{"errorMessage":"missing TABLE_NAME","errorType":"Runtime.InitError"}' >/dev/null; exit 1"#;
     let spec = lambda_spec(script("init-error", body));
-    let servers = CancellationToken::new();
-    let result = LambdaPool::new(spec, servers.clone()).invoke(event(0).into()).await;
-    match result {
+    match invoke_once(spec, 0).await {
         Err(InvokeError::Crashed { init, .. }) => assert!(init.contains("missing TABLE_NAME"), "{init}"),
         other => panic!("expected an init error, got {other:?}"),
     }
-    servers.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use axum::body::Bytes;
+/// The payload type of [`LambdaPool::invoke`].
+pub use axum::body::Bytes;
 use handler::{BatchReport, HandlerError, Outcome};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
