@@ -47,7 +47,9 @@ for start in range(0, count, 10):
 PY
 
 echo "demo: running local-runner until it has been idle for 5 s" >&2
-target/debug/local-runner --queue "$queue" --endpoint-url "$endpoint" --exit-when-idle 5
+# --retry-backoff 0: failures come back after the demo queue's own 2 s, so the bad messages
+# reach the DLQ within the demo (the default back-off would space them 2, 4, 8 s apart).
+target/debug/local-runner --queue "$queue" --endpoint-url "$endpoint" --exit-when-idle 5 --retry-backoff 0
 
 .venv/localstack/bin/python - "$endpoint" "$queue" <<'PY'
 import sys
