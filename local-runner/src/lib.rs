@@ -100,6 +100,7 @@ pub async fn run_with<E: BatchExecutor>(
         executor,
         stats: Stats::default(),
         last_activity: Mutex::new(Instant::now()),
+        empty_since: Mutex::new(None),
         stop: shutdown.child_token(),
         abandon: CancellationToken::new(),
         batches: TaskTracker::new(),

@@ -41,6 +41,9 @@ pub(crate) struct Shared<E> {
     pub(crate) in_flight: Arc<Semaphore>,
     /// When a message was last received or settled, for `--exit-when-idle`.
     pub(crate) last_activity: Mutex<Instant>,
+    /// Since when receives have come back empty; `None` after a receive brought messages or
+    /// failed. An endpoint that fails or hangs is an outage, not an idle queue.
+    pub(crate) empty_since: Mutex<Option<Instant>>,
     /// Cancelled to stop: no new receive, no new message started.
     pub(crate) stop: CancellationToken,
     /// Cancelled when the shutdown timeout has passed: running work is dropped and released.
@@ -56,8 +59,27 @@ impl<E> Shared<E> {
         *self.last_activity.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
     }
 
+    /// How long the queue has been idle: receives answered, empty, and nothing settled since.
     pub(crate) fn idle_for(&self) -> Duration {
-        self.last_activity.lock().unwrap_or_else(PoisonError::into_inner).elapsed()
+        let empty = self
+            .empty_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(Duration::ZERO, |t| t.elapsed());
+        let quiet = self.last_activity.lock().unwrap_or_else(PoisonError::into_inner).elapsed();
+        empty.min(quiet)
+    }
+
+    /// Records what a receive came back with, for the idle clock.
+    fn saw_receive(&self, brought_messages: Option<bool>) {
+        let mut empty_since = self.empty_since.lock().unwrap_or_else(PoisonError::into_inner);
+        match brought_messages {
+            Some(false) => {
+                empty_since.get_or_insert_with(Instant::now);
+            }
+            // Messages, or a failure: not idle.
+            Some(true) | None => *empty_since = None,
+        }
     }
 
     fn fail(&self, error: RunnerError) {
@@ -101,6 +123,7 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
         let received = receive(&shared, want, wait_secs).await;
         let messages = match received {
             Ok(messages) => {
+                shared.saw_receive(Some(!messages.is_empty()));
                 if failures > 0 {
                     tracing::info!(failed_attempts = failures, "SQS answers again; polling resumed");
                     failures = 0;
@@ -109,6 +132,7 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
             }
             Err(err) => {
                 drop(permits);
+                shared.saw_receive(None);
                 if err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) {
                     shared.fail(RunnerError::QueueNotFound {
                         queue: shared.queue.url.clone(),
@@ -293,7 +317,8 @@ fn backoff(failures: u32) -> Duration {
     base - base / 4 * (nanos % 1000) / 1000
 }
 
-/// Stops the run once nothing was received or settled for `idle` and nothing is in flight.
+/// Stops the run once receives have come back empty for `idle`, nothing was settled in that
+/// time, and nothing is in flight. A failing or hanging endpoint does not count as idle.
 pub(crate) async fn exit_when_idle<E>(shared: Arc<Shared<E>>, idle: Duration) {
     let mut tick =
         tokio::time::interval((idle / 4).clamp(Duration::from_millis(10), Duration::from_millis(250)));

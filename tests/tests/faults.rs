@@ -70,9 +70,6 @@ async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_localstack_not_yet_up_at_start_is_waited_for_and_then_used() {
-    use tokio::io::copy_bidirectional;
-    use tokio::net::{TcpListener, TcpStream};
-
     // The runner is pointed at a port where nothing listens yet.
     let port = support::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
@@ -96,20 +93,10 @@ async fn a_localstack_not_yet_up_at_start_is_waited_for_and_then_used() {
     let url = client.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
     let bodies: Vec<String> = (0..20).map(|i| good_body(&format!("m{i}"), 0)).collect();
     support::send(&client, &url, &bodies, None).await;
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("the port is still free");
-    let target = ls.port;
-    let proxy = tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await {
-                    let _ = copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
+    let proxy = support::Proxy::open(port, ls.port).await;
 
     let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
-    proxy.abort();
+    proxy.close().await;
     assert_eq!(code, Some(0), "{stderr}");
     let mut handled = runner.handled_ids();
     handled.sort();
@@ -165,4 +152,39 @@ async fn a_localstack_killed_mid_run_ends_the_run_with_one_clear_error() {
         summary["deleted"].as_u64() <= Some(runner.handled_ids().len() as u64),
         "nothing deleted unhandled"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_not_mistaken_for_an_idle_queue() {
+    let ls = OwnLocalStack::start(0);
+    let url = queue_on(&ls, "outage-not-idle", 30).await;
+    let bodies: Vec<String> = (0..400).map(|i| good_body(&format!("m{i}"), 20)).collect();
+    send_on(&ls, &url, &bodies).await;
+
+    // The runner reaches LocalStack through a proxy; closing it refuses every connection.
+    let port = support::free_port();
+    let mut proxy = support::Proxy::open(port, ls.port).await;
+    // Idle after 3 s; the outage lasts 15 s, long after every delete has given up.
+    let mut config = runner_config(&url, 3);
+    config.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+    let handler = Arc::new(Recording::default());
+    let run = tokio::spawn(local_runner::run(config, Arc::clone(&handler), CancellationToken::new()));
+    support::eventually(Duration::from_secs(30), "messages flowing", || {
+        let n = handler.handled().len();
+        async move { (n >= 30).then_some(()) }
+    })
+    .await;
+    proxy.close().await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(!run.is_finished(), "the run must not take an outage for an idle queue");
+    proxy = support::Proxy::open(port, ls.port).await;
+    let summary = run.await.unwrap().expect("a clean idle exit once the queue is really empty");
+    proxy.close().await;
+    let mut handled = handler.handled();
+    handled.sort();
+    handled.dedup();
+    assert_eq!(handled.len(), 400, "everything handled after the outage");
+    // Deletes that gave up during the outage leave their messages invisible until the visibility
+    // timeout: delayed, never lost.
+    assert_eq!(support::depth(&ls.client().await, &url).await, (0, summary.delete_failed), "{summary:?}");
 }

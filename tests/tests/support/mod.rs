@@ -460,3 +460,31 @@ impl Drop for OwnLocalStack {
         let _ = std::fs::remove_dir_all(&self.state);
     }
 }
+
+/// A TCP proxy on 127.0.0.1: `port` forwards to `target`. Dropping it (or `close`) stops
+/// accepting, so new connections are refused: an endpoint outage that fails fast.
+pub struct Proxy {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn open(port: u16, target: u16) -> Self {
+        let listener =
+            tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the proxy port is free");
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { task }
+    }
+
+    pub async fn close(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
