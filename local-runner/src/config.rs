@@ -362,19 +362,16 @@ impl Cli {
             config.max_in_flight =
                 batch_size.saturating_mul(NonZeroUsize::new(concurrency).unwrap_or(NonZeroUsize::MIN));
         }
-        let spec = LambdaSpec {
+        let mut spec = LambdaSpec::from_template(
+            spec,
             bootstrap,
-            function_name: spec.logical_id.clone(),
-            memory_mb: spec.memory_mb,
-            timeout: function_timeout.unwrap_or(spec.timeout),
-            environment: spec.environment.clone(),
-            log_format: spec.log_format.clone(),
-            log_level: spec.log_level.clone(),
-            region: config.region.clone(),
-            endpoint_url: config.endpoint_url.clone(),
-            report_batch_item_failures: event.report_batch_item_failures,
-            max_concurrency: concurrency,
-        };
+            config.region.clone(),
+            config.endpoint_url.clone(),
+            concurrency,
+        );
+        if let Some(timeout) = function_timeout {
+            spec.timeout = timeout;
+        }
         Ok((config, Mode::Lambda(spec)))
     }
 

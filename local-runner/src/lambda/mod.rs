@@ -22,6 +22,7 @@ pub use environment::InvokeError;
 use runtime_api::Reply;
 
 use crate::executor::BatchExecutor;
+use crate::template::FunctionSpec;
 
 /// The function as Lambda would run it, and how its event source mapping treats its answers.
 #[derive(Debug, Clone)]
@@ -53,6 +54,35 @@ pub struct LambdaSpec {
 }
 
 impl LambdaSpec {
+    /// The function as `template.yaml` describes it (its first SQS event), run from
+    /// `bootstrap` against `endpoint_url` in `region`, with at most `max_concurrency`
+    /// environments. Fields may be overridden afterwards (the CLI's `--function-timeout`).
+    #[must_use]
+    pub fn from_template(
+        function: &FunctionSpec,
+        bootstrap: PathBuf,
+        region: String,
+        endpoint_url: Option<String>,
+        max_concurrency: usize,
+    ) -> Self {
+        Self {
+            bootstrap,
+            function_name: function.logical_id.clone(),
+            memory_mb: function.memory_mb,
+            timeout: function.timeout,
+            environment: function.environment.clone(),
+            log_format: function.log_format.clone(),
+            log_level: function.log_level.clone(),
+            region,
+            endpoint_url,
+            report_batch_item_failures: function
+                .sqs_events
+                .first()
+                .is_some_and(|e| e.report_batch_item_failures),
+            max_concurrency,
+        }
+    }
+
     fn function_arn(&self) -> String {
         format!("arn:aws:lambda:{}:000000000000:function:{}", self.region, self.function_name)
     }

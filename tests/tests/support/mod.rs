@@ -381,19 +381,13 @@ pub fn lambda_spec(bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
     let template =
         local_runner::template::Template::load(&repo_root().join("template.yaml")).expect("template.yaml");
     let function = template.function(None).expect("one SQS function");
-    local_runner::lambda::LambdaSpec {
+    local_runner::lambda::LambdaSpec::from_template(
+        function,
         bootstrap,
-        function_name: function.logical_id.clone(),
-        memory_mb: function.memory_mb,
-        timeout: function.timeout,
-        environment: function.environment.clone(),
-        log_format: function.log_format.clone(),
-        log_level: function.log_level.clone(),
-        region: "us-east-1".into(),
-        endpoint_url: Some(endpoint()),
-        report_batch_item_failures: function.sqs_events[0].report_batch_item_failures,
-        max_concurrency: 2,
-    }
+        "us-east-1".into(),
+        Some(endpoint()),
+        2,
+    )
 }
 
 /// A port that was free a moment ago.
