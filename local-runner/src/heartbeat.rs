@@ -1,5 +1,6 @@
 //! Keeping messages invisible while their work runs, and spacing out the retries of failures.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::Client;
@@ -14,6 +15,10 @@ pub(crate) const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 60 * 60);
 /// Extends the visibility of `records` to `visibility` every half of it, until `done` is
 /// cancelled or SQS's 12-hour cap is reached.
 ///
+/// `invisible_until` is moved on after each extension that SQS accepted for every message, to
+/// the moment the extension was sent plus the time it bought: a lower bound on how long SQS
+/// keeps them hidden, which tells a later delete whether it came in time.
+///
 /// `done` is only looked at between extensions, never during one: once this returns, no
 /// extension is in flight, so a delete sent afterwards can never race it (the "ReceiptHandle is
 /// invalid" of sqs-consumer #260). A failed extension is logged; the work goes on regardless.
@@ -22,6 +27,7 @@ pub(crate) async fn keep_invisible(
     queue_url: &str,
     records: &[SqsMessage],
     visibility: Duration,
+    invisible_until: &Mutex<Instant>,
     done: &CancellationToken,
 ) {
     if visibility.is_zero() {
@@ -48,7 +54,11 @@ pub(crate) async fn keep_invisible(
         let seconds = i32::try_from(extend.as_secs()).unwrap_or(i32::MAX);
         let entries: Vec<Entry<'_>> =
             handles.iter().map(|&h| Entry { receipt_handle: h, visibility_secs: seconds }).collect();
+        let sent = Instant::now();
         let extended = settle(client, queue_url, Settle::Visibility, &entries, 1).await;
+        if extended == entries.len() {
+            *invisible_until.lock().unwrap_or_else(PoisonError::into_inner) = sent + extend;
+        }
         if extended < entries.len() {
             if !failing {
                 tracing::warn!(

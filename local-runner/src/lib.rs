@@ -144,6 +144,7 @@ pub async fn run_with<E: BatchExecutor>(
         skipped = summary.skipped,
         deleted = summary.deleted,
         delete_failed = summary.delete_failed,
+        deleted_late = summary.deleted_late,
         released = summary.released,
         "summary"
     );

@@ -120,6 +120,8 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
                 permits.expect("the in-flight semaphore is never closed")
             }
         };
+        // SQS starts a message's visibility timeout somewhere between this moment and the answer.
+        let asked = Instant::now();
         let received = receive(&shared, want, wait_secs).await;
         let messages = match received {
             Ok(messages) => {
@@ -169,7 +171,7 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
         }
         let mut permits = permits;
         drop(permits.split(want - records.len())); // give back what this receive did not fill
-        let task = run_batch(Arc::clone(&shared), records, permits);
+        let task = run_batch(Arc::clone(&shared), records, asked, permits);
         shared.batches.spawn(task);
     }
 }
@@ -230,13 +232,17 @@ async fn gather<E>(
 async fn run_batch<E: BatchExecutor>(
     shared: Arc<Shared<E>>,
     records: Vec<SqsMessage>,
+    asked: Instant,
     permits: OwnedSemaphorePermit,
 ) {
     Stats::add(&shared.stats.in_flight, records.len());
     let done = CancellationToken::new();
+    let invisible_until = Mutex::new(asked + shared.queue.visibility_timeout);
     let heartbeat = async {
-        if let Some(visibility) = shared.config.heartbeat.then_some(shared.queue.visibility_timeout) {
-            keep_invisible(&shared.client, &shared.queue.url, &records, visibility, &done).await;
+        if shared.config.heartbeat {
+            let visibility = shared.queue.visibility_timeout;
+            keep_invisible(&shared.client, &shared.queue.url, &records, visibility, &invisible_until, &done)
+                .await;
         }
     };
     let work = async {
@@ -283,6 +289,17 @@ async fn run_batch<E: BatchExecutor>(
             settle(&shared.client, &shared.queue.url, Settle::Delete, &entries, DELETE_ATTEMPTS).await;
         Stats::add(&shared.stats.deleted, deleted);
         Stats::add(&shared.stats.delete_failed, entries.len() - deleted);
+        let hidden_until = *invisible_until.lock().unwrap_or_else(PoisonError::into_inner);
+        if deleted > 0 && Instant::now() > hidden_until {
+            // SQS may have handed these out again before the delete reached it (work longer than
+            // the visibility timeout without a heartbeat, or an endpoint that stalled).
+            Stats::add(&shared.stats.deleted_late, deleted);
+            tracing::warn!(
+                messages = deleted,
+                late_ms = u64::try_from(hidden_until.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "deleted only after the visibility timeout had run out: SQS may deliver these again"
+            );
+        }
     }
     if !to_release.is_empty() {
         let released = shared.set_visibility(&to_release, |_| 0).await;

@@ -11,6 +11,7 @@ pub(crate) struct Stats {
     pub(crate) skipped: AtomicU64,
     pub(crate) deleted: AtomicU64,
     pub(crate) delete_failed: AtomicU64,
+    pub(crate) deleted_late: AtomicU64,
     pub(crate) released: AtomicU64,
     /// Messages being handled right now.
     pub(crate) in_flight: AtomicU64,
@@ -31,6 +32,11 @@ pub struct Summary {
     pub deleted: u64,
     /// Succeeded but could not be deleted: SQS will deliver them again.
     pub delete_failed: u64,
+    /// Deleted (and counted in `deleted`), but only after their visibility timeout had run out,
+    /// so SQS may have delivered them again meanwhile: the work outlasted the timeout without a
+    /// heartbeat, or SQS stalled. At-least-once delivery's duplicates come from here and from
+    /// `delete_failed`.
+    pub deleted_late: u64,
     /// Made visible again at once because they were received but not started before a stop.
     pub released: u64,
 }
@@ -48,6 +54,7 @@ impl Stats {
             skipped: self.skipped.load(Relaxed),
             deleted: self.deleted.load(Relaxed),
             delete_failed: self.delete_failed.load(Relaxed),
+            deleted_late: self.deleted_late.load(Relaxed),
             released: self.released.load(Relaxed),
         }
     }

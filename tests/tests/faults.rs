@@ -53,6 +53,7 @@ async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
         println!("freeze {freeze} over");
     }
     let summary = run.await.unwrap().expect("the run rides out the freeze and ends when idle");
+    println!("{summary:?}");
 
     let mut times: HashMap<String, usize> = HashMap::new();
     for id in handler.handled() {
@@ -60,10 +61,11 @@ async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
     }
     assert_eq!(times.len(), 300, "every message handled: nothing lost");
     let duplicates: usize = times.values().map(|n| n - 1).sum();
+    // A batch handled just before a freeze is deleted only after it: by then its 4 s may have run
+    // out and SQS handed it out again. The runner counts those deletes as late.
     assert!(
-        duplicates as u64 <= summary.delete_failed,
-        "duplicates ({duplicates}) only where a delete could not be made ({})",
-        summary.delete_failed
+        duplicates as u64 <= summary.delete_failed + summary.deleted_late,
+        "duplicates ({duplicates}) only where a delete failed or came late: {summary:?}"
     );
     assert_eq!(support::depth(&ls.client().await, &url).await, (0, 0));
 }
