@@ -7,7 +7,7 @@ use aws_sdk_sqs::Client;
 use handler::SqsMessage;
 use tokio_util::sync::CancellationToken;
 
-use crate::settle::{Entry, Settle, settle};
+use crate::settle::{Entry, Retries, Settle, settle};
 
 /// SQS keeps a message invisible for at most 12 hours after it was received.
 pub(crate) const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 60 * 60);
@@ -55,7 +55,7 @@ pub(crate) async fn keep_invisible(
         let entries: Vec<Entry<'_>> =
             handles.iter().map(|&h| Entry { receipt_handle: h, visibility_secs: seconds }).collect();
         let sent = Instant::now();
-        let extended = settle(client, queue_url, Settle::Visibility, &entries, 1).await;
+        let extended = settle(client, queue_url, Settle::Visibility, &entries, Retries::times(1)).await;
         if extended == entries.len() {
             *invisible_until.lock().unwrap_or_else(PoisonError::into_inner) = sent + extend;
         }

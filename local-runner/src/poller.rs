@@ -18,11 +18,12 @@ use crate::config::{Config, MAX_BATCH_SIZE};
 use crate::executor::BatchExecutor;
 use crate::heartbeat::{keep_invisible, receive_count};
 use crate::records::lambda_record;
-use crate::settle::{Entry, Settle, settle};
+use crate::settle::{Entry, Retries, Settle, settle};
 use crate::sqs::Queue;
 use crate::stats::Stats;
 
-/// Attempts at deleting what succeeded: a message not deleted is handled again.
+/// Attempts at deleting what succeeded, at the least: a message not deleted is handled again, so
+/// deletes go on retrying while the messages are still hidden.
 const DELETE_ATTEMPTS: u32 = 5;
 /// Attempts at changing visibility (release, back-off).
 const VISIBILITY_ATTEMPTS: u32 = 3;
@@ -94,7 +95,14 @@ impl<E> Shared<E> {
         visibility: impl Fn(&SqsMessage) -> i32,
     ) -> usize {
         let entries = entries(records, visibility);
-        settle(&self.client, &self.queue.url, Settle::Visibility, &entries, VISIBILITY_ATTEMPTS).await
+        settle(
+            &self.client,
+            &self.queue.url,
+            Settle::Visibility,
+            &entries,
+            Retries::times(VISIBILITY_ATTEMPTS),
+        )
+        .await
     }
 }
 
@@ -285,11 +293,13 @@ async fn run_batch<E: BatchExecutor>(
     }
     if !to_delete.is_empty() {
         let entries = entries(&to_delete, |_| 0);
-        let deleted =
-            settle(&shared.client, &shared.queue.url, Settle::Delete, &entries, DELETE_ATTEMPTS).await;
+        // Worth retrying for as long as SQS keeps the messages hidden: a delete that lands in
+        // that time still prevents the second delivery. A shutdown that runs out cuts it short.
+        let hidden_until = *invisible_until.lock().unwrap_or_else(PoisonError::into_inner);
+        let retries = Retries::times(DELETE_ATTEMPTS).until(hidden_until, &shared.abandon);
+        let deleted = settle(&shared.client, &shared.queue.url, Settle::Delete, &entries, retries).await;
         Stats::add(&shared.stats.deleted, deleted);
         Stats::add(&shared.stats.delete_failed, entries.len() - deleted);
-        let hidden_until = *invisible_until.lock().unwrap_or_else(PoisonError::into_inner);
         if deleted > 0 && Instant::now() > hidden_until {
             // SQS may have handed these out again before the delete reached it (work longer than
             // the visibility timeout without a heartbeat, or an endpoint that stalled).

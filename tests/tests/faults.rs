@@ -1,5 +1,5 @@
 //! Endpoint faults, each on a LocalStack of the test's own: frozen mid-run, not yet up at start,
-//! killed mid-run.
+//! killed mid-run, unreachable for a while.
 
 mod support;
 
@@ -189,4 +189,37 @@ async fn an_outage_is_not_mistaken_for_an_idle_queue() {
     // Deletes that gave up during the outage leave their messages invisible until the visibility
     // timeout: delayed, never lost.
     assert_eq!(support::depth(&ls.client().await, &url).await, (0, summary.delete_failed), "{summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_cut_off_by_an_outage_is_retried_while_the_message_is_still_hidden() {
+    let ls = OwnLocalStack::start(0);
+    // Hidden for 60 s: far longer than the outage, so a delete that keeps trying lands in time.
+    let url = queue_on(&ls, "delete-outage", 60).await;
+    send_on(&ls, &url, &[good_body("slow", 1_000)]).await;
+
+    let port = support::free_port();
+    let mut proxy = support::Proxy::open(port, ls.port).await;
+    let mut config = runner_config(&url, 2);
+    config.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+    let handler = Arc::new(Recording::default());
+    let run = tokio::spawn(local_runner::run(config, Arc::clone(&handler), CancellationToken::new()));
+    support::eventually(Duration::from_secs(30), "the message started", || {
+        let started = !handler.attempts().is_empty();
+        async move { started.then_some(()) }
+    })
+    .await;
+    // The work ends 1 s into a 22 s outage: its delete meets refused connections for 21 s, longer
+    // than its first five attempts can last (3 s of pauses plus at most 3 s of the SDK's own
+    // retries in each).
+    proxy.close().await;
+    tokio::time::sleep(Duration::from_secs(22)).await;
+    assert!(!run.is_finished(), "the outage is not an idle queue");
+    proxy = support::Proxy::open(port, ls.port).await;
+    let summary = run.await.unwrap().expect("an idle exit after the outage");
+    proxy.close().await;
+
+    assert_eq!(handler.handled(), ["slow"], "handled once: the delete came in time");
+    assert_eq!((summary.deleted, summary.delete_failed, summary.deleted_late), (1, 0, 0), "{summary:?}");
+    assert_eq!(support::depth(&ls.client().await, &url).await, (0, 0));
 }
