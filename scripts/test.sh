@@ -19,8 +19,10 @@ if [[ "$(cargo deny --version 2>/dev/null)" != *0.20.2* ]]; then
 fi
 cargo deny --offline check licenses bans sources
 
-step "SAM template (sam validate --lint)"
-scripts/sam.sh validate --lint --template template.yaml
+step "SAM templates (sam validate --lint)"
+for template in template.yaml template-fifo.yaml; do
+  scripts/sam.sh validate --lint --template "$template"
+done
 # AWS's Runtime Interface Emulator ships inside the SAM CLI: the parity tests use it as the oracle.
 case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; esac
 LAMBDA_RIE=$(ls "$PWD"/.venv/sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-$rie_arch)

@@ -26,7 +26,7 @@ fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
 }
 
 /// `up`: creates `<name>` and `<name>-dlq` (`.fifo` kept at the end) with the visibility timeout,
-/// FIFO setting and maxReceiveCount of the template's queue, so local and deployed settings
+/// FIFO settings and maxReceiveCount of the template's queue, so local and deployed settings
 /// cannot drift. Creating what already exists with the same settings changes nothing.
 ///
 /// # Errors
@@ -71,6 +71,9 @@ pub async fn up(
     }
     if fifo {
         create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        for (name, value) in &queue.fifo_settings {
+            create = create.attributes(QueueAttributeName::from(name.as_str()), value);
+        }
     }
     let url = create
         .send()

@@ -60,7 +60,13 @@ pub struct QueueSpec {
     pub redrive: Option<(Option<String>, u64)>,
     /// Encrypted at rest: `SqsManagedSseEnabled: true` or a `KmsMasterKeyId`.
     pub encrypted: bool,
+    /// The FIFO settings given as plain values (`ContentBasedDeduplication`,
+    /// `DeduplicationScope`, `FifoThroughputLimit`), by attribute name, as text.
+    pub fifo_settings: BTreeMap<String, String>,
 }
+
+/// The FIFO queue attributes `up` carries over from the template.
+const FIFO_SETTINGS: [&str; 3] = ["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
 
 /// An `SQS` event of a function: the event source mapping.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +161,10 @@ impl Template {
                         redrive,
                         encrypted: as_bool(&props["SqsManagedSseEnabled"]).unwrap_or(false)
                             || !props["KmsMasterKeyId"].is_null(),
+                        fifo_settings: FIFO_SETTINGS
+                            .iter()
+                            .filter_map(|&key| Some((key.to_owned(), scalar_text(&props[key])?)))
+                            .collect(),
                     },
                 );
             }
@@ -344,6 +354,20 @@ impl Template {
             );
         }
         let dlq = queue.redrive.as_ref().and_then(|(dlq, _)| dlq.as_ref()).and_then(|id| self.queues.get(id));
+        if let Some(dlq) = dlq.filter(|dlq| dlq.fifo != queue.fifo) {
+            let kind = |fifo| if fifo { "a FIFO queue" } else { "a standard queue" };
+            found(
+                "dead-letter-queue-type",
+                format!(
+                    "{}: its dead-letter queue {} is {} but the queue is {}; SQS requires both to be \
+                     of the same type",
+                    queue.logical_id,
+                    dlq.logical_id,
+                    kind(dlq.fifo),
+                    kind(queue.fifo)
+                ),
+            );
+        }
         for unencrypted in [Some(queue), dlq].into_iter().flatten().filter(|q| !q.encrypted) {
             found(
                 "queue-encryption",
@@ -487,6 +511,7 @@ mod tests {
     use super::*;
 
     const REPO_TEMPLATE: &str = include_str!("../../template.yaml");
+    const REPO_FIFO_TEMPLATE: &str = include_str!("../../template-fifo.yaml");
 
     /// A template that keeps every rule; each test breaks one.
     const GOOD: &str = r#"
@@ -532,6 +557,41 @@ Resources:
     }
 
     #[test]
+    fn the_fifo_variant_keeps_every_rule_and_is_fifo_end_to_end() {
+        let template = Template::parse(REPO_FIFO_TEMPLATE).unwrap();
+        assert_eq!(template.check(), []);
+        let event = &template.function(None).unwrap().sqs_events[0];
+        assert_eq!((event.batch_size, event.batching_window), (10, Duration::ZERO));
+        let queue = &template.queues["Queue"];
+        assert!(queue.fifo && template.queues["DeadLetterQueue"].fifo);
+        let settings: Vec<(&str, &str)> =
+            queue.fifo_settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            settings,
+            [
+                ("ContentBasedDeduplication", "true"),
+                ("DeduplicationScope", "messageGroup"),
+                ("FifoThroughputLimit", "perMessageGroupId")
+            ]
+        );
+        assert_eq!(queue.visibility_timeout, Duration::from_secs(180));
+    }
+
+    #[test]
+    fn a_dead_letter_queue_of_the_other_type_is_caught() {
+        let fifo_queue = GOOD
+            .replace("MaximumBatchingWindowInSeconds: 5", "MaximumBatchingWindowInSeconds: 0")
+            .replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true");
+        let both = fifo_queue
+            .replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true");
+        assert_eq!(rules(&both), Vec::<&str>::new(), "a FIFO queue with a FIFO DLQ is fine");
+        assert_eq!(rules(&fifo_queue), ["dead-letter-queue-type"]);
+        let fifo_dlq = GOOD
+            .replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true");
+        assert_eq!(rules(&fifo_dlq), ["dead-letter-queue-type"]);
+    }
+
+    #[test]
     fn the_repository_template_is_read_with_its_tags() {
         let template = Template::parse(REPO_TEMPLATE).unwrap();
         let function = template.function(None).unwrap();
@@ -571,10 +631,15 @@ Resources:
         );
     }
 
+    /// [`GOOD`] with a FIFO queue and a FIFO dead-letter queue (the batching window still set).
+    fn fifo_good() -> String {
+        GOOD.replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true")
+            .replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true")
+    }
+
     #[test]
     fn a_fifo_queue_with_a_batch_above_ten_is_caught() {
-        let fifo = GOOD
-            .replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true")
+        let fifo = fifo_good()
             .replace("MaximumBatchingWindowInSeconds: 5", "MaximumBatchingWindowInSeconds: 0")
             .replace("BatchSize: 10", "BatchSize: 11");
         assert_eq!(rules(&fifo), ["fifo-batch-size"]);
@@ -582,8 +647,7 @@ Resources:
 
     #[test]
     fn a_fifo_queue_with_a_batching_window_is_caught() {
-        let fifo = GOOD.replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true");
-        assert_eq!(rules(&fifo), ["fifo-batching-window"]);
+        assert_eq!(rules(&fifo_good()), ["fifo-batching-window"]);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use local_runner::lambda::LambdaPool;
 use serde_json::Value;
 use support::{
-    built_binary, depth, drain_bodies, free_port, good_body, lambda_spec, queue_pair, repo_root,
-    runner_config, send,
+    built_binary, depth, drain_bodies, free_port, good_body, lambda_spec, lambda_spec_of, queue_pair,
+    repo_root, runner_config, send,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -145,13 +145,15 @@ async fn drain_both_ways(
         send(&client, &local.url, bodies, group).await;
         send(&client, &lambda.url, bodies, group).await;
     }
+    // Each kind of queue through the function of its own stack.
+    let template = if fifo { "template-fifo.yaml" } else { "template.yaml" };
     let mut lambda_config = runner_config(&lambda.url, 3);
     lambda_config.invoke_batch_size = std::num::NonZeroUsize::new(10);
     let (in_process, through_bootstrap) = tokio::join!(
         local_runner::run(runner_config(&local.url, 3), Arc::new(ExampleHandler), CancellationToken::new()),
         local_runner::run_lambda(
             lambda_config,
-            lambda_spec(built_binary("bootstrap")),
+            lambda_spec_of(template, built_binary("bootstrap")),
             CancellationToken::new()
         ),
     );

@@ -58,6 +58,54 @@ async fn up_creates_the_queue_and_dlq_that_template_yaml_describes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_the_fifo_template_creates_a_fifo_queue_and_a_fifo_dlq() {
+    let client = support::client().await;
+    let name = support::unique_name("up-fifo");
+    let template = repo_root().join("template-fifo.yaml").display().to_string();
+    let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let attributes = |queue: String| {
+        let client = client.clone();
+        async move {
+            let url = client.get_queue_url().queue_name(&queue).send().await.unwrap().queue_url.unwrap();
+            let all = client
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap();
+            (url, all)
+        }
+    };
+    let (url, queue) = attributes(format!("{name}.fifo")).await;
+    assert_eq!(queue[&QueueAttributeName::FifoQueue], "true");
+    assert_eq!(queue[&QueueAttributeName::VisibilityTimeout], "180", "template-fifo.yaml's timeout");
+    assert_eq!(queue[&QueueAttributeName::ContentBasedDeduplication], "true");
+    let policy: serde_json::Value = serde_json::from_str(&queue[&QueueAttributeName::RedrivePolicy]).unwrap();
+    assert!(policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("{name}-dlq.fifo")));
+    let (_, dlq) = attributes(format!("{name}-dlq.fifo")).await;
+    assert_eq!(dlq[&QueueAttributeName::FifoQueue], "true");
+
+    // Content-based deduplication: a message needs no deduplication id, and the same body sent
+    // twice within five minutes is one message.
+    for _ in 0..2 {
+        client
+            .send_message()
+            .queue_url(&url)
+            .message_group_id("g")
+            .message_body("same")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(support::depth(&client, &url).await, (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redrive_brings_dead_letters_back_and_they_are_then_handled() {
     let client = support::client().await;
     let name = support::unique_name("redrive");

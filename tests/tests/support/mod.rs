@@ -378,8 +378,12 @@ pub fn repo_root() -> PathBuf {
 
 /// A Lambda spec for the repository's function, read from template.yaml, running `bootstrap`.
 pub fn lambda_spec(bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
-    let template =
-        local_runner::template::Template::load(&repo_root().join("template.yaml")).expect("template.yaml");
+    lambda_spec_of("template.yaml", bootstrap)
+}
+
+/// As [`lambda_spec`], for the function of another of the repository's templates.
+pub fn lambda_spec_of(template: &str, bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
+    let template = local_runner::template::Template::load(&repo_root().join(template)).expect(template);
     let function = template.function(None).expect("one SQS function");
     local_runner::lambda::LambdaSpec::from_template(
         function,
