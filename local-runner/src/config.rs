@@ -1,6 +1,7 @@
 //! The command line, parsed and validated once at the edge into a typed [`Config`].
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -115,6 +116,10 @@ pub struct Cli {
     /// Log a stats line this often; 0 for never.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub stats_interval: u64,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics while running (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// Override the template's function Timeout (with --lambda). Without --lambda: give each
     /// batch Lambda's deadline, so that messages not started before it are reported failed.
@@ -289,6 +294,8 @@ pub struct Config {
     pub start_timeout: Duration,
     /// How often to log a stats line.
     pub stats_interval: Option<Duration>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// Show a progress line with the queue's depth on stderr (a terminal, draining).
     pub progress: bool,
     /// Credentials for a local endpoint (its `Debug` hides the secret). `None` there means the
@@ -419,6 +426,7 @@ impl Cli {
             heartbeat: !self.no_heartbeat,
             start_timeout: Duration::from_secs(self.start_timeout),
             stats_interval: (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval)),
+            metrics_addr: self.metrics_addr,
             progress: exit_when_idle.is_some() && std::io::stderr().is_terminal(),
             local_credentials: None,
         })
@@ -445,6 +453,7 @@ impl Config {
             heartbeat: true,
             start_timeout: Duration::from_secs(30),
             stats_interval: None,
+            metrics_addr: None,
             progress: false,
             local_credentials: None,
         }

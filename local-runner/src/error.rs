@@ -30,6 +30,15 @@ pub enum RunnerError {
         reason: String,
     },
 
+    /// The metrics address cannot be listened on.
+    #[error("cannot serve metrics on {addr}: {reason}; choose another --metrics-addr")]
+    MetricsAddr {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What the operating system said.
+        reason: String,
+    },
+
     /// SQS answered with an error the runner cannot work around (access denied, bad region).
     #[error("SQS refused {operation} for {queue:?}: {reason}")]
     Sqs {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod executor;
 pub mod heartbeat;
 pub mod lambda;
+mod metrics;
 mod poller;
 pub mod records;
 mod settle;
@@ -79,6 +80,10 @@ pub async fn run_with<E: BatchExecutor>(
     executor: E,
     shutdown: CancellationToken,
 ) -> Result<Summary, RunnerError> {
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(metrics::listen(addr).await?),
+        None => None,
+    };
     let client = sqs::client(&config).await;
     let queue = tokio::select! {
         queue = sqs::resolve_queue_within(&client, &config) => queue?,
@@ -108,6 +113,13 @@ pub async fn run_with<E: BatchExecutor>(
         config,
     });
 
+    let metrics_stop = CancellationToken::new();
+    let metrics_server = metrics_listener.map(|listener| {
+        let name = shared.queue.url.rsplit('/').next().unwrap_or_default();
+        let registry = shared.stats.registry(name);
+        tokio::spawn(metrics::serve(listener, registry, metrics_stop.clone()))
+    });
+
     let pollers = TaskTracker::new();
     for _ in 0..shared.config.pollers.get() {
         pollers.spawn(poller::poll(Arc::clone(&shared)));
@@ -135,6 +147,10 @@ pub async fn run_with<E: BatchExecutor>(
     shared.batches.close();
     shared.batches.wait().await;
     timer.abort();
+    metrics_stop.cancel();
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
 
     let summary = shared.stats.summary();
     tracing::info!(

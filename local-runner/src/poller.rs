@@ -143,6 +143,7 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
             Err(err) => {
                 drop(permits);
                 shared.saw_receive(None);
+                shared.stats.receive_errors.inc();
                 if err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) {
                     shared.fail(RunnerError::QueueNotFound {
                         queue: shared.queue.url.clone(),
@@ -243,7 +244,8 @@ async fn run_batch<E: BatchExecutor>(
     asked: Instant,
     permits: OwnedSemaphorePermit,
 ) {
-    Stats::add(&shared.stats.in_flight, records.len());
+    let in_flight = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    shared.stats.in_flight.inc_by(in_flight);
     let done = CancellationToken::new();
     let invisible_until = Mutex::new(asked + shared.queue.visibility_timeout);
     let heartbeat = async {
@@ -254,15 +256,17 @@ async fn run_batch<E: BatchExecutor>(
         }
     };
     let work = async {
+        let started = Instant::now();
         let report = tokio::select! {
             report = shared.executor.execute(&records, &shared.stop) => Some(report),
             () = shared.abandon.cancelled() => None,
         };
+        shared.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
         done.cancel();
         report
     };
     let (report, ()) = tokio::join!(work, heartbeat);
-    shared.stats.in_flight.fetch_sub(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    shared.stats.in_flight.dec_by(in_flight);
 
     let Some(report) = report else {
         tracing::warn!(

@@ -1,20 +1,47 @@
-//! Counters of a run, shared by every task, and the summary they add up to.
+//! Counters of a run, shared by every task, and the summary they add up to. The same counters
+//! are what `--metrics-addr` serves, so the summary, the stats line and the metrics never disagree.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 
-/// Live counters; each is only ever added to.
-#[derive(Debug, Default)]
+/// Live counters; each counter is only ever added to.
+#[derive(Debug)]
 pub(crate) struct Stats {
-    pub(crate) received: AtomicU64,
-    pub(crate) succeeded: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) deleted: AtomicU64,
-    pub(crate) delete_failed: AtomicU64,
-    pub(crate) deleted_late: AtomicU64,
-    pub(crate) released: AtomicU64,
+    pub(crate) received: Counter,
+    pub(crate) succeeded: Counter,
+    pub(crate) failed: Counter,
+    pub(crate) skipped: Counter,
+    pub(crate) deleted: Counter,
+    pub(crate) delete_failed: Counter,
+    pub(crate) deleted_late: Counter,
+    pub(crate) released: Counter,
+    /// ReceiveMessage calls that failed (the endpoint down or refusing).
+    pub(crate) receive_errors: Counter,
     /// Messages being handled right now.
-    pub(crate) in_flight: AtomicU64,
+    pub(crate) in_flight: Gauge,
+    /// How long each batch took to run, from its start to its report.
+    pub(crate) batch_seconds: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            received: Counter::default(),
+            succeeded: Counter::default(),
+            failed: Counter::default(),
+            skipped: Counter::default(),
+            deleted: Counter::default(),
+            delete_failed: Counter::default(),
+            deleted_late: Counter::default(),
+            released: Counter::default(),
+            receive_errors: Counter::default(),
+            in_flight: Gauge::default(),
+            // 1 ms to about 65 s: a no-op batch up to work near a Lambda's longer timeouts.
+            batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+        }
+    }
 }
 
 /// What a run did, counted in messages.
@@ -42,21 +69,69 @@ pub struct Summary {
 }
 
 impl Stats {
-    pub(crate) fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Relaxed);
+    pub(crate) fn add(counter: &Counter, n: usize) {
+        counter.inc_by(n as u64);
+    }
+
+    pub(crate) fn in_flight(&self) -> u64 {
+        u64::try_from(self.in_flight.get()).unwrap_or(0)
     }
 
     pub(crate) fn summary(&self) -> Summary {
         Summary {
-            received: self.received.load(Relaxed),
-            succeeded: self.succeeded.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            skipped: self.skipped.load(Relaxed),
-            deleted: self.deleted.load(Relaxed),
-            delete_failed: self.delete_failed.load(Relaxed),
-            deleted_late: self.deleted_late.load(Relaxed),
-            released: self.released.load(Relaxed),
+            received: self.received.get(),
+            succeeded: self.succeeded.get(),
+            failed: self.failed.get(),
+            skipped: self.skipped.get(),
+            deleted: self.deleted.get(),
+            delete_failed: self.delete_failed.get(),
+            deleted_late: self.deleted_late.get(),
+            released: self.released.get(),
         }
+    }
+
+    /// These counters as Prometheus metrics (`local_runner_*`), labelled with the queue.
+    pub(crate) fn registry(&self, queue: &str) -> Registry {
+        let label = [(std::borrow::Cow::Borrowed("queue"), std::borrow::Cow::Owned(queue.to_owned()))];
+        let mut registry = Registry::with_prefix_and_labels("local_runner", label.into_iter());
+        let messages = [
+            ("received", "Messages received from SQS; a redelivered message counts again", &self.received),
+            ("succeeded", "Messages handled successfully", &self.succeeded),
+            ("failed", "Messages handled that failed; left to the queue's redrive policy", &self.failed),
+            (
+                "skipped",
+                "Messages not started: behind a failure in their FIFO group, or at shutdown",
+                &self.skipped,
+            ),
+            ("deleted", "Messages deleted after success", &self.deleted),
+            (
+                "delete_failed",
+                "Messages that succeeded but could not be deleted; SQS delivers them again",
+                &self.delete_failed,
+            ),
+            (
+                "deleted_late",
+                "Messages deleted only after their visibility timeout had run out",
+                &self.deleted_late,
+            ),
+            (
+                "released",
+                "Messages made visible again at once because a stop came before they started",
+                &self.released,
+            ),
+        ];
+        for (name, help, counter) in messages {
+            registry.register(format!("messages_{name}"), help, counter.clone());
+        }
+        registry.register("receive_errors", "ReceiveMessage calls that failed", self.receive_errors.clone());
+        registry.register("messages_in_flight", "Messages being handled right now", self.in_flight.clone());
+        registry.register_with_unit(
+            "batch_duration",
+            "How long each batch took, from its start to its outcomes",
+            Unit::Seconds,
+            self.batch_seconds.clone(),
+        );
+        registry
     }
 }
 
@@ -83,7 +158,7 @@ pub(crate) async fn report<E>(shared: std::sync::Arc<crate::poller::Shared<E>>) 
         let handled = now.succeeded + now.failed;
         let rate = (handled - last_handled) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
         (last_at, last_handled) = (Instant::now(), handled);
-        let in_flight = shared.stats.in_flight.load(Relaxed);
+        let in_flight = shared.stats.in_flight();
         // Ticks come a hair early or late: allow half a tick of slack.
         if every.is_some_and(|every| last_logged.elapsed() + tick_every / 2 >= every) {
             tracing::info!(

@@ -120,3 +120,45 @@ async fn a_stats_line_is_logged_while_running() {
     }
     assert!(stats.iter().any(|l| l["in_flight"].as_u64().is_some_and(|n| n > 0 && n <= 10)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_while_running_and_agree_with_the_summary() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "metrics", false, 30, 5).await;
+    let mut bodies: Vec<String> = (0..30).map(|i| good_body(&format!("m{i}"), 10)).collect();
+    bodies.extend(["poison".to_owned(), "poison".to_owned()]);
+    send(&client, &queue.url, &bodies, None).await;
+
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let mut config = runner_config(&queue.url, 2);
+    config.exit_when_idle = None;
+    config.metrics_addr = Some(addr);
+    let handler = Arc::new(Recording::default());
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(local_runner::run(config, Arc::clone(&handler), stop.clone()));
+
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines().find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key.split('{').next() == Some(name)).then(|| value.parse().ok())?
+        })
+    };
+    // Every good message deleted and both poison messages failed once, as the scrape sees it.
+    let text = support::eventually(Duration::from_secs(30), "metrics that show the drain", || async move {
+        let (status, text) = support::http_get(addr, "/metrics").await?;
+        let done = metric(&text, "local_runner_messages_deleted_total") == Some(30.0)
+            && metric(&text, "local_runner_messages_failed_total") >= Some(2.0);
+        (status == 200 && done).then_some(text)
+    })
+    .await;
+    assert!(text.contains(&format!("queue=\"{}\"", queue.name)), "labelled with the queue: {text}");
+    assert_eq!(metric(&text, "local_runner_messages_in_flight"), Some(0.0));
+    assert!(metric(&text, "local_runner_batch_duration_seconds_count") >= Some(1.0), "{text}");
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics text");
+
+    stop.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.deleted, 30);
+    assert_eq!(Some(summary.failed as f64), metric(&text, "local_runner_messages_failed_total"));
+    assert!(support::http_get(addr, "/metrics").await.is_none(), "the server stops with the run");
+}

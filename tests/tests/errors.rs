@@ -45,6 +45,20 @@ async fn an_endpoint_with_nothing_listening_exits_1_once_the_start_timeout_has_p
     assert_one_clear_line(&stderr, "cannot reach SQS");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_address_already_in_use_exits_1_before_polling() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    // No SQS is needed: the address is checked first.
+    let endpoint = format!("http://127.0.0.1:{}", support::free_port());
+    let mut runner =
+        RunningRunner::start(&["--queue", "orders", "--endpoint-url", &endpoint, "--metrics-addr", &addr]);
+    let (code, stderr) = runner.exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1));
+    assert_one_clear_line(&stderr, "cannot serve metrics");
+    assert!(stderr.contains(&addr) && stderr.contains("--metrics-addr"), "{stderr}");
+}
+
 fn assert_no_panic(stderr: &str) {
     assert!(
         !stderr.contains("panicked")
