@@ -48,7 +48,7 @@ async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
         .await;
         ls.signal("-STOP");
         // The fault itself: frozen for longer than the client's attempt timeout (wait + 10 s).
-        tokio::time::sleep(Duration::from_secs(12)).await;
+        tokio::time::sleep(Duration::from_secs(15)).await;
         ls.signal("-CONT");
         println!("freeze {freeze} over");
     }
@@ -181,6 +181,7 @@ async fn an_outage_is_not_mistaken_for_an_idle_queue() {
     assert!(!run.is_finished(), "the run must not take an outage for an idle queue");
     proxy = support::Proxy::open(port, ls.port).await;
     let summary = run.await.unwrap().expect("a clean idle exit once the queue is really empty");
+    println!("{summary:?}");
     proxy.close().await;
     let mut handled = handler.handled();
     handled.sort();
