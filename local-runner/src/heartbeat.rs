@@ -12,8 +12,9 @@ use crate::settle::{Entry, Retries, Settle, settle};
 /// SQS keeps a message invisible for at most 12 hours after it was received.
 pub(crate) const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 60 * 60);
 
-/// Extends the visibility of `records` to `visibility` every half of it, until `done` is
-/// cancelled or SQS's 12-hour cap is reached.
+/// Extends the visibility of `records` to `visibility` every half of it, counted from `asked`
+/// (when their ReceiveMessage was sent), until `done` is cancelled or SQS's 12-hour cap is
+/// reached. A receive that waited longer than half the timeout gets its first extension at once.
 ///
 /// `invisible_until` is moved on after each extension that SQS accepted for every message, to
 /// the moment the extension was sent plus the time it bought: a lower bound on how long SQS
@@ -27,23 +28,25 @@ pub(crate) async fn keep_invisible(
     queue_url: &str,
     records: &[SqsMessage],
     visibility: Duration,
+    asked: Instant,
     invisible_until: &Mutex<Instant>,
     done: &CancellationToken,
 ) {
     if visibility.is_zero() {
         return;
     }
-    let received = Instant::now();
     let interval = (visibility / 2).max(Duration::from_millis(500));
     let handles: Vec<&str> = records.iter().filter_map(|r| r.receipt_handle.as_deref()).collect();
     let mut failing = false;
+    let mut next = asked + interval;
     loop {
         tokio::select! {
             biased;
             () = done.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep_until(next.into()) => {}
         }
-        let extend = visibility.min(MAX_INVISIBLE.saturating_sub(received.elapsed()));
+        // SQS counts its cap from the receive, which came after `asked`: this errs early.
+        let extend = visibility.min(MAX_INVISIBLE.saturating_sub(asked.elapsed()));
         if extend < Duration::from_secs(1) {
             tracing::warn!(
                 messages = handles.len(),
@@ -55,6 +58,7 @@ pub(crate) async fn keep_invisible(
         let entries: Vec<Entry<'_>> =
             handles.iter().map(|&h| Entry { receipt_handle: h, visibility_secs: seconds }).collect();
         let sent = Instant::now();
+        next = sent + interval;
         let extended = settle(client, queue_url, Settle::Visibility, &entries, Retries::times(1)).await;
         if extended == entries.len() {
             *invisible_until.lock().unwrap_or_else(PoisonError::into_inner) = sent + extend;

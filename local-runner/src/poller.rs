@@ -251,8 +251,8 @@ async fn run_batch<E: BatchExecutor>(
     let heartbeat = async {
         if shared.config.heartbeat {
             let visibility = shared.queue.visibility_timeout;
-            keep_invisible(&shared.client, &shared.queue.url, &records, visibility, &invisible_until, &done)
-                .await;
+            let (client, url) = (&shared.client, &shared.queue.url);
+            keep_invisible(client, url, &records, visibility, asked, &invisible_until, &done).await;
         }
     };
     let work = async {

@@ -49,6 +49,25 @@ async fn work_three_times_longer_than_the_visibility_timeout_is_handled_once_and
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_in_time_after_a_long_poll_that_waited_is_not_reported_as_late() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "waited", false, 4, 5).await;
+    let mut config = runner_config(&queue.url, 2);
+    config.pollers = NonZeroUsize::new(1).unwrap();
+    config.wait_time = Duration::from_secs(5);
+    let handler = Arc::new(Recording::default());
+    let run = tokio::spawn(local_runner::run(config, Arc::clone(&handler), CancellationToken::new()));
+    // The scenario, not a synchronisation: the message arrives 3 s into the long poll, more than
+    // half the 4 s timeout, so only a heartbeat counted from the receive's start keeps the
+    // runner's own bound ahead of the 1.5 s of work.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send(&client, &queue.url, &[good_body("waited", 1_500)], None).await;
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(handler.handled(), ["waited"]);
+    assert_eq!((summary.deleted, summary.deleted_late), (1, 0), "{summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_that_outlasts_the_visibility_timeout_without_a_heartbeat_is_reported_as_deleted_late() {
     let client = support::client().await;
     let queue = queue_pair(&client, "no-heartbeat", false, 1, 5).await;
