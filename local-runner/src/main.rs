@@ -40,8 +40,13 @@ async fn main() -> ExitCode {
             local_runner::run_with(config, executor, shutdown).await
         }
     };
+    exit_with(result.map(drop))
+}
+
+/// Exit 0, or the error's one line on stderr and its exit status.
+fn exit_with(result: Result<(), RunnerError>) -> ExitCode {
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("local-runner: error: {error}");
             ExitCode::from(error.exit_code())
@@ -93,13 +98,7 @@ async fn tool(command: Command) -> ExitCode {
             dev::redrive(&client, &config, std::time::Duration::from_secs(timeout)).await
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("local-runner: error: {error}");
-            ExitCode::from(error.exit_code())
-        }
-    }
+    exit_with(result)
 }
 
 /// `local-runner check`: one line per broken rule, exit 1 if any.

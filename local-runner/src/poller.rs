@@ -88,6 +88,12 @@ impl<E> Shared<E> {
         self.stop.cancel();
     }
 
+    /// Makes messages visible again at once (never started, or abandoned) and counts them.
+    async fn release(&self, records: &[&SqsMessage]) {
+        let released = self.set_visibility(records, |_| 0).await;
+        Stats::add(&self.stats.released, released);
+    }
+
     /// Sets each message's visibility; returns how many were set.
     async fn set_visibility(
         &self,
@@ -174,8 +180,7 @@ pub(crate) async fn poll<E: BatchExecutor>(shared: Arc<Shared<E>>) {
         let records: Vec<SqsMessage> =
             messages.into_iter().map(|m| lambda_record(m, &shared.queue, &config.region)).collect();
         if shared.stop.is_cancelled() {
-            let released = shared.set_visibility(&records.iter().collect::<Vec<_>>(), |_| 0).await;
-            Stats::add(&shared.stats.released, released);
+            shared.release(&records.iter().collect::<Vec<_>>()).await;
             break;
         }
         let mut permits = permits;
@@ -273,9 +278,7 @@ async fn run_batch<E: BatchExecutor>(
             messages = records.len(),
             "shutdown timeout passed with messages still running; releasing them"
         );
-        let all: Vec<&SqsMessage> = records.iter().collect();
-        let released = shared.set_visibility(&all, |_| 0).await;
-        Stats::add(&shared.stats.released, released);
+        shared.release(&records.iter().collect::<Vec<_>>()).await;
         return;
     };
     let (ok, failed, skipped) = report.counts();
@@ -316,8 +319,7 @@ async fn run_batch<E: BatchExecutor>(
         }
     }
     if !to_release.is_empty() {
-        let released = shared.set_visibility(&to_release, |_| 0).await;
-        Stats::add(&shared.stats.released, released);
+        shared.release(&to_release).await;
     }
     // Without a back-off, a failure stays invisible for the queue's own timeout, as under Lambda.
     if let Some(backoff) = shared.config.retry_backoff.filter(|_| !to_back_off.is_empty()) {
