@@ -88,6 +88,17 @@ async fn an_init_error_posted_to_the_runtime_api_is_reported() {
     }
 }
 
+/// The real binary draining `queue_url` through the real bootstrap with template.yaml's settings,
+/// overridden by `esm_flags`; it exits once idle for 3 s.
+fn lambda_runner(queue_url: &str, esm_flags: &[&str]) -> RunningRunner {
+    let bootstrap = built_binary("bootstrap").display().to_string();
+    let template = repo_root().join("template.yaml").display().to_string();
+    let mut args = vec!["--queue", queue_url, "--lambda", &bootstrap, "--template", &template];
+    args.extend_from_slice(esm_flags);
+    args.extend(["--wait-time-seconds", "1", "--exit-when-idle", "3"]);
+    RunningRunner::start(&args)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runner_drains_a_queue_through_the_real_bootstrap() {
     let client = support::client().await;
@@ -96,22 +107,7 @@ async fn the_runner_drains_a_queue_through_the_real_bootstrap() {
     bodies.push("not json".into());
     send(&client, &queue.url, &bodies, None).await;
 
-    let bootstrap = built_binary("bootstrap").display().to_string();
-    let template = repo_root().join("template.yaml").display().to_string();
-    let mut runner = RunningRunner::start(&[
-        "--queue",
-        &queue.url,
-        "--lambda",
-        &bootstrap,
-        "--template",
-        &template,
-        "--batching-window",
-        "0",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "3",
-    ]);
+    let mut runner = lambda_runner(&queue.url, &["--batching-window", "0"]);
     let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
     assert_eq!(code, Some(0), "stderr: {stderr}");
     let mut handled = runner.handled_ids();
@@ -130,26 +126,10 @@ async fn batches_gather_within_the_window_and_at_most_max_concurrency_processes_
     let bodies: Vec<String> = (0..100).map(|i| good_body(&format!("m{i}"), 0)).collect();
     send(&client, &queue.url, &bodies, None).await;
 
-    let bootstrap = built_binary("bootstrap").display().to_string();
-    let template = repo_root().join("template.yaml").display().to_string();
-    let mut runner = RunningRunner::start(&[
-        "--queue",
+    let mut runner = lambda_runner(
         &queue.url,
-        "--lambda",
-        &bootstrap,
-        "--template",
-        &template,
-        "--esm-batch-size",
-        "25",
-        "--batching-window",
-        "2",
-        "--max-concurrency",
-        "2",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "3",
-    ]);
+        &["--esm-batch-size", "25", "--batching-window", "2", "--max-concurrency", "2"],
+    );
     let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert_eq!(depth(&client, &queue.url).await, (0, 0));

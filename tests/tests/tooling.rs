@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,6 +22,18 @@ fn tool(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// The URL and every attribute of the queue called `name`.
+async fn queue_attributes(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+) -> (String, HashMap<QueueAttributeName, String>) {
+    let url = client.get_queue_url().queue_name(name).send().await.expect("the queue exists").queue_url;
+    let url = url.expect("GetQueueUrl answers with a URL");
+    let output =
+        client.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::All).send().await;
+    (url, output.expect("GetQueueAttributes").attributes.expect("attributes"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_creates_the_queue_and_dlq_that_template_yaml_describes() {
     let client = support::client().await;
@@ -29,16 +42,7 @@ async fn up_creates_the_queue_and_dlq_that_template_yaml_describes() {
     let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 
-    let url = client.get_queue_url().queue_name(&name).send().await.unwrap().queue_url.unwrap();
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
+    let (_, attributes) = queue_attributes(&client, &name).await;
     assert_eq!(
         attributes[&QueueAttributeName::VisibilityTimeout],
         "190",
@@ -65,29 +69,13 @@ async fn up_with_the_fifo_template_creates_a_fifo_queue_and_a_fifo_dlq() {
     let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 
-    let attributes = |queue: String| {
-        let client = client.clone();
-        async move {
-            let url = client.get_queue_url().queue_name(&queue).send().await.unwrap().queue_url.unwrap();
-            let all = client
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::All)
-                .send()
-                .await
-                .unwrap()
-                .attributes
-                .unwrap();
-            (url, all)
-        }
-    };
-    let (url, queue) = attributes(format!("{name}.fifo")).await;
+    let (url, queue) = queue_attributes(&client, &format!("{name}.fifo")).await;
     assert_eq!(queue[&QueueAttributeName::FifoQueue], "true");
     assert_eq!(queue[&QueueAttributeName::VisibilityTimeout], "180", "template-fifo.yaml's timeout");
     assert_eq!(queue[&QueueAttributeName::ContentBasedDeduplication], "true");
     let policy: serde_json::Value = serde_json::from_str(&queue[&QueueAttributeName::RedrivePolicy]).unwrap();
     assert!(policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("{name}-dlq.fifo")));
-    let (_, dlq) = attributes(format!("{name}-dlq.fifo")).await;
+    let (_, dlq) = queue_attributes(&client, &format!("{name}-dlq.fifo")).await;
     assert_eq!(dlq[&QueueAttributeName::FifoQueue], "true");
 
     // Content-based deduplication: a message needs no deduplication id, and the same body sent
