@@ -255,7 +255,14 @@ pub async fn show_dlq(client: &Client, config: &Config, limit: usize) -> Result<
             Some(settle::Entry { receipt_handle: m.receipt_handle.as_deref()?, visibility_secs: 0 })
         })
         .collect();
-    settle::settle(client, &dlq.url, settle::Settle::Visibility, &entries, settle::Retries::times(3)).await;
+    settle::settle(
+        client,
+        &dlq.url,
+        settle::Settle::Visibility,
+        &entries,
+        settle::Retries::times(settle::VISIBILITY_ATTEMPTS),
+    )
+    .await;
     Ok(())
 }
 

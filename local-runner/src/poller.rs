@@ -18,15 +18,13 @@ use crate::config::{Config, MAX_BATCH_SIZE};
 use crate::executor::BatchExecutor;
 use crate::heartbeat::{keep_invisible, receive_count};
 use crate::records::lambda_record;
-use crate::settle::{Entry, Retries, Settle, settle};
+use crate::settle::{Entry, Retries, Settle, VISIBILITY_ATTEMPTS, settle};
 use crate::sqs::Queue;
 use crate::stats::Stats;
 
 /// Attempts at deleting what succeeded, at the least: a message not deleted is handled again, so
 /// deletes go on retrying while the messages are still hidden.
 const DELETE_ATTEMPTS: u32 = 5;
-/// Attempts at changing visibility (release, back-off).
-const VISIBILITY_ATTEMPTS: u32 = 3;
 /// Longest pause between receive attempts while the endpoint is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 

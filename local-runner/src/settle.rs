@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 const MAX_ENTRIES: usize = 10;
 /// Pause before the first retry; doubles each time.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// Attempts at changing visibility (releasing, backing off, making peeked messages visible).
+pub(crate) const VISIBILITY_ATTEMPTS: u32 = 3;
 /// The longest pause between retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
