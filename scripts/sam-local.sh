@@ -2,7 +2,7 @@
 # `sam local invoke` for real, without a Docker engine: the function's bootstrap runs in a
 # container started by podman (installed from Debian's packages when missing and run as root),
 # from a small base image assembled here from the host's own libraries. Every fixture in
-# events/ is invoked and its partial batch response compared with events/responses/.
+# handler/events/ is invoked and its partial batch response compared with handler/events/responses/.
 #
 # Where it cannot run, it says why in one line and exits 0: it proves parity, it is not needed
 # to build or run the product.
@@ -77,13 +77,13 @@ open(f"{state}/template.yaml", "w").write(text)
 PY
 
 failed=0
-for event in events/*.json; do
+for event in handler/events/*.json; do
   name=$(basename "$event")
   scripts/sam.sh local invoke HandlerFunction -e "$event" --template "$state/template.yaml" \
     --invoke-image "$image" --skip-pull-image --parameter-overrides Architecture=x86_64 \
     >"$state/$name.out" 2>"$state/$name.err" || { say "FAIL $name: sam local invoke failed; see $state/$name.err"; failed=1; continue; }
   # stdout holds the response first, then the function's log lines.
-  if .venv/sam/bin/python - "$state/$name.out" "events/responses/$name" <<'PY'
+  if .venv/sam/bin/python - "$state/$name.out" "handler/events/responses/$name" <<'PY'
 import json, sys
 got, _ = json.JSONDecoder().raw_decode(open(sys.argv[1]).read().lstrip())
 sys.exit(0 if got == json.load(open(sys.argv[2])) else 1)

@@ -1,12 +1,13 @@
-//! Per-message overhead of the batch core with a handler that does nothing, and the Lambda
-//! event round trip (parse, run, respond) for a 10-record event.
+//! Per-message overhead of the batch core with a handler that does nothing (each message a task
+//! of its own), on a current-thread and on a two-worker runtime; and the Lambda event round trip
+//! (parse, run, respond) for a 10-record event.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use handler::{BatchOptions, Handler, HandlerError, process_batch};
-use tokio_util::sync::CancellationToken;
+use sqs_batch::{Context, Error, Handler, Options, Run, process_batch};
 
 /// Accepts everything and does nothing: what is left is the batch core's own cost.
 struct Noop;
@@ -14,16 +15,16 @@ struct Noop;
 impl Handler for Noop {
     type Message = ();
 
-    fn parse(&self, _record: &SqsMessage) -> Result<(), HandlerError> {
+    fn parse(&self, _record: &SqsMessage) -> Result<(), Error> {
         Ok(())
     }
 
-    async fn handle(&self, (): ()) -> Result<(), HandlerError> {
+    async fn handle(&self, (): (), _context: Context) -> Result<(), Error> {
         Ok(())
     }
 }
 
-fn records(n: usize, fifo: bool) -> Vec<SqsMessage> {
+fn records(n: usize, fifo: bool) -> Arc<[SqsMessage]> {
     (0..n)
         .map(|i| {
             let mut record = SqsMessage::default();
@@ -40,36 +41,54 @@ fn records(n: usize, fifo: bool) -> Vec<SqsMessage> {
 }
 
 fn batch_core(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-    let stop = CancellationToken::new();
-    let mut group = c.benchmark_group("batch_core_noop");
-    for fifo in [false, true] {
-        for n in [1, 10, 100] {
-            let batch = records(n, fifo);
-            group.throughput(Throughput::Elements(n as u64));
-            let id = BenchmarkId::new(if fifo { "fifo" } else { "standard" }, n);
-            group.bench_with_input(id, &batch, |b, batch| {
-                b.to_async(&runtime).iter(|| async {
-                    let report = process_batch(&Noop, black_box(batch), BatchOptions::default(), &stop).await;
-                    black_box(report.to_response(batch).expect("ids present"))
+    let runtimes = [
+        (
+            "current_thread",
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"),
+        ),
+        (
+            "multi_thread_2",
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+        ),
+    ];
+    let handler = Arc::new(Noop);
+    let run = Run::new(&Options::default());
+    for (flavour, runtime) in &runtimes {
+        let mut group = c.benchmark_group(format!("batch_core_noop/{flavour}"));
+        for fifo in [false, true] {
+            for n in [1, 10, 100] {
+                let batch = records(n, fifo);
+                group.throughput(Throughput::Elements(n as u64));
+                let id = BenchmarkId::new(if fifo { "fifo" } else { "standard" }, n);
+                group.bench_with_input(id, &batch, |b, batch| {
+                    b.to_async(runtime).iter(|| async {
+                        let report = process_batch(&handler, black_box(batch), &run).await;
+                        black_box(report.to_response(batch).expect("ids present"))
+                    });
                 });
-            });
+            }
         }
+        group.finish();
     }
-    group.finish();
 }
 
 fn lambda_round_trip(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-    let stop = CancellationToken::new();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let handler = Arc::new(Noop);
+    let run = Run::new(&Options::default());
     let mut event = SqsEvent::default();
-    event.records = records(10, false);
+    event.records = records(10, false).to_vec();
     let json = serde_json::to_string(&event).expect("serialises");
     c.bench_function("lambda_event_10_parse_run_respond", |b| {
         b.to_async(&runtime).iter(|| async {
             let event: SqsEvent = serde_json::from_str(black_box(&json)).expect("parses");
-            let report = process_batch(&Noop, &event.records, BatchOptions::default(), &stop).await;
-            let response = report.to_response(&event.records).expect("ids present");
+            let records: Arc<[SqsMessage]> = event.records.into();
+            let report = process_batch(&handler, &records, &run).await;
+            let response = report.to_response(&records).expect("ids present");
             black_box(serde_json::to_vec(&response).expect("serialises"))
         });
     });

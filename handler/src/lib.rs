@@ -1,24 +1,20 @@
-//! An Amazon SQS message handler written once and run two ways: as an AWS Lambda function behind
-//! an SQS event source mapping (the `bootstrap` binary), and locally by `local-runner`, which
-//! long-polls a queue and hands this crate the same Lambda-shaped batches.
+//! The message handler: what arrives ([`message`]) and what is done with it ([`work`]).
 //!
-//! - [`message`]: the typed message and its validation; [`work`]: what handling it does. These
-//!   are the parts a user edits; they know nothing of Lambda or of polling.
-//! - [`batch`]: the batch core both runtimes share: bounded concurrency, panics caught, FIFO
-//!   groups kept in order and stopped at their first failure, the partial batch response.
-//! - [`lambda`]: the Lambda invocation around the batch core.
+//! [`build`] is the one hook both runtimes call, once per process: the Lambda function
+//! (`src/bin/bootstrap.rs`) and `local-runner` (`cargo run -p local-runner`). Build clients and
+//! pools there; the handler it returns serves every message.
 
-pub mod batch;
-pub mod error;
-pub mod lambda;
 pub mod message;
-pub mod telemetry;
 pub mod work;
 
-pub use batch::{BatchOptions, BatchReport, Handler, NotStarted, Outcome, is_fifo, process_batch};
-pub use error::HandlerError;
 pub use message::Message;
-pub use work::ExampleHandler;
+use sqs_batch::{BoxError, Handler, handler_fn};
 
-/// The SQS record type both runtimes pass in, as Lambda delivers it.
-pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+/// Builds the handler, once per process.
+///
+/// # Errors
+/// None for the example; a real handler fails here when it cannot start (a missing setting, a
+/// client that cannot be built), and the runtime reports it.
+pub async fn build() -> Result<impl Handler, BoxError> {
+    Ok(handler_fn(work::handle).log_id(|message: &Message| message.id.as_str()))
+}

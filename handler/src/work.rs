@@ -1,32 +1,22 @@
-//! What handling a valid message does: the part of the handler a user replaces with real work.
+//! What handling a valid message does: replace this with the real work.
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsMessage;
+use sqs_batch::{Context, Error};
 
-use crate::{Handler, HandlerError, Message};
+use crate::Message;
 
-/// The example handler: parses the body into a [`Message`], logs it, and simulates `work_ms` of
-/// work. Swap [`ExampleHandler::handle`]'s body for real work; the transports stay as they are.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ExampleHandler;
-
-impl Handler for ExampleHandler {
-    type Message = Message;
-
-    fn parse(&self, record: &SqsMessage) -> Result<Message, HandlerError> {
-        Message::parse(record.body.as_deref().ok_or(HandlerError::MissingBody)?)
+/// Handles one message: logs it and simulates `work_ms` of work. Return `Err` to fail the message
+/// alone: `?` on any error is a transient failure (retried after a back-off); say
+/// `Error::permanent(..)` (or `.permanent()?`) when no retry can help, and the message goes to the
+/// dead-letter queue without waiting.
+///
+/// # Errors
+/// None for the example: every valid message succeeds.
+pub async fn handle(message: Message, context: Context) -> Result<(), Error> {
+    tracing::debug!(id = %message.id, kind = %message.kind, delivery = context.receive_count(), "handling");
+    if let Some(ms) = message.work_ms.filter(|&ms| ms > 0) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-
-    fn log_id<'m>(&self, message: &'m Message) -> Option<&'m str> {
-        Some(&message.id)
-    }
-
-    async fn handle(&self, message: Message) -> Result<(), HandlerError> {
-        tracing::debug!(id = %message.id, kind = %message.kind, "handling");
-        if let Some(ms) = message.work_ms.filter(|&ms| ms > 0) {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        Ok(())
-    }
+    Ok(())
 }

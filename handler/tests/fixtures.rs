@@ -1,15 +1,18 @@
-//! Every fixture in `events/` through the Lambda entry point, asserting the exact partial batch
-//! response that Lambda would act on.
+//! Every event in `handler/events/` through the Lambda entry point, asserting the exact partial
+//! batch response Lambda would act on. `events/responses/` holds the same answers for
+//! `scripts/sam-local.sh`, which asks `sam local invoke` for them.
 
-use handler::lambda::{FunctionOptions, handle_sqs_event};
-use handler::{ExampleHandler, SqsEvent};
+use std::sync::Arc;
+
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
+use sqs_batch::lambda::handle_event;
+use sqs_batch::{Options, SqsEvent};
 
 async fn invoke(fixture: &str) -> Value {
     let event: SqsEvent = serde_json::from_str(fixture).expect("fixtures are valid SQS events");
-    let event = LambdaEvent::new(event, Context::default());
-    let response = handle_sqs_event(&ExampleHandler, FunctionOptions::default(), event)
+    let handler = Arc::new(handler::build().await.expect("the example handler builds"));
+    let response = handle_event(&handler, &Options::default(), LambdaEvent::new(event, Context::default()))
         .await
         .expect("every fixture record has a messageId");
     serde_json::to_value(response).expect("a response serialises")
@@ -22,19 +25,19 @@ fn failures(ids: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_sam_generated_event_fails_its_plain_text_body() {
-    let response = invoke(include_str!("../../events/sqs-receive-message.json")).await;
+    let response = invoke(include_str!("../events/sqs-receive-message.json")).await;
     assert_eq!(response, failures(&["19dd0b57-b21e-4ac1-bd88-01bbb068cb78"]));
 }
 
 #[tokio::test]
 async fn a_valid_message_yields_an_empty_failure_list() {
-    let response = invoke(include_str!("../../events/sqs-valid-message.json")).await;
+    let response = invoke(include_str!("../events/sqs-valid-message.json")).await;
     assert_eq!(response, failures(&[]));
 }
 
 #[tokio::test]
 async fn a_mixed_batch_reports_only_its_bad_messages() {
-    let response = invoke(include_str!("../../events/mixed-batch.json")).await;
+    let response = invoke(include_str!("../events/mixed-batch.json")).await;
     assert_eq!(
         response,
         failures(&["11111111-0000-4000-8000-000000000002", "11111111-0000-4000-8000-000000000004"])
@@ -43,7 +46,7 @@ async fn a_mixed_batch_reports_only_its_bad_messages() {
 
 #[tokio::test]
 async fn a_fifo_group_stops_at_its_first_failure_and_other_groups_go_on() {
-    let response = invoke(include_str!("../../events/fifo-groups.json")).await;
+    let response = invoke(include_str!("../events/fifo-groups.json")).await;
     // group-a: a1 ok, a2 invalid, a3 not started. group-b: all ok. group-c: c1 invalid, c2 not started.
     assert_eq!(
         response,
@@ -58,7 +61,7 @@ async fn a_fifo_group_stops_at_its_first_failure_and_other_groups_go_on() {
 
 #[tokio::test]
 async fn every_kind_of_bad_body_fails_alone_and_unknown_fields_pass() {
-    let response = invoke(include_str!("../../events/bad-bodies.json")).await;
+    let response = invoke(include_str!("../events/bad-bodies.json")).await;
     let bad: Vec<String> =
         [1, 2, 3, 4, 5, 6, 7, 8, 10].iter().map(|n| format!("33333333-0000-4000-8000-{n:012}")).collect();
     let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
@@ -66,9 +69,8 @@ async fn every_kind_of_bad_body_fails_alone_and_unknown_fields_pass() {
 }
 
 #[tokio::test]
-async fn every_fixture_has_its_expected_response_on_file() {
-    // events/responses/ is what scripts/sam-local.sh compares `sam local invoke` with.
-    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+async fn every_event_has_its_expected_response_on_file() {
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
     let mut checked = 0;
     for entry in std::fs::read_dir(events).unwrap() {
         let path = entry.unwrap().path();

@@ -1,14 +1,23 @@
-//! The runner's one error type: why a run could not go on, and what to do about it.
+//! The runner's one error type: why a run or a subcommand cannot go on, and what to do about it.
+
+use std::net::SocketAddr;
 
 use thiserror::Error;
 
-/// A run that cannot go on. Each message is one line that says what to do next; every variant
-/// exits with status 1 (usage errors exit 2 before a run starts).
+use crate::template::TemplateError;
+
+/// A run or a subcommand that cannot go on. Each message is one line that says what to do next.
+/// [`RunnerError::Usage`] exits with status 2 before anything runs; every other variant with 1.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum RunnerError {
+    /// The command line (or the files it names) cannot be used as given.
+    #[error("{0}")]
+    Usage(String),
+
     /// The queue does not exist at this endpoint and region.
     #[error(
-        "queue {queue:?} does not exist at {endpoint} ({region}): create it first (scripts/demo.sh shows how) or check --queue, --endpoint-url and --region"
+        "queue {queue:?} does not exist at {endpoint} ({region}): create it first (`local-runner up --queue NAME`) or check --queue, --endpoint-url and --region"
     )]
     QueueNotFound {
         /// The queue as given.
@@ -30,17 +39,10 @@ pub enum RunnerError {
         reason: String,
     },
 
-    /// The metrics address cannot be listened on.
-    #[error("cannot serve metrics on {addr}: {reason}; choose another --metrics-addr")]
-    MetricsAddr {
-        /// The address asked for.
-        addr: std::net::SocketAddr,
-        /// What the operating system said.
-        reason: String,
-    },
-
-    /// SQS answered with an error the runner cannot work around (access denied, bad region).
-    #[error("SQS refused {operation} for {queue:?}: {reason}")]
+    /// SQS answered with an error the runner cannot work around (access denied, a bad region).
+    #[error(
+        "SQS refused {operation} for {queue:?}: {reason}; check the queue, the region and the credentials"
+    )]
     Sqs {
         /// The API call that failed.
         operation: &'static str,
@@ -49,12 +51,74 @@ pub enum RunnerError {
         /// What SQS said.
         reason: String,
     },
+
+    /// `dlq` or `redrive` on a queue that has no dead-letter queue.
+    #[error(
+        "{queue:?} has no RedrivePolicy, so it has no dead-letter queue: create both with `local-runner up --queue NAME`"
+    )]
+    NoDeadLetterQueue {
+        /// The queue as given.
+        queue: String,
+    },
+
+    /// A message move task (redrive) failed or did not finish in time.
+    #[error("moving the dead-letter queue {dlq:?} back failed: {reason}")]
+    Redrive {
+        /// The dead-letter queue.
+        dlq: String,
+        /// What happened.
+        reason: String,
+    },
+
+    /// The template cannot be read or does not describe what the command needs.
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+
+    /// `check` found broken rules (printed one a line before this).
+    #[error("the template breaks {broken} rule(s), one line each above")]
+    CheckFailed {
+        /// How many.
+        broken: usize,
+    },
+
+    /// The metrics address cannot be listened on.
+    #[error("cannot serve metrics on {addr}: {reason}; choose another --metrics-addr")]
+    MetricsAddr {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the operating system said.
+        reason: String,
+    },
+
+    /// The handler's options (its environment: `HANDLER_CONCURRENCY`, ...) are unusable.
+    #[error("{0}; fix the function's Environment.Variables in the template, or the environment")]
+    Options(#[from] sqs_batch::OptionsError),
+
+    /// The handler could not be built at start.
+    #[error("the handler could not be built: {0}")]
+    Handler(String),
+
+    /// A thread of the runner's own (the heartbeat's) cannot be started.
+    #[error("cannot start the heartbeat thread: {0}")]
+    Thread(String),
+
+    /// A file the command reads cannot be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl RunnerError {
-    /// The process exit status for this error.
+    /// The process exit status for this error: 2 for usage errors, 1 for the rest.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        1
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
     }
 }

@@ -6,7 +6,8 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use support::{Recording, depth, drain_bodies, good_body, queue_pair, runner_config, send};
+use e2e::Recorder;
+use support::{depth, drain_bodies, good_body, queue_pair, run_recorded, runner_config, send};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,20 +17,19 @@ async fn good_messages_are_deleted_once_and_bad_ones_reach_the_dead_letter_queue
     let good: Vec<String> = (0..40).map(|i| good_body(&format!("good-{i}"), i % 3)).collect();
     let mut bad = vec![
         "not json".to_owned(),
-        r#"{"id":"","kind":"test"}"#.to_owned(),
-        r#"{"kind":"test"}"#.to_owned(),
-        r#"{"id":"x","kind":"test","work_ms":"soon"}"#.to_owned(),
+        r#"{"ms":1}"#.to_owned(),
+        r#"{"id":7}"#.to_owned(),
+        r#"{"id":"x","ms":"soon"}"#.to_owned(),
     ];
     send(&client, &queue.url, &[good.clone(), bad.clone()].concat(), None).await;
 
-    let handler = Arc::new(Recording::default());
-    let summary =
-        local_runner::run(runner_config(&queue.url, 3), Arc::clone(&handler), CancellationToken::new())
-            .await
-            .expect("the run ends cleanly when idle");
+    let recorder = Arc::new(Recorder::default());
+    let summary = run_recorded(runner_config(&queue.url, 3), &recorder, CancellationToken::new())
+        .await
+        .expect("the run ends cleanly when idle");
 
     let mut handled: HashMap<String, usize> = HashMap::new();
-    for id in handler.handled() {
+    for id in recorder.handled() {
         *handled.entry(id).or_default() += 1;
     }
     assert_eq!(handled.len(), 40, "every good message is handled");
@@ -38,7 +38,7 @@ async fn good_messages_are_deleted_once_and_bad_ones_reach_the_dead_letter_queue
     assert_eq!(summary.deleted, 40);
     assert_eq!(summary.delete_failed, 0);
 
-    let bad_attempts = handler.attempts().into_iter().filter(|a| !a.ok).count();
+    let bad_attempts = recorder.attempts().into_iter().filter(|a| !a.ok).count();
     assert_eq!(bad_attempts, bad.len() * 2, "each bad message is tried maxReceiveCount (2) times");
     assert_eq!(depth(&client, &queue.url).await, (0, 0), "the source queue is empty");
     let mut in_dlq = drain_bodies(&client, &queue.dlq_url).await;

@@ -9,14 +9,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use handler::lambda::{FunctionOptions, handle_sqs_event};
-use handler::{ExampleHandler, SqsEvent};
+use e2e::TestHandler;
 use lambda_runtime::{Context, LambdaEvent};
 use local_runner::lambda::LambdaPool;
 use serde_json::Value;
+use sqs_batch::lambda::handle_event;
+use sqs_batch::{Options, SqsEvent};
 use support::{
-    built_binary, depth, drain_bodies, free_port, good_body, lambda_spec, lambda_spec_of, queue_pair,
-    repo_root, runner_config, send,
+    bootstrap_bin, depth, drain_bodies, free_port, good_body, lambda_spec, queue_pair, repo_root,
+    runner_config, send,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -93,9 +94,9 @@ impl Drop for Rie {
 
 async fn in_process(event: &str) -> Value {
     let event: SqsEvent = serde_json::from_str(event).expect("a valid SQS event");
-    let response = handle_sqs_event(
-        &ExampleHandler,
-        FunctionOptions::default(),
+    let response = handle_event(
+        &Arc::new(TestHandler::default()),
+        &Options::default(),
         LambdaEvent::new(event, Context::default()),
     )
     .await
@@ -105,19 +106,20 @@ async fn in_process(event: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_gets_the_same_answer_in_process_from_our_runtime_api_and_from_aws_rie() {
-    let bootstrap = built_binary("bootstrap");
+    let bootstrap = bootstrap_bin();
     let servers = CancellationToken::new();
-    let pool = LambdaPool::new(lambda_spec(bootstrap.clone()), servers.clone());
+    let (spec, mapping) = lambda_spec("standard");
+    let pool = LambdaPool::new(spec, mapping.max_concurrency, servers.clone());
     let rie = Rie::start(&bootstrap);
 
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events"))
-        .expect("events/")
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(repo_root().join("tests/events"))
+        .expect("tests/events/")
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     fixtures.sort();
-    assert!(fixtures.len() >= 5, "the fixtures are there");
+    assert!(fixtures.len() >= 4, "the fixtures are there");
     for fixture in fixtures {
         let event = std::fs::read_to_string(&fixture).expect("readable");
         let expected = in_process(&event).await;
@@ -145,17 +147,19 @@ async fn drain_both_ways(
         send(&client, &local.url, bodies, group).await;
         send(&client, &lambda.url, bodies, group).await;
     }
-    // Each kind of queue through the function of its own stack.
-    let template = if fifo { "template-fifo.yaml" } else { "template.yaml" };
-    let mut lambda_config = runner_config(&lambda.url, 3);
-    lambda_config.invoke_batch_size = std::num::NonZeroUsize::new(10);
+    // Each kind of queue through the function of its own stack, as `--lambda --batching-window 0`
+    // runs it (a window only slows this drain down).
+    let (spec, mut mapping) = lambda_spec(if fifo { "fifo" } else { "standard" });
+    mapping.batching_window = std::time::Duration::ZERO;
+    let handler = Arc::new(TestHandler::default());
     let (in_process, through_bootstrap) = tokio::join!(
-        local_runner::run(runner_config(&local.url, 3), Arc::new(ExampleHandler), CancellationToken::new()),
-        local_runner::run_lambda(
-            lambda_config,
-            lambda_spec_of(template, built_binary("bootstrap")),
+        local_runner::run(
+            runner_config(&local.url, 3),
+            handler,
+            Options::default(),
             CancellationToken::new()
         ),
+        local_runner::lambda::run(runner_config(&lambda.url, 3), spec, mapping, CancellationToken::new()),
     );
     let mut ends = Vec::new();
     for (summary, queue) in [(in_process, &local), (through_bootstrap, &lambda)] {
@@ -173,13 +177,14 @@ async fn a_mixed_queue_ends_the_same_in_process_and_through_the_bootstrap() {
     let mut bodies: Vec<String> = (0..25).map(|i| good_body(&format!("m{i}"), 0)).collect();
     bodies.extend([
         "not json".to_owned(),
-        r#"{"id":"","kind":"k"}"#.to_owned(),
-        r#"{"kind":"k"}"#.to_owned(),
+        r#"{"id":""#.to_owned(),
+        r#"{"ms":1}"#.to_owned(),
+        r#"{"id":"doomed","fail":"permanent"}"#.to_owned(),
     ]);
     let [local, lambda] = drain_both_ways(false, &[("", bodies)], 2).await;
     assert_eq!(local, lambda);
     assert_eq!(local.0, 25, "every good message deleted");
-    assert_eq!(local.1.len(), 3, "every bad message in the DLQ");
+    assert_eq!(local.1.len(), 4, "every bad message in the DLQ");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

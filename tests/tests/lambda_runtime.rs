@@ -7,9 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::num::NonZeroUsize;
+
 use local_runner::lambda::{Bytes, InvokeError, LambdaPool, LambdaSpec};
 use serde_json::{Value, json};
-use support::{RunningRunner, built_binary, depth, good_body, lambda_spec, queue_pair, repo_root, send};
+use support::{RunningRunner, bootstrap_bin, depth, good_body, queue_pair, send, template_path};
 use tokio_util::sync::CancellationToken;
 
 fn event(work_ms: u64) -> String {
@@ -21,10 +23,22 @@ fn event(work_ms: u64) -> String {
     .to_string()
 }
 
+/// The test function of the standard test template, running `bootstrap`.
+fn function(bootstrap: PathBuf) -> LambdaSpec {
+    let (mut spec, _) = support::lambda_spec("standard");
+    spec.bootstrap = bootstrap;
+    spec
+}
+
+/// A pool of one environment for `spec`.
+fn pool(spec: LambdaSpec, servers: &CancellationToken) -> LambdaPool {
+    LambdaPool::new(spec, NonZeroUsize::MIN, servers.clone())
+}
+
 /// Invokes a fresh pool for `spec` once with an event whose message works `work_ms`.
 async fn invoke_once(spec: LambdaSpec, work_ms: u64) -> Result<Result<Bytes, String>, InvokeError> {
     let servers = CancellationToken::new();
-    let result = LambdaPool::new(spec, servers.clone()).invoke(event(work_ms).into()).await;
+    let result = pool(spec, &servers).invoke(event(work_ms).into()).await;
     servers.cancel();
     result
 }
@@ -41,12 +55,12 @@ fn script(name: &str, body: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_past_its_timeout_is_killed_and_the_next_invocation_gets_a_new_process() {
-    let mut spec = lambda_spec(built_binary("bootstrap"));
+    let mut spec = function(bootstrap_bin());
     spec.timeout = Duration::from_secs(1);
     // No reserve: the message starts and runs into the timeout.
     spec.environment.insert("DEADLINE_RESERVE_MS".into(), "0".into());
     let servers = CancellationToken::new();
-    let pool = LambdaPool::new(spec, servers.clone());
+    let pool = pool(spec, &servers);
 
     let slow = pool.invoke(event(5_000).into()).await;
     assert!(matches!(slow, Err(InvokeError::Timeout(_))), "{slow:?}");
@@ -59,7 +73,7 @@ async fn a_function_past_its_timeout_is_killed_and_the_next_invocation_gets_a_ne
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_less_time_than_the_reserve_the_bootstrap_reports_the_message_instead_of_timing_out() {
-    let mut spec = lambda_spec(built_binary("bootstrap"));
+    let mut spec = function(bootstrap_bin());
     spec.timeout = Duration::from_secs(1);
     spec.environment.insert("DEADLINE_RESERVE_MS".into(), "1000".into());
     let answer =
@@ -70,7 +84,7 @@ async fn with_less_time_than_the_reserve_the_bootstrap_reports_the_message_inste
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bootstrap_that_exits_at_start_is_reported_with_its_status() {
-    let spec = lambda_spec(script("exits", "echo 'cannot start' >&2; exit 3"));
+    let spec = function(script("exits", "echo 'cannot start' >&2; exit 3"));
     match invoke_once(spec, 0).await {
         Err(InvokeError::Crashed { status, .. }) => assert!(status.contains('3'), "{status}"),
         other => panic!("expected a crash report, got {other:?}"),
@@ -81,18 +95,18 @@ async fn a_bootstrap_that_exits_at_start_is_reported_with_its_status() {
 async fn an_init_error_posted_to_the_runtime_api_is_reported() {
     let body = r#"curl -s -X POST "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error" \
   -d '{"errorMessage":"missing TABLE_NAME","errorType":"Runtime.InitError"}' >/dev/null; exit 1"#;
-    let spec = lambda_spec(script("init-error", body));
+    let spec = function(script("init-error", body));
     match invoke_once(spec, 0).await {
         Err(InvokeError::Crashed { init, .. }) => assert!(init.contains("missing TABLE_NAME"), "{init}"),
         other => panic!("expected an init error, got {other:?}"),
     }
 }
 
-/// The real binary draining `queue_url` through the real bootstrap with template.yaml's settings,
+/// The real binary draining `queue_url` through the test bootstrap with the test template's settings,
 /// overridden by `esm_flags`; it exits once idle for 3 s.
 fn lambda_runner(queue_url: &str, esm_flags: &[&str]) -> RunningRunner {
-    let bootstrap = built_binary("bootstrap").display().to_string();
-    let template = repo_root().join("template.yaml").display().to_string();
+    let bootstrap = bootstrap_bin().display().to_string();
+    let template = template_path("standard").display().to_string();
     let mut args = vec!["--queue", queue_url, "--lambda", &bootstrap, "--template", &template];
     args.extend_from_slice(esm_flags);
     args.extend(["--wait-time-seconds", "1", "--exit-when-idle", "3"]);
@@ -147,4 +161,23 @@ async fn batches_gather_within_the_window_and_at_most_max_concurrency_processes_
         lines.iter().filter(|l| l["message"] == "function process started (cold start)").count();
     assert!((1..=2).contains(&cold_starts), "at most MaximumConcurrency processes: {cold_starts}");
     assert!(batch_sizes.len() > cold_starts, "processes are reused between invocations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_being_gathered_is_not_mistaken_for_an_idle_queue() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "gathering", false, 30, 5).await;
+    let bodies: Vec<String> = (0..3).map(|i| good_body(&format!("m{i}"), 0)).collect();
+    send(&client, &queue.url, &bodies, None).await;
+
+    // Two pollers and a batching window far longer than the idle exit: while one poller gathers
+    // the three messages (waiting for more, up to BatchSize), the other one's receives come back
+    // empty. Holding messages is not idleness: the batch must be invoked, not released.
+    let (function, mut mapping) = support::lambda_spec("standard");
+    mapping.batching_window = Duration::from_secs(8);
+    let config = support::runner_config(&queue.url, 2);
+    let summary =
+        local_runner::lambda::run(config, function, mapping, CancellationToken::new()).await.unwrap();
+    assert_eq!((summary.deleted, summary.released), (3, 0), "{summary:?}");
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
 }

@@ -9,8 +9,9 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use e2e::Recorder;
 use support::accounting::{Ledger, reconcile};
-use support::{Recording, RunningRunner, good_body, queue_pair, runner_config};
+use support::{RunningRunner, good_body, queue_pair, run_recorded, runner_config};
 use tokio_util::sync::CancellationToken;
 
 fn scale(n: usize) -> usize {
@@ -27,12 +28,12 @@ async fn ten_thousand_messages_with_poison_and_panics_reconcile_to_nothing_lost(
 
     let mut config = runner_config(&queue.url, 5);
     config.pollers = NonZeroUsize::new(4).unwrap();
-    config.max_in_flight = NonZeroUsize::new(100).unwrap();
-    let handler = Arc::new(Recording::default());
-    let summary = local_runner::run(config, Arc::clone(&handler), CancellationToken::new()).await.unwrap();
+    config.max_in_flight = NonZeroUsize::new(100);
+    let recorder = Arc::new(Recorder::default());
+    let summary = run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
 
     let result =
-        reconcile("10 % poison, 5 % panics", &client, &queue, &ledger, &handler.handled(), summary.deleted)
+        reconcile("10 % poison, 5 % panics", &client, &queue, &ledger, &recorder.handled(), summary.deleted)
             .await;
     result.assert_balanced((summary.delete_failed + summary.deleted_late) as usize);
     assert_eq!(summary.deleted as usize, result.handled, "every handled message deleted");
@@ -106,12 +107,10 @@ async fn twenty_fifo_groups_keep_their_order_through_failures() {
         support::send(&client, &queue.url, &bodies, Some(&format!("g{group:02}"))).await;
     }
 
-    let handler = Arc::new(Recording::default());
+    let recorder = Arc::new(Recorder::default());
     let summary =
-        local_runner::run(runner_config(&queue.url, 4), Arc::clone(&handler), CancellationToken::new())
-            .await
-            .unwrap();
-    let handled = handler.handled();
+        run_recorded(runner_config(&queue.url, 4), &recorder, CancellationToken::new()).await.unwrap();
+    let handled = recorder.handled();
     for group in 0..20 {
         let tag = format!("-g{group:02}-");
         let positions: Vec<&str> =

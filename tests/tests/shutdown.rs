@@ -48,3 +48,30 @@ async fn sigterm_mid_drain_exits_zero_and_a_restart_finishes_the_rest_with_nothi
     assert_eq!(all.len(), ids.len(), "no message was handled twice");
     assert_eq!(depth(&client, &queue.url).await, (0, 0), "the queue is empty");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_timeout_deletes_what_finished_and_releases_only_what_did_not() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "abandon", false, 60, 5).await;
+    // One batch: four quick messages and one that outlasts the shutdown timeout.
+    let mut bodies: Vec<String> = (0..4).map(|i| good_body(&format!("quick-{i}"), 0)).collect();
+    bodies.push(good_body("slow", 30_000));
+    send(&client, &queue.url, &bodies, None).await;
+
+    let mut config = support::runner_config(&queue.url, 2);
+    config.exit_when_idle = None;
+    config.pollers = std::num::NonZeroUsize::MIN;
+    config.shutdown_timeout = Duration::from_secs(2);
+    let recorder = std::sync::Arc::new(e2e::Recorder::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(support::run_recorded(config, &recorder, stop.clone()));
+    support::eventually(Duration::from_secs(30), "the quick messages done, the slow one started", || {
+        let (done, started) = (recorder.handled().len(), recorder.attempts().len());
+        async move { (done == 4 && started == 5).then_some(()) }
+    })
+    .await;
+    stop.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!((summary.deleted, summary.abandoned, summary.released), (4, 1, 1), "{summary:?}");
+    assert_eq!(depth(&client, &queue.url).await, (1, 0), "only the unfinished message is back, at once");
+}

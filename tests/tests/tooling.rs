@@ -1,4 +1,4 @@
-//! The dev subcommands: `up` from template.yaml, `send`, `dlq`, `redrive`.
+//! The dev subcommands: `up` from a template, `send`, `dlq`, `redrive`.
 
 mod support;
 
@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use support::{RunningRunner, depth, repo_root, runner_bin};
+use support::{RunningRunner, depth, runner_bin, template_path};
 
 fn tool(args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(runner_bin())
@@ -35,25 +35,21 @@ async fn queue_attributes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_creates_the_queue_and_dlq_that_template_yaml_describes() {
+async fn up_creates_the_queue_and_dlq_that_the_template_describes() {
     let client = support::client().await;
     let name = support::unique_name("up");
-    let template = repo_root().join("template.yaml").display().to_string();
+    let template = template_path("standard").display().to_string();
     let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 
     let (_, attributes) = queue_attributes(&client, &name).await;
-    assert_eq!(
-        attributes[&QueueAttributeName::VisibilityTimeout],
-        "190",
-        "template.yaml's VisibilityTimeout"
-    );
+    assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "190", "the template's VisibilityTimeout");
     let policy: serde_json::Value =
         serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
     assert_eq!(
         policy["maxReceiveCount"].to_string().trim_matches('"'),
         "5",
-        "template.yaml's maxReceiveCount"
+        "the template's maxReceiveCount"
     );
     assert!(policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("{name}-dlq")));
 
@@ -65,13 +61,13 @@ async fn up_creates_the_queue_and_dlq_that_template_yaml_describes() {
 async fn up_with_the_fifo_template_creates_a_fifo_queue_and_a_fifo_dlq() {
     let client = support::client().await;
     let name = support::unique_name("up-fifo");
-    let template = repo_root().join("template-fifo.yaml").display().to_string();
+    let template = template_path("fifo").display().to_string();
     let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 
     let (url, queue) = queue_attributes(&client, &format!("{name}.fifo")).await;
     assert_eq!(queue[&QueueAttributeName::FifoQueue], "true");
-    assert_eq!(queue[&QueueAttributeName::VisibilityTimeout], "180", "template-fifo.yaml's timeout");
+    assert_eq!(queue[&QueueAttributeName::VisibilityTimeout], "180", "the FIFO template's timeout");
     assert_eq!(queue[&QueueAttributeName::ContentBasedDeduplication], "true");
     let policy: serde_json::Value = serde_json::from_str(&queue[&QueueAttributeName::RedrivePolicy]).unwrap();
     assert!(policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("{name}-dlq.fifo")));
@@ -97,12 +93,13 @@ async fn up_with_the_fifo_template_creates_a_fifo_queue_and_a_fifo_dlq() {
 async fn redrive_brings_dead_letters_back_and_they_are_then_handled() {
     let client = support::client().await;
     let name = support::unique_name("redrive");
-    let template = repo_root().join("template.yaml").display().to_string();
+    let template = template_path("standard").display().to_string();
     assert_eq!(tool(&["up", "--queue", &name, "--template", &template]).0, Some(0));
     let dlq = format!("{name}-dlq");
 
     // Dead letters, as if they had failed five times (sent straight to the DLQ).
-    let (code, stdout, _) = tool(&["send", "--queue", &dlq, "--count", "5"]);
+    let (code, stdout, _) =
+        tool(&["send", "--queue", &dlq, "--count", "5", "--body", r#"{"id":"example-{i}"}"#]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("sent 5 messages"), "{stdout}");
 

@@ -14,7 +14,7 @@ use super::{QueuePair, depth, drain_bodies, good_body};
 pub enum Kind {
     /// Valid: must be handled and deleted.
     Good,
-    /// Panics on its first delivery (`panic-` ids with the `Recording` handler), then succeeds.
+    /// Panics on its first delivery (`panic-` ids with the test handler), then succeeds.
     PanicsOnce,
     /// Not JSON: must end in the dead-letter queue.
     Poison,

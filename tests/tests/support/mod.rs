@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: a client for the LocalStack under test, queue pairs
-//! with a dead-letter queue, sending, counting, and the real `local-runner` binary.
+//! with a dead-letter queue, sending, counting, and the real binaries built with the test handler
+//! (`e2e-runner`, `e2e-bootstrap`).
 //!
 //! LocalStack's endpoint comes from `LOCALSTACK_ENDPOINT` (scripts/test.sh sets it), else
 //! `http://127.0.0.1:4566`. When nothing answers there, the tests fail, they do not skip.
@@ -11,15 +12,19 @@ pub mod accounting;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
-use handler::{ExampleHandler, Handler, HandlerError, Message, SqsMessage};
-use local_runner::{Config, QueueRef};
+use e2e::{Recorder, TestHandler};
+use local_runner::aws::{Connection, QueueRef};
+use local_runner::lambda::{LambdaSpec, Mapping};
+use local_runner::{Config, RunnerError, Summary};
+use sqs_batch::Options;
+use tokio_util::sync::CancellationToken;
 
 /// Where the LocalStack under test listens.
 pub fn endpoint() -> String {
@@ -133,9 +138,9 @@ pub async fn send(client: &Client, url: &str, bodies: &[String], group: Option<&
     }
 }
 
-/// A valid example message body.
-pub fn good_body(id: &str, work_ms: u64) -> String {
-    serde_json::json!({ "id": id, "kind": "test", "work_ms": work_ms }).to_string()
+/// A valid test message body: `id`, and `ms` of work.
+pub fn good_body(id: &str, ms: u64) -> String {
+    e2e::body(id, ms)
 }
 
 /// Receives (and so hides for the queue's visibility timeout) everything in a queue; returns the
@@ -160,101 +165,37 @@ pub async fn drain_bodies(client: &Client, url: &str) -> Vec<String> {
 }
 
 /// A runner configuration for tests: short long polls, exit when idle, failures left to the
-/// queue's own visibility timeout (the tests of the retry back-off turn it on).
+/// queue's own visibility timeout (the tests of the retry back-off turn it on), no stats lines.
 pub fn runner_config(queue_url: &str, idle_secs: u64) -> Config {
-    let mut config = Config::new(QueueRef::Url(queue_url.to_owned()), Some(endpoint()));
+    let connection = Connection::new(Some(endpoint()), "us-east-1");
+    let mut config = Config::new(QueueRef::Url(queue_url.to_owned()), connection);
     config.wait_time = Duration::from_secs(1);
     config.retry_backoff = None;
     config.exit_when_idle = Some(Duration::from_secs(idle_secs));
     config.pollers = NonZeroUsize::new(2).expect("2 is not zero");
+    config.stats_interval = None;
     config
 }
 
-/// One attempt seen by [`Recording`]: the body's `id` (or the raw body when it did not parse),
-/// the message's receive count, and its group.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub at: Instant,
-    pub id: String,
-    pub receive_count: u32,
-    pub group: Option<String>,
-    pub ok: bool,
+/// Runs the test handler in process with `config`, recording into `recorder`, until idle or
+/// `stop`.
+pub fn run_recorded(
+    config: Config,
+    recorder: &Arc<Recorder>,
+    stop: CancellationToken,
+) -> impl Future<Output = Result<Summary, RunnerError>> + Send + 'static {
+    let handler = Arc::new(TestHandler::recording(Arc::clone(recorder)));
+    local_runner::run(config, handler, Options::default(), stop)
 }
 
-/// The example handler, recording every attempt and every completed message in order. A message
-/// whose `id` is `flaky_id` or starts with `flaky-` fails on its first delivery (a transient
-/// failure) and succeeds after;
-/// one whose `id` starts with `panic-` panics on its first delivery.
-#[derive(Default)]
-pub struct Recording {
-    pub attempts: Mutex<Vec<Attempt>>,
-    /// Ids of the messages whose handling succeeded, in completion order.
-    pub completed: Mutex<Vec<String>>,
-    pub flaky_id: Option<String>,
-    /// Messages in `handle` right now, and the most there ever were.
-    pub running: AtomicU32,
-    pub peak: AtomicU32,
-}
-
-impl Recording {
-    pub fn attempts(&self) -> Vec<Attempt> {
-        self.attempts.lock().expect("not poisoned").clone()
-    }
-
-    /// Ids of the messages handled successfully, in completion order.
-    pub fn handled(&self) -> Vec<String> {
-        self.completed.lock().expect("not poisoned").clone()
-    }
-}
-
-impl Handler for Recording {
-    type Message = (Message, u32);
-
-    fn parse(&self, record: &SqsMessage) -> Result<(Message, u32), HandlerError> {
-        let parsed = ExampleHandler.parse(record);
-        let receive_count =
-            record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(0);
-        let attempt = Attempt {
-            at: Instant::now(),
-            id: match &parsed {
-                Ok(message) => message.id.clone(),
-                Err(_) => record.body.clone().unwrap_or_default(),
-            },
-            receive_count,
-            group: record.attributes.get("MessageGroupId").cloned(),
-            ok: parsed.is_ok(),
-        };
-        self.attempts.lock().expect("not poisoned").push(attempt);
-        parsed.map(|message| (message, receive_count))
-    }
-
-    fn log_id<'m>(&self, message: &'m (Message, u32)) -> Option<&'m str> {
-        Some(&message.0.id)
-    }
-
-    async fn handle(&self, (message, receive_count): (Message, u32)) -> Result<(), HandlerError> {
-        let flaky = self.flaky_id.as_deref() == Some(message.id.as_str()) || message.id.starts_with("flaky-");
-        if flaky && receive_count == 1 {
-            return Err(HandlerError::Transient("fails on its first delivery".into()));
-        }
-        if message.id.starts_with("panic-") && receive_count == 1 {
-            panic!("injected panic for {}", message.id);
-        }
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        let id = message.id.clone();
-        let result = ExampleHandler.handle(message).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        if result.is_ok() {
-            self.completed.lock().expect("not poisoned").push(id);
-        }
-        result
-    }
-}
-
-/// The `local-runner` binary that `cargo test --workspace` built beside this test.
+/// `local-runner` built with the test handler.
 pub fn runner_bin() -> PathBuf {
-    built_binary("local-runner")
+    PathBuf::from(env!("CARGO_BIN_EXE_e2e-runner"))
+}
+
+/// The Lambda function built with the test handler.
+pub fn bootstrap_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_e2e-bootstrap"))
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -362,36 +303,24 @@ impl Drop for RunningRunner {
     }
 }
 
-/// A binary that `cargo test --workspace` built beside this test (`bootstrap`, `local-runner`).
-pub fn built_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let bin = dir.join(name);
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
-    bin
-}
-
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
 }
 
-/// A Lambda spec for the repository's function, read from template.yaml, running `bootstrap`.
-pub fn lambda_spec(bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
-    lambda_spec_of("template.yaml", bootstrap)
+/// One of the test templates (`tests/templates/<name>.yaml`).
+pub fn template_path(name: &str) -> PathBuf {
+    repo_root().join("tests/templates").join(format!("{name}.yaml"))
 }
 
-/// As [`lambda_spec`], for the function of another of the repository's templates.
-pub fn lambda_spec_of(template: &str, bootstrap: PathBuf) -> local_runner::lambda::LambdaSpec {
-    let template = local_runner::template::Template::load(&repo_root().join(template)).expect(template);
+/// The test function and its event source mapping as the test template `name` describes them,
+/// running the test bootstrap against the LocalStack under test: what `--lambda` builds.
+pub fn lambda_spec(name: &str) -> (LambdaSpec, Mapping) {
+    let template = local_runner::template::Template::load(&template_path(name)).expect("a test template");
     let function = template.function(None).expect("one SQS function");
-    local_runner::lambda::LambdaSpec::from_template(
-        function,
-        bootstrap,
-        "us-east-1".into(),
-        Some(endpoint()),
-        2,
-    )
+    let connection = Connection::new(Some(endpoint()), "us-east-1");
+    let spec = LambdaSpec::from_template(function, bootstrap_bin(), &connection);
+    (spec, Mapping::from_template(&function.sqs_events[0]))
 }
 
 /// A port that was free a moment ago.

@@ -9,10 +9,11 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 
-use crate::config::{Config, QueueRef};
-use crate::sqs::{Queue, resolve_queue};
+use crate::RunnerError;
+use crate::aws::queue::resolve;
+use crate::aws::settle::VISIBILITY_ATTEMPTS;
+use crate::aws::{Connection, Queue, QueueRef, Retries, Sqs};
 use crate::template::Template;
-use crate::{RunnerError, settle};
 
 /// SendMessageBatch takes at most 10 entries.
 const SEND_BATCH: usize = 10;
@@ -37,13 +38,13 @@ pub async fn up(
     template: &Path,
     function: Option<&str>,
 ) -> Result<(), RunnerError> {
-    let bad_template = |reason: String| RunnerError::Sqs { operation: "up", queue: name.to_owned(), reason };
-    let parsed = Template::load(template).map_err(|e| bad_template(e.to_string()))?;
-    let spec = parsed.function(function).map_err(|e| bad_template(e.to_string()))?;
-    let queue_id = spec.sqs_events[0].queue.clone().unwrap_or_default();
-    let queue = parsed.queues.get(&queue_id).ok_or_else(|| {
-        bad_template(format!("the function's SQS event does not point at a queue of {}", template.display()))
-    })?;
+    if name.contains("://") {
+        return Err(RunnerError::Usage("up: --queue takes a queue name, not a URL".into()));
+    }
+    let parsed = Template::load(template)?;
+    let spec = parsed.function(function)?;
+    let queue = parsed.event_queue(spec)?;
+    let queue_id = &queue.logical_id;
     let fifo = queue.fifo || name.ends_with(".fifo");
     let base = name.trim_end_matches(".fifo");
     let suffix = if fifo { ".fifo" } else { "" };
@@ -110,25 +111,32 @@ async fn queue_arn(client: &Client, url: &str) -> Result<String, RunnerError> {
 pub enum Bodies {
     /// Each non-empty line of a file, as it is.
     Lines(Vec<String>),
-    /// `count` example messages, each asking for `work_ms` of work.
-    Examples {
+    /// `count` bodies from a template whose `{i}` becomes each message's number (0, 1, ...).
+    Numbered {
         /// How many.
         count: usize,
-        /// Simulated work per message.
-        work_ms: u64,
+        /// The body, with `{i}` where the number goes.
+        template: String,
     },
 }
 
 impl Bodies {
+    /// The non-empty lines of `path`.
+    ///
+    /// # Errors
+    /// [`RunnerError::Read`] when the file cannot be read.
+    pub fn from_file(path: &Path) -> Result<Self, RunnerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| RunnerError::Read { path: path.display().to_string(), reason: err.to_string() })?;
+        Ok(Self::Lines(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()))
+    }
+
     fn into_vec(self) -> Vec<String> {
         match self {
             Self::Lines(lines) => lines,
-            Self::Examples { count, work_ms } => (0..count)
-                .map(|i| {
-                    serde_json::json!({ "id": format!("example-{i}"), "kind": "example", "work_ms": work_ms })
-                        .to_string()
-                })
-                .collect(),
+            Self::Numbered { count, template } => {
+                (0..count).map(|i| template.replace("{i}", &i.to_string())).collect()
+            }
         }
     }
 }
@@ -139,11 +147,12 @@ impl Bodies {
 /// [`RunnerError`] when the queue cannot be found or a batch is refused.
 pub async fn send(
     client: &Client,
-    config: &Config,
+    connection: &Connection,
+    queue: &QueueRef,
     bodies: Bodies,
     group: &str,
 ) -> Result<usize, RunnerError> {
-    let queue = resolve_queue(client, config).await?;
+    let queue = resolve(client, queue, connection).await?;
     let bodies = bodies.into_vec();
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -185,8 +194,13 @@ pub async fn send(
 ///
 /// # Errors
 /// [`RunnerError`] when the queue has no redrive policy or the DLQ cannot be found.
-pub async fn dead_letter_queue(client: &Client, config: &Config) -> Result<(Queue, Queue), RunnerError> {
-    let queue = resolve_queue(client, config).await?;
+pub async fn dead_letter_queue(
+    client: &Client,
+    connection: &Connection,
+    queue: &QueueRef,
+) -> Result<(Queue, Queue), RunnerError> {
+    let given = queue;
+    let queue = resolve(client, given, connection).await?;
     let output = client
         .get_queue_attributes()
         .queue_url(&queue.url)
@@ -198,15 +212,9 @@ pub async fn dead_letter_queue(client: &Client, config: &Config) -> Result<(Queu
     let arn = policy
         .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
         .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
-        .ok_or_else(|| RunnerError::Sqs {
-            operation: "dlq",
-            queue: queue.url.clone(),
-            reason: "the queue has no RedrivePolicy, so it has no dead-letter queue (create both with `local-runner up`)".into(),
-        })?;
+        .ok_or_else(|| RunnerError::NoDeadLetterQueue { queue: given.as_str().to_owned() })?;
     let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
-    let mut dlq_config = config.clone();
-    dlq_config.queue = QueueRef::Name(name);
-    let dlq = resolve_queue(client, &dlq_config).await?;
+    let dlq = resolve(client, &QueueRef::Name(name), connection).await?;
     Ok((queue, dlq))
 }
 
@@ -216,9 +224,14 @@ pub async fn dead_letter_queue(client: &Client, config: &Config) -> Result<(Queu
 ///
 /// # Errors
 /// As [`dead_letter_queue`].
-pub async fn show_dlq(client: &Client, config: &Config, limit: usize) -> Result<(), RunnerError> {
-    let (_, dlq) = dead_letter_queue(client, config).await?;
-    let depth = crate::sqs::depth(client, &dlq.url).await.unwrap_or(0);
+pub async fn show_dlq(
+    client: &Client,
+    connection: &Connection,
+    queue: &QueueRef,
+    limit: usize,
+) -> Result<(), RunnerError> {
+    let (_, dlq) = dead_letter_queue(client, connection, queue).await?;
+    let depth = crate::aws::queue::depth(client, &dlq.url).await.unwrap_or(0);
     println!("{}: {depth} messages", dlq.url);
     let mut seen = Vec::new();
     while seen.len() < limit {
@@ -249,20 +262,17 @@ pub async fn show_dlq(client: &Client, config: &Config, limit: usize) -> Result<
         let more = if body.chars().count() > 80 { "…" } else { "" };
         println!("  {}  receives {count:>3}  {start}{more}", message.message_id.as_deref().unwrap_or("?"));
     }
-    let entries: Vec<settle::Entry<'_>> = seen
-        .iter()
-        .filter_map(|m| {
-            Some(settle::Entry { receipt_handle: m.receipt_handle.as_deref()?, visibility_secs: 0 })
+    // Looked at, not taken: each is visible again at once.
+    let records: Vec<sqs_batch::SqsMessage> = seen
+        .into_iter()
+        .map(|m| {
+            let mut record = sqs_batch::SqsMessage::default();
+            record.receipt_handle = m.receipt_handle;
+            record
         })
         .collect();
-    settle::settle(
-        client,
-        &dlq.url,
-        settle::Settle::Visibility,
-        &entries,
-        settle::Retries::times(settle::VISIBILITY_ATTEMPTS),
-    )
-    .await;
+    let changes: Vec<(&sqs_batch::SqsMessage, i32)> = records.iter().map(|r| (r, 0)).collect();
+    Sqs::new(client.clone(), dlq).set_visibility(&changes, Retries::times(VISIBILITY_ATTEMPTS)).await;
     Ok(())
 }
 
@@ -271,8 +281,13 @@ pub async fn show_dlq(client: &Client, config: &Config, limit: usize) -> Result<
 ///
 /// # Errors
 /// As [`dead_letter_queue`], or when the move task fails or does not finish in `timeout`.
-pub async fn redrive(client: &Client, config: &Config, timeout: Duration) -> Result<(), RunnerError> {
-    let (queue, dlq) = dead_letter_queue(client, config).await?;
+pub async fn redrive(
+    client: &Client,
+    connection: &Connection,
+    queue: &QueueRef,
+    timeout: Duration,
+) -> Result<(), RunnerError> {
+    let (queue, dlq) = dead_letter_queue(client, connection, queue).await?;
     let task = client
         .start_message_move_task()
         .source_arn(&dlq.arn)
@@ -304,9 +319,8 @@ pub async fn redrive(client: &Client, config: &Config, timeout: Duration) -> Res
                     return Ok(());
                 }
                 Some("FAILED" | "CANCELLED") => {
-                    return Err(RunnerError::Sqs {
-                        operation: "StartMessageMoveTask",
-                        queue: dlq.url.clone(),
+                    return Err(RunnerError::Redrive {
+                        dlq: dlq.url.clone(),
                         reason: current.failure_reason.unwrap_or_else(|| "the move task failed".into()),
                     });
                 }
@@ -314,10 +328,12 @@ pub async fn redrive(client: &Client, config: &Config, timeout: Duration) -> Res
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(RunnerError::Sqs {
-                operation: "StartMessageMoveTask",
-                queue: dlq.url.clone(),
-                reason: format!("the move did not finish within {} s", timeout.as_secs()),
+            return Err(RunnerError::Redrive {
+                dlq: dlq.url.clone(),
+                reason: format!(
+                    "the move did not finish within {} s; pass a longer --timeout",
+                    timeout.as_secs()
+                ),
             });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -50,7 +50,7 @@ pub(crate) struct Entry<'a> {
 
 /// How long [`settle`] keeps trying the entries that failed.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Retries<'a> {
+pub struct Retries<'a> {
     /// Attempts made in any case.
     attempts: u32,
     /// Further attempts are made while a retry would still start before this moment.
@@ -61,12 +61,14 @@ pub(crate) struct Retries<'a> {
 
 impl<'a> Retries<'a> {
     /// Exactly `attempts` attempts (at least one).
-    pub(crate) fn times(attempts: u32) -> Self {
+    #[must_use]
+    pub fn times(attempts: u32) -> Self {
         Self { attempts: attempts.max(1), until: None, give_up: None }
     }
 
     /// After the first attempts, keep retrying until `until`, unless `give_up` is cancelled first.
-    pub(crate) fn until(self, until: Instant, give_up: &'a CancellationToken) -> Self {
+    #[must_use]
+    pub fn until(self, until: Instant, give_up: &'a CancellationToken) -> Self {
         Self { until: Some(until), give_up: Some(give_up), ..self }
     }
 

@@ -13,6 +13,7 @@ pub(crate) struct Stats {
     pub(crate) succeeded: Counter,
     pub(crate) failed: Counter,
     pub(crate) skipped: Counter,
+    pub(crate) abandoned: Counter,
     pub(crate) deleted: Counter,
     pub(crate) delete_failed: Counter,
     pub(crate) deleted_late: Counter,
@@ -32,6 +33,7 @@ impl Default for Stats {
             succeeded: Counter::default(),
             failed: Counter::default(),
             skipped: Counter::default(),
+            abandoned: Counter::default(),
             deleted: Counter::default(),
             delete_failed: Counter::default(),
             deleted_late: Counter::default(),
@@ -55,6 +57,8 @@ pub struct Summary {
     pub failed: u64,
     /// Not started (FIFO group stopped at an earlier failure, or shutdown).
     pub skipped: u64,
+    /// Started but given up when the shutdown timeout ran out: released, delivered again.
+    pub abandoned: u64,
     /// Deleted after success.
     pub deleted: u64,
     /// Succeeded but could not be deleted: SQS will deliver them again.
@@ -83,6 +87,7 @@ impl Stats {
             succeeded: self.succeeded.get(),
             failed: self.failed.get(),
             skipped: self.skipped.get(),
+            abandoned: self.abandoned.get(),
             deleted: self.deleted.get(),
             delete_failed: self.delete_failed.get(),
             deleted_late: self.deleted_late.get(),
@@ -103,6 +108,7 @@ impl Stats {
                 "Messages not started: behind a failure in their FIFO group, or at shutdown",
                 &self.skipped,
             ),
+            ("abandoned", "Messages started but given up when the shutdown timeout ran out", &self.abandoned),
             ("deleted", "Messages deleted after success", &self.deleted),
             (
                 "delete_failed",
@@ -116,7 +122,7 @@ impl Stats {
             ),
             (
                 "released",
-                "Messages made visible again at once because a stop came before they started",
+                "Messages made visible again at once: a stop came before they started, or they were given up",
                 &self.released,
             ),
         ];
@@ -132,55 +138,5 @@ impl Stats {
             self.batch_seconds.clone(),
         );
         registry
-    }
-}
-
-/// Logs a stats line every `stats_interval` and, when draining on a terminal, keeps a progress
-/// line on stderr with the queue's approximate depth. Returns when the run stops.
-pub(crate) async fn report<E>(shared: std::sync::Arc<crate::poller::Shared<E>>) {
-    use std::io::Write;
-    use std::time::{Duration, Instant};
-
-    let config = &shared.config;
-    let every = config.stats_interval;
-    let tick_every =
-        if config.progress { Duration::from_secs(1) } else { every.unwrap_or(Duration::from_secs(10)) };
-    let mut tick = tokio::time::interval(tick_every);
-    tick.tick().await;
-    let (mut last_at, mut last_handled) = (Instant::now(), 0);
-    let mut last_logged = Instant::now();
-    loop {
-        tokio::select! {
-            () = shared.stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        let now = shared.stats.summary();
-        let handled = now.succeeded + now.failed;
-        let rate = (handled - last_handled) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
-        (last_at, last_handled) = (Instant::now(), handled);
-        let in_flight = shared.stats.in_flight();
-        // Ticks come a hair early or late: allow half a tick of slack.
-        if every.is_some_and(|every| last_logged.elapsed() + tick_every / 2 >= every) {
-            tracing::info!(
-                received = now.received,
-                succeeded = now.succeeded,
-                failed = now.failed,
-                in_flight,
-                msgs_per_s = (rate * 10.0).round() / 10.0,
-                "stats"
-            );
-            last_logged = Instant::now();
-        }
-        if config.progress {
-            let depth = crate::sqs::depth(&shared.client, &shared.queue.url).await;
-            let depth = depth.map_or_else(|| "?".to_owned(), |d| d.to_string());
-            eprint!(
-                "\r\x1b[2Klocal-runner: ~{depth} left in the queue, {handled} handled, {in_flight} in flight, {rate:.0} msg/s"
-            );
-            let _ = std::io::stderr().flush();
-        }
-    }
-    if config.progress {
-        eprintln!();
     }
 }

@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{Message, MessageAttributeValue};
 
-use crate::sqs::Queue;
+use super::Queue;
 
 /// The record Lambda would build for this message: the same camelCase fields, system attributes
 /// (`ApproximateReceiveCount`, `SentTimestamp`, `MessageGroupId`, ...) under `attributes`,

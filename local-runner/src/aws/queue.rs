@@ -1,0 +1,247 @@
+//! Finding the queue, and reading its depth.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::Connection;
+use crate::RunnerError;
+
+/// SQS's default visibility timeout, for a queue whose attributes do not say.
+const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
+
+/// Where the queue is, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueRef {
+    /// A queue name, resolved with GetQueueUrl.
+    Name(String),
+    /// A full queue URL, used as it is.
+    Url(String),
+}
+
+impl QueueRef {
+    /// A name or a URL (`http://` or `https://`), as the user gave it.
+    ///
+    /// # Errors
+    /// [`RunnerError::Usage`] for an empty one.
+    pub fn parse(queue: &str) -> Result<Self, RunnerError> {
+        let queue = queue.trim();
+        if queue.is_empty() {
+            Err(RunnerError::Usage("--queue (or SQS_QUEUE) must name a queue or give its URL".into()))
+        } else if queue.starts_with("http://") || queue.starts_with("https://") {
+            Ok(Self::Url(queue.to_owned()))
+        } else {
+            Ok(Self::Name(queue.to_owned()))
+        }
+    }
+
+    /// The queue as given.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Name(text) | Self::Url(text) => text,
+        }
+    }
+}
+
+/// A queue that exists, and what the runner needs to know of it.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    /// Its URL, for every API call.
+    pub url: String,
+    /// Its ARN: Lambda puts it in each record's `eventSourceARN`.
+    pub arn: String,
+    /// Whether it is a FIFO queue.
+    pub fifo: bool,
+    /// Its VisibilityTimeout: how long a received message stays hidden.
+    pub visibility_timeout: Duration,
+}
+
+impl Queue {
+    /// The queue's name, the last part of its URL.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// Finds the queue: by name through GetQueueUrl, or checks a given URL; reads its ARN and
+/// visibility timeout.
+///
+/// # Errors
+/// [`RunnerError::QueueNotFound`] when it does not exist, [`RunnerError::EndpointUnreachable`]
+/// when the endpoint does not answer, [`RunnerError::Sqs`] for any other refusal.
+pub async fn resolve(
+    client: &Client,
+    queue: &QueueRef,
+    connection: &Connection,
+) -> Result<Queue, RunnerError> {
+    let given = queue.as_str();
+    let url = match queue {
+        QueueRef::Url(url) => url.clone(),
+        QueueRef::Name(name) => {
+            let output = client.get_queue_url().queue_name(name).send().await.map_err(|err| {
+                let missing = err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist());
+                classify(err, missing, "GetQueueUrl", given, connection)
+            })?;
+            output.queue_url.ok_or_else(|| RunnerError::Sqs {
+                operation: "GetQueueUrl",
+                queue: given.to_owned(),
+                reason: "the answer had no queue URL".into(),
+            })?
+        }
+    };
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .map_err(|err| {
+            let missing = err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist());
+            classify(err, missing, "GetQueueAttributes", given, connection)
+        })?;
+    let mut attributes = attributes.attributes.unwrap_or_default();
+    let visibility_timeout = attributes
+        .remove(&QueueAttributeName::VisibilityTimeout)
+        .and_then(|v| v.parse().ok())
+        .map_or(DEFAULT_VISIBILITY, Duration::from_secs);
+    let arn = attributes.remove(&QueueAttributeName::QueueArn).ok_or_else(|| RunnerError::Sqs {
+        operation: "GetQueueAttributes",
+        queue: given.to_owned(),
+        reason: "the answer had no QueueArn".into(),
+    })?;
+    let fifo = arn.ends_with(".fifo");
+    Ok(Queue { url, arn, fifo, visibility_timeout })
+}
+
+/// [`resolve`], retried with back-off while the endpoint does not answer, for up to
+/// `start_timeout`: LocalStack may still be starting. One warning, not one per attempt.
+///
+/// # Errors
+/// As [`resolve`]; [`RunnerError::EndpointUnreachable`] once the start timeout has passed.
+pub async fn resolve_within(
+    client: &Client,
+    queue: &QueueRef,
+    connection: &Connection,
+    start_timeout: Duration,
+) -> Result<Queue, RunnerError> {
+    let deadline = tokio::time::Instant::now() + start_timeout;
+    let mut delay = Duration::from_millis(250);
+    let mut warned = false;
+    loop {
+        match resolve(client, queue, connection).await {
+            Err(RunnerError::EndpointUnreachable { reason, .. })
+                if tokio::time::Instant::now() + delay < deadline =>
+            {
+                if !warned {
+                    tracing::warn!(%reason, start_timeout_secs = start_timeout.as_secs(), "SQS does not answer yet; waiting for it");
+                    warned = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            result => {
+                if warned && result.is_ok() {
+                    tracing::info!("SQS answers; starting");
+                }
+                return result;
+            }
+        }
+    }
+}
+
+/// The queue's approximate depth (visible + in flight), if SQS answers.
+pub async fn depth(client: &Client, queue_url: &str) -> Option<u64> {
+    let output = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .ok()?;
+    let attributes = output.attributes?;
+    let count = |name| attributes.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some(
+        count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+/// Turns an SDK error of a call about `queue` into what the user should do.
+pub(crate) fn classify<E, R>(
+    err: SdkError<E, R>,
+    missing: bool,
+    operation: &'static str,
+    queue: &str,
+    connection: &Connection,
+) -> RunnerError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let endpoint = connection.describe();
+    if missing {
+        return RunnerError::QueueNotFound {
+            queue: queue.to_owned(),
+            endpoint,
+            region: connection.region.clone(),
+        };
+    }
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            RunnerError::EndpointUnreachable { endpoint, reason: root_cause(&err) }
+        }
+        _ => RunnerError::Sqs {
+            operation,
+            queue: queue.to_owned(),
+            reason: short(&DisplayErrorContext(&err).to_string()),
+        },
+    }
+}
+
+/// The innermost error of a chain: for a connection failure, "Connection refused (os error 111)"
+/// says it all.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = cause.to_string();
+    if text.is_empty() { short(&DisplayErrorContext(err).to_string()) } else { short(&text) }
+}
+
+/// The SDK's error chains repeat themselves; keep a line's worth.
+pub(crate) fn short(text: &str) -> String {
+    let text = text.replace('\n', " ");
+    if text.len() > 300 {
+        let cut = (0..=300).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        format!("{}…", &text[..cut])
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_is_a_name_or_a_url_and_never_empty() {
+        assert_eq!(QueueRef::parse(" orders ").unwrap(), QueueRef::Name("orders".into()));
+        let url = "http://127.0.0.1:4566/000000000000/orders";
+        assert_eq!(QueueRef::parse(url).unwrap(), QueueRef::Url(url.into()));
+        assert!(matches!(QueueRef::parse("  "), Err(RunnerError::Usage(_))));
+    }
+
+    #[test]
+    fn long_error_text_is_cut_to_a_line() {
+        let long = "é".repeat(400);
+        let cut = short(&format!("a\nb{long}"));
+        assert!(cut.starts_with("a b") && cut.ends_with('…') && cut.len() <= 304);
+    }
+}

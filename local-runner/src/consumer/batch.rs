@@ -1,0 +1,169 @@
+//! One received batch: kept invisible while it runs, then settled with SQS.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::backoff::{RetryBackoff, Throttle, receive_count};
+use super::executor::BatchExecutor;
+use super::heartbeat::Housekeeper;
+use super::idle::Idle;
+use crate::aws::settle::VISIBILITY_ATTEMPTS;
+use crate::aws::{Retries, Sqs};
+use crate::observe::Stats;
+
+/// Attempts at deleting what succeeded, at the least: a message not deleted is handled again, so
+/// deletes go on retrying while the messages are still hidden.
+const DELETE_ATTEMPTS: u32 = 5;
+
+/// What every batch of a run needs: the executor, the queue, the heartbeat, and the run's
+/// counters and signals.
+pub(crate) struct Batches<E> {
+    pub(crate) executor: E,
+    pub(crate) sqs: Sqs,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) idle: Arc<Idle>,
+    pub(crate) heartbeat: Option<Housekeeper>,
+    pub(crate) retry: Option<RetryBackoff>,
+    pub(crate) throttle: Arc<Throttle>,
+    /// Cancelled to stop: no new message starts.
+    pub(crate) stop: CancellationToken,
+    /// Cancelled when the shutdown timeout has passed: running work is given up.
+    pub(crate) abandon: CancellationToken,
+    /// The batches running.
+    pub(crate) tracker: TaskTracker,
+}
+
+impl<E: BatchExecutor> Batches<E> {
+    /// Runs `records` in a task of its own; `permits` (one per record) are held until it is
+    /// settled. `asked` is when their ReceiveMessage was sent.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        records: Vec<SqsMessage>,
+        asked: Instant,
+        permits: OwnedSemaphorePermit,
+    ) {
+        let batches = Arc::clone(self);
+        self.tracker.spawn(async move { batches.run(records.into(), asked, permits).await });
+    }
+
+    /// Handles one batch and settles it.
+    ///
+    /// While the batch runs, its messages are kept invisible (heartbeat). Only once the heartbeat
+    /// has returned are the results settled: successes deleted, failures given their retry
+    /// back-off, messages never started or given up released at once.
+    async fn run(&self, records: Arc<[SqsMessage]>, asked: Instant, permits: OwnedSemaphorePermit) {
+        let gauge = i64::try_from(records.len()).unwrap_or(i64::MAX);
+        self.stats.in_flight.inc_by(gauge);
+        // SQS starts a message's visibility timeout between the receive's request and its answer.
+        let invisible_until = Arc::new(Mutex::new(asked + self.sqs.queue().visibility_timeout));
+        let done = CancellationToken::new();
+        let heartbeat = self.heartbeat.as_ref().map(|housekeeper| {
+            housekeeper.keep_invisible(
+                Arc::clone(&records),
+                asked,
+                Arc::clone(&invisible_until),
+                done.clone(),
+            )
+        });
+        let started = Instant::now();
+        let execution = self.executor.execute(&records, &self.stop, &self.abandon).await;
+        self.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
+        done.cancel();
+        if let Some(heartbeat) = heartbeat {
+            // From here on no extension is in flight, so the delete below cannot race one.
+            let _ = heartbeat.await;
+        }
+        self.stats.in_flight.dec_by(gauge);
+        self.throttle.invocation(execution.failed_whole);
+        let hidden_until = *invisible_until.lock().unwrap_or_else(PoisonError::into_inner);
+        self.settle(&records, &execution.report, hidden_until).await;
+        self.idle.settled(records.len());
+        drop(permits);
+    }
+
+    /// Deletes what succeeded, releases what never started or was given up, and gives failures
+    /// (and the FIFO messages held back behind them) their next visibility.
+    async fn settle(&self, records: &[SqsMessage], report: &BatchReport, hidden_until: Instant) {
+        let counts = report.counts();
+        Stats::add(&self.stats.succeeded, counts.succeeded);
+        Stats::add(&self.stats.failed, counts.failed);
+        Stats::add(&self.stats.skipped, counts.not_started);
+        Stats::add(&self.stats.abandoned, counts.abandoned);
+        if counts.abandoned > 0 {
+            tracing::warn!(
+                messages = counts.abandoned,
+                "shutdown timeout passed with messages still running; releasing them"
+            );
+        }
+
+        let mut to_delete = Vec::with_capacity(counts.succeeded);
+        let mut to_release = Vec::new();
+        let mut later: Vec<(&SqsMessage, i32)> = Vec::new();
+        let mut held_back = Vec::new();
+        // FIFO: the visibility each group's failure got, for the messages held back behind it.
+        let mut group_visibility: HashMap<Option<&str>, i32> = HashMap::new();
+        for (record, outcome) in records.iter().zip(&report.outcomes) {
+            match outcome {
+                Outcome::Succeeded => to_delete.push(record),
+                Outcome::NotStarted(NotStarted::Stopped) | Outcome::Abandoned => to_release.push((record, 0)),
+                Outcome::Failed(error) => {
+                    if let Some(visibility) = self.next_visibility(record, error) {
+                        later.push((record, visibility));
+                        group_visibility.insert(group_of(record), visibility);
+                    }
+                }
+                Outcome::NotStarted(NotStarted::EarlierInGroupFailed) => held_back.push(record),
+            }
+        }
+        // They come back with the failure that held them, in order, not a visibility timeout later.
+        later.extend(held_back.into_iter().filter_map(|r| Some((r, *group_visibility.get(&group_of(r))?))));
+
+        if !to_delete.is_empty() {
+            // Worth retrying for as long as SQS keeps the messages hidden: a delete that lands in
+            // that time still prevents the second delivery. A shutdown that runs out cuts it short.
+            let retries = Retries::times(DELETE_ATTEMPTS).until(hidden_until, &self.abandon);
+            let deleted = self.sqs.delete(&to_delete, retries).await;
+            Stats::add(&self.stats.deleted, deleted);
+            Stats::add(&self.stats.delete_failed, to_delete.len() - deleted);
+            if deleted > 0 && Instant::now() > hidden_until {
+                // SQS may have handed these out again before the delete reached it (work longer than
+                // the visibility timeout without a heartbeat, or an endpoint that stalled).
+                Stats::add(&self.stats.deleted_late, deleted);
+                tracing::warn!(
+                    messages = deleted,
+                    late_ms = u64::try_from(hidden_until.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "deleted only after the visibility timeout had run out: SQS may deliver these again"
+                );
+            }
+        }
+        if !to_release.is_empty() {
+            let released = self.sqs.set_visibility(&to_release, Retries::times(VISIBILITY_ATTEMPTS)).await;
+            Stats::add(&self.stats.released, released);
+        }
+        if !later.is_empty() {
+            self.sqs.set_visibility(&later, Retries::times(VISIBILITY_ATTEMPTS)).await;
+        }
+    }
+
+    /// A failed message's visibility from now on, in seconds; `None` leaves the queue's own
+    /// timeout (no retry back-off: `--retry-backoff 0`, and Lambda's semantics under `--lambda`).
+    /// A failure no retry can fix comes back at once: it spends its receives and reaches the
+    /// dead-letter queue without waiting out a back-off.
+    fn next_visibility(&self, record: &SqsMessage, error: &Error) -> Option<i32> {
+        let backoff = self.retry?;
+        if !error.is_retryable() {
+            return Some(0);
+        }
+        Some(i32::try_from(backoff.visibility(receive_count(record)).as_secs()).unwrap_or(i32::MAX))
+    }
+}
+
+fn group_of(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}

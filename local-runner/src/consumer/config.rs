@@ -1,0 +1,138 @@
+//! What a run is asked to do, with the defaults the command line shows: one source for both.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use super::RetryBackoff;
+use crate::aws::{Connection, MAX_RECEIVE, MAX_WAIT_SECONDS, QueueRef};
+
+/// Concurrent long-poll tasks.
+pub const DEFAULT_POLLERS: NonZeroUsize = NonZeroUsize::new(2).expect("2 is not zero");
+/// Seconds that started messages get to finish after a stop signal.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// A failed message's visibility after its first receive, in seconds; doubles per receive.
+pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 2;
+/// The longest retry back-off, in seconds: 15 minutes.
+pub const DEFAULT_RETRY_BACKOFF_MAX_SECS: u64 = 900;
+/// How long the endpoint may take to answer at start, in seconds.
+pub const DEFAULT_START_TIMEOUT_SECS: u64 = 30;
+/// Seconds between stats lines.
+pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
+
+/// The validated configuration of a run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The queue to poll.
+    pub queue: QueueRef,
+    /// Where SQS is.
+    pub connection: Connection,
+    /// Concurrent long-poll tasks.
+    pub pollers: NonZeroUsize,
+    /// Messages per receive, 1..=10.
+    pub batch_size: u8,
+    /// Long-poll wait, at most 20 s.
+    pub wait_time: Duration,
+    /// Messages held at once, across pollers; `None`: [`Config::in_flight_limit`]'s default.
+    pub max_in_flight: Option<NonZeroUsize>,
+    /// Time that started messages get to finish after a stop signal.
+    pub shutdown_timeout: Duration,
+    /// Exit once idle this long.
+    pub exit_when_idle: Option<Duration>,
+    /// Messages per batch when emulating an event source mapping (`BatchSize`, may exceed 10);
+    /// `None`: one receive is one batch.
+    pub invoke_batch_size: Option<NonZeroUsize>,
+    /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
+    pub batching_window: Duration,
+    /// Failed messages' visibility from their receive count; `None` leaves the queue's timeout.
+    pub retry_backoff: Option<RetryBackoff>,
+    /// Extend the visibility of running messages before it runs out.
+    pub heartbeat: bool,
+    /// How long the endpoint may take to answer at start.
+    pub start_timeout: Duration,
+    /// How often to log a stats line.
+    pub stats_interval: Option<Duration>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Show a progress line with the queue's depth on stderr (a terminal, draining).
+    pub progress: bool,
+}
+
+impl Config {
+    /// The command line's defaults for `queue` at `connection`.
+    #[must_use]
+    pub fn new(queue: QueueRef, connection: Connection) -> Self {
+        Self {
+            queue,
+            connection,
+            pollers: DEFAULT_POLLERS,
+            batch_size: MAX_RECEIVE,
+            wait_time: Duration::from_secs(u64::from(MAX_WAIT_SECONDS)),
+            max_in_flight: None,
+            shutdown_timeout: Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+            exit_when_idle: None,
+            invoke_batch_size: None,
+            batching_window: Duration::ZERO,
+            retry_backoff: Some(RetryBackoff {
+                base: Duration::from_secs(DEFAULT_RETRY_BACKOFF_SECS),
+                max: Duration::from_secs(DEFAULT_RETRY_BACKOFF_MAX_SECS),
+            }),
+            heartbeat: true,
+            start_timeout: Duration::from_secs(DEFAULT_START_TIMEOUT_SECS),
+            stats_interval: Some(Duration::from_secs(DEFAULT_STATS_INTERVAL_SECS)),
+            metrics_addr: None,
+            progress: false,
+        }
+    }
+
+    /// Messages held at once: as asked, or one full batch per poller.
+    #[must_use]
+    pub fn in_flight_limit(&self) -> NonZeroUsize {
+        self.max_in_flight.unwrap_or_else(|| self.pollers.saturating_mul(self.batch_target_unbounded()))
+    }
+
+    /// Messages a poller gathers for one batch: the event source mapping's `BatchSize` when
+    /// emulating one, else one receive's worth; never more than may be held at once.
+    #[must_use]
+    pub fn batch_target(&self) -> usize {
+        self.batch_target_unbounded().get().min(self.in_flight_limit().get())
+    }
+
+    fn batch_target_unbounded(&self) -> NonZeroUsize {
+        self.invoke_batch_size
+            .unwrap_or(NonZeroUsize::new(usize::from(self.batch_size)).unwrap_or(NonZeroUsize::MIN))
+    }
+
+    /// The long-poll wait: an idle exit should not wait out a longer long poll first.
+    #[must_use]
+    pub fn long_poll(&self) -> Duration {
+        self.exit_when_idle.map_or(self.wait_time, |idle| self.wait_time.min(idle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::new(QueueRef::Name("q".into()), Connection::new(None, "us-east-1"))
+    }
+
+    #[test]
+    fn in_flight_defaults_to_a_full_batch_per_poller() {
+        let mut config = config();
+        assert_eq!(config.in_flight_limit().get(), 20);
+        config.invoke_batch_size = NonZeroUsize::new(100);
+        assert_eq!((config.in_flight_limit().get(), config.batch_target()), (200, 100));
+        config.max_in_flight = NonZeroUsize::new(30);
+        assert_eq!(config.batch_target(), 30, "never gather more than may be held");
+    }
+
+    #[test]
+    fn an_idle_exit_caps_the_long_poll_wait() {
+        let mut config = config();
+        assert_eq!(config.long_poll(), Duration::from_secs(20));
+        config.exit_when_idle = Some(Duration::from_secs(3));
+        assert_eq!(config.long_poll(), Duration::from_secs(3));
+    }
+}

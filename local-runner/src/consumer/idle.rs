@@ -1,0 +1,129 @@
+//! When a run may call its queue drained (`--exit-when-idle`): receives have come back empty for
+//! long enough, and no message received is still held.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+/// The idle clock, fed by every receive and every settled batch.
+#[derive(Debug)]
+pub(crate) struct Idle {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Since when receives have come back empty; `None` after one brought messages or failed.
+    /// An endpoint that fails or hangs is an outage, not an idle queue.
+    empty_since: Option<Instant>,
+    /// When a message was last received or settled.
+    last_activity: Instant,
+    /// Messages received and not yet settled: handled, being gathered into a batch, or waiting
+    /// to be released. While any is held, the run is not idle.
+    held: usize,
+}
+
+impl Idle {
+    pub(crate) fn new() -> Self {
+        Self { state: Mutex::new(State { empty_since: None, last_activity: Instant::now(), held: 0 }) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A receive answered with `messages` messages, which are now held.
+    pub(crate) fn received(&self, messages: usize) {
+        let mut state = self.state();
+        if messages == 0 {
+            state.empty_since.get_or_insert_with(Instant::now);
+        } else {
+            state.empty_since = None;
+            state.held += messages;
+            state.last_activity = Instant::now();
+        }
+    }
+
+    /// A receive failed: whatever the queue holds, this is not idleness.
+    pub(crate) fn receive_failed(&self) {
+        self.state().empty_since = None;
+    }
+
+    /// `messages` held messages are settled (deleted, released, left to their timeout).
+    pub(crate) fn settled(&self, messages: usize) {
+        let mut state = self.state();
+        state.held = state.held.saturating_sub(messages);
+        state.last_activity = Instant::now();
+    }
+
+    /// How long the run has been idle: receives answered and empty, nothing held, nothing
+    /// settled in that time. Zero while it is not idle.
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.idle_at(Instant::now())
+    }
+
+    /// [`Idle::idle_for`], as of `now`.
+    fn idle_at(&self, now: Instant) -> Duration {
+        let state = self.state();
+        if state.held > 0 {
+            return Duration::ZERO;
+        }
+        let empty = state.empty_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        empty.min(now.saturating_duration_since(state.last_activity))
+    }
+}
+
+/// Cancels `stop` once the run has been idle for `after`. Returns when the run stops.
+pub(crate) async fn exit_when_idle(idle: Arc<Idle>, after: Duration, stop: CancellationToken) {
+    let mut tick =
+        tokio::time::interval((after / 4).clamp(Duration::from_millis(10), Duration::from_millis(250)));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if idle.idle_for() >= after {
+            tracing::info!(idle_secs = after.as_secs_f64(), "idle with nothing in flight; stopping");
+            stop.cancel();
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LATER: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn empty_receives_make_a_run_idle() {
+        let idle = Idle::new();
+        idle.received(0);
+        assert!(idle.idle_at(Instant::now() + LATER) >= LATER - Duration::from_secs(1));
+    }
+
+    #[test]
+    fn held_messages_keep_a_run_busy_whatever_other_receives_say() {
+        let idle = Idle::new();
+        idle.received(3); // one poller gathers a batch
+        idle.received(0); // another one's receives come back empty
+        assert_eq!(idle.idle_at(Instant::now() + LATER), Duration::ZERO);
+        idle.settled(3);
+        assert!(idle.idle_at(Instant::now() + LATER) > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_failed_receive_restarts_the_clock() {
+        let idle = Idle::new();
+        idle.received(0);
+        idle.receive_failed();
+        assert_eq!(idle.idle_at(Instant::now() + LATER), Duration::ZERO);
+    }
+
+    #[test]
+    fn nothing_received_yet_is_not_idle() {
+        assert_eq!(Idle::new().idle_at(Instant::now() + LATER), Duration::ZERO);
+    }
+}

@@ -1,0 +1,181 @@
+//! The consumer: long-poll tasks receive Lambda-shaped batches and hand them to an executor;
+//! each batch is kept invisible while it runs and settled with SQS after.
+//!
+//! A run: resolve the queue; `pollers` tasks receive up to a batch each, but only while fewer
+//! than `max_in_flight` messages are held ([`poller`]); every batch goes to the
+//! [`BatchExecutor`]; successes are deleted in batches, failures get their retry back-off
+//! ([`backoff`]) and are left to the queue's redrive policy. On stop: no new receive, running
+//! messages finish within the shutdown timeout, anything received but not started (or given up
+//! at the timeout) is made visible again at once.
+
+mod backoff;
+mod batch;
+mod config;
+mod executor;
+mod heartbeat;
+mod idle;
+mod poller;
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use backoff::RetryBackoff;
+pub use config::{
+    Config, DEFAULT_POLLERS, DEFAULT_RETRY_BACKOFF_MAX_SECS, DEFAULT_RETRY_BACKOFF_SECS,
+    DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_START_TIMEOUT_SECS, DEFAULT_STATS_INTERVAL_SECS,
+};
+pub use executor::{BatchExecutor, Execution, InProcess};
+
+use crate::RunnerError;
+use crate::aws::{Sqs, queue};
+use crate::observe::{self, Stats, Summary};
+use backoff::Throttle;
+use batch::Batches;
+use heartbeat::Housekeeper;
+use idle::{Idle, exit_when_idle};
+use poller::Poller;
+
+/// Runs batches through `executor` until `shutdown` is cancelled (or, with an idle exit, until
+/// idle), then stops gracefully and returns what it did.
+///
+/// # Errors
+/// [`RunnerError`] when the metrics address is taken, the queue cannot be found or the endpoint
+/// cannot be reached at start, or the queue disappears while running. Work in flight is still
+/// settled first.
+pub async fn run<E: BatchExecutor>(
+    config: Config,
+    executor: E,
+    shutdown: CancellationToken,
+) -> Result<Summary, RunnerError> {
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(observe::metrics::listen(addr).await?),
+        None => None,
+    };
+    let client = config.connection.client(config.long_poll().max(config.batching_window)).await;
+    let queue = tokio::select! {
+        queue = queue::resolve_within(&client, &config.queue, &config.connection, config.start_timeout) => queue?,
+        () = shutdown.cancelled() => return Ok(Summary::default()),
+    };
+    let in_flight = config.in_flight_limit();
+    tracing::info!(
+        queue_url = %queue.url,
+        fifo = queue.fifo,
+        pollers = config.pollers.get(),
+        batch_size = config.batch_target(),
+        max_in_flight = in_flight.get(),
+        "polling"
+    );
+    let sqs = Sqs::new(client, queue);
+    let heartbeat = if config.heartbeat {
+        let started = Housekeeper::start(&config.connection, &sqs).await;
+        Some(started.map_err(|err| RunnerError::Thread(err.to_string()))?)
+    } else {
+        None
+    };
+    let stats = Arc::new(Stats::default());
+    let idle = Arc::new(Idle::new());
+    let throttle = Arc::new(Throttle::default());
+    let stop = shutdown.child_token();
+    let batches = Arc::new(Batches {
+        executor,
+        sqs: sqs.clone(),
+        stats: Arc::clone(&stats),
+        idle: Arc::clone(&idle),
+        heartbeat,
+        retry: config.retry_backoff,
+        throttle: Arc::clone(&throttle),
+        stop: stop.clone(),
+        abandon: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    });
+
+    let helpers = TaskTracker::new();
+    let finished = CancellationToken::new();
+    if let Some(listener) = metrics_listener {
+        let registry = stats.registry(sqs.queue().name());
+        helpers.spawn(observe::metrics::serve(listener, registry, finished.clone()));
+    }
+    if let Some(after) = config.exit_when_idle {
+        helpers.spawn(exit_when_idle(Arc::clone(&idle), after, stop.clone()));
+    }
+    if config.stats_interval.is_some() || config.progress {
+        helpers.spawn(observe::report(
+            Arc::clone(&stats),
+            sqs.clone(),
+            config.stats_interval,
+            config.progress,
+            stop.clone(),
+        ));
+    }
+    helpers.close();
+
+    let permits = Arc::new(Semaphore::new(in_flight.get()));
+    let mut pollers = JoinSet::new();
+    for _ in 0..config.pollers.get() {
+        pollers.spawn(
+            Poller {
+                sqs: sqs.clone(),
+                connection: config.connection.clone(),
+                permits: Arc::clone(&permits),
+                target: config.batch_target(),
+                long_poll: config.long_poll(),
+                batching_window: config.batching_window,
+                idle: Arc::clone(&idle),
+                stats: Arc::clone(&stats),
+                throttle: Arc::clone(&throttle),
+                stop: stop.clone(),
+                batches: Arc::clone(&batches),
+            }
+            .run(),
+        );
+    }
+
+    // Until told to stop, or a poller cannot go on.
+    let mut fatal = None;
+    tokio::select! {
+        () = stop.cancelled() => {}
+        Some(Ok(Err(error))) = pollers.join_next() => {
+            fatal = Some(error);
+            stop.cancel();
+        }
+    }
+    tracing::info!(
+        shutdown_timeout_secs = config.shutdown_timeout.as_secs(),
+        "stopping: no new receives; letting started messages finish"
+    );
+    // Started messages get the shutdown timeout; then what still runs is given up and released.
+    let abandon = batches.abandon.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(config.shutdown_timeout).await;
+        abandon.cancel();
+    });
+    while let Some(joined) = pollers.join_next().await {
+        if let Ok(Err(error)) = joined {
+            fatal.get_or_insert(error);
+        }
+    }
+    batches.tracker.close();
+    batches.tracker.wait().await;
+    timer.abort();
+    finished.cancel();
+    helpers.wait().await;
+
+    let summary = stats.summary();
+    tracing::info!(
+        received = summary.received,
+        succeeded = summary.succeeded,
+        failed = summary.failed,
+        skipped = summary.skipped,
+        abandoned = summary.abandoned,
+        deleted = summary.deleted,
+        delete_failed = summary.delete_failed,
+        deleted_late = summary.deleted_late,
+        released = summary.released,
+        "summary"
+    );
+    fatal.map_or(Ok(summary), Err)
+}

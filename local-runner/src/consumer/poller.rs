@@ -1,0 +1,157 @@
+//! A long-poll task: take permits, receive, gather a batch, hand it on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::Message;
+use sqs_batch::SqsMessage;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::{Throttle, pause_after};
+use super::batch::Batches;
+use super::executor::BatchExecutor;
+use super::idle::Idle;
+use crate::RunnerError;
+use crate::aws::records::lambda_record;
+use crate::aws::settle::VISIBILITY_ATTEMPTS;
+use crate::aws::{Connection, Retries, Sqs};
+use crate::observe::Stats;
+
+/// One long-poll task and the handles it works with.
+pub(crate) struct Poller<E> {
+    pub(crate) sqs: Sqs,
+    pub(crate) connection: Connection,
+    /// One permit per message held: taken before a receive, for a whole batch.
+    pub(crate) permits: Arc<Semaphore>,
+    /// Messages per batch.
+    pub(crate) target: usize,
+    pub(crate) long_poll: Duration,
+    pub(crate) batching_window: Duration,
+    pub(crate) idle: Arc<Idle>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) throttle: Arc<Throttle>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) batches: Arc<Batches<E>>,
+}
+
+impl<E: BatchExecutor> Poller<E> {
+    /// Receives batches and starts them until the run stops.
+    ///
+    /// Cancellation is only honoured while waiting for permits or backing off, never around a
+    /// ReceiveMessage call: once sent, SQS may already have handed messages over, and dropping
+    /// the call would leave them invisible until their timeout. What a receive returns after the
+    /// stop is released at once instead.
+    ///
+    /// # Errors
+    /// [`RunnerError::QueueNotFound`] when the queue disappears (a restarted LocalStack forgets
+    /// its queues): the run ends.
+    pub(crate) async fn run(self) -> Result<(), RunnerError> {
+        let want_permits = u32::try_from(self.target).unwrap_or(u32::MAX);
+        let mut failures: u32 = 0;
+        loop {
+            if !self.throttle.wait(&self.stop).await {
+                break;
+            }
+            let permits = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => break,
+                permits = Arc::clone(&self.permits).acquire_many_owned(want_permits) => {
+                    permits.expect("the in-flight semaphore is never closed")
+                }
+            };
+            // SQS starts a message's visibility timeout somewhere between this moment and the answer.
+            let asked = Instant::now();
+            let messages = match self.sqs.receive(self.target, self.long_poll).await {
+                Ok(messages) => {
+                    self.idle.received(messages.len());
+                    if failures > 0 {
+                        tracing::info!(failed_attempts = failures, "SQS answers again; polling resumed");
+                        failures = 0;
+                    }
+                    messages
+                }
+                Err(err) => {
+                    drop(permits);
+                    self.idle.receive_failed();
+                    self.stats.receive_errors.inc();
+                    if err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) {
+                        return Err(RunnerError::QueueNotFound {
+                            queue: self.sqs.queue().url.clone(),
+                            endpoint: self.connection.describe(),
+                            region: self.connection.region.clone(),
+                        });
+                    }
+                    failures += 1;
+                    let reason = DisplayErrorContext(&err).to_string();
+                    if failures == 1 {
+                        tracing::warn!(%reason, "ReceiveMessage failed; retrying with back-off until SQS answers");
+                    } else {
+                        tracing::debug!(%reason, failed_attempts = failures, "ReceiveMessage failed again");
+                    }
+                    tokio::select! {
+                        () = self.stop.cancelled() => break,
+                        () = tokio::time::sleep(pause_after(failures)) => continue,
+                    }
+                }
+            };
+            if messages.is_empty() {
+                continue;
+            }
+            let messages = self.gather(messages).await;
+            Stats::add(&self.stats.received, messages.len());
+            let records: Vec<SqsMessage> = messages
+                .into_iter()
+                .map(|m| lambda_record(m, self.sqs.queue(), &self.connection.region))
+                .collect();
+            if self.stop.is_cancelled() {
+                self.release(&records).await;
+                break;
+            }
+            let mut permits = permits;
+            drop(permits.split(self.target - records.len())); // give back what this batch did not fill
+            self.batches.start(records, asked, permits);
+        }
+        Ok(())
+    }
+
+    /// Lambda's batching window: after the first messages arrive, keep receiving until the batch
+    /// holds `target` messages or the window has passed. Without a window, one receive is the
+    /// batch.
+    async fn gather(&self, mut messages: Vec<Message>) -> Vec<Message> {
+        if self.batching_window.is_zero() {
+            return messages;
+        }
+        let window_ends = Instant::now() + self.batching_window;
+        while messages.len() < self.target && !self.stop.is_cancelled() {
+            let left = window_ends.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.sqs.receive(self.target - messages.len(), left).await {
+                Ok(more) => {
+                    self.idle.received(more.len());
+                    if more.is_empty() && left < Duration::from_secs(1) {
+                        break; // a wait under a second is no wait: the window is over
+                    }
+                    messages.extend(more);
+                }
+                Err(_) => {
+                    // The batch so far is handled; the next receive reports the fault.
+                    self.idle.receive_failed();
+                    break;
+                }
+            }
+        }
+        messages
+    }
+
+    /// Makes messages received after a stop visible again at once.
+    async fn release(&self, records: &[SqsMessage]) {
+        let all: Vec<(&SqsMessage, i32)> = records.iter().map(|r| (r, 0)).collect();
+        let released = self.sqs.set_visibility(&all, Retries::times(VISIBILITY_ATTEMPTS)).await;
+        Stats::add(&self.stats.released, released);
+        self.idle.settled(records.len());
+    }
+}

@@ -1,0 +1,190 @@
+//! The emulated event source mapping's side of an invocation: the batch as an SQS event in, the
+//! function's answer applied to the batch as Lambda applies it.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use axum::body::Bytes;
+use sqs_batch::{BatchReport, Error, Outcome, SqsMessage};
+use tokio_util::sync::CancellationToken;
+
+use super::{LambdaPool, LambdaSpec};
+use crate::consumer::{BatchExecutor, Execution};
+use crate::template::SqsEventSpec;
+
+/// Execution environments when the template sets no `ScalingConfig.MaximumConcurrency`: the
+/// five pollers an event source mapping starts with.
+pub const DEFAULT_MAX_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(5).expect("5 is not zero");
+
+/// An SQS event source mapping's settings: the function's SQS event in the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// `BatchSize`: messages per invocation (up to 10,000 on a standard queue).
+    pub batch_size: NonZeroUsize,
+    /// `MaximumBatchingWindowInSeconds`: how long to gather a batch.
+    pub batching_window: Duration,
+    /// `ScalingConfig.MaximumConcurrency`: invocations at once, one environment each.
+    pub max_concurrency: NonZeroUsize,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`: delete all but the reported items.
+    /// Without it, any error fails the whole batch.
+    pub report_batch_item_failures: bool,
+}
+
+impl Mapping {
+    /// The mapping of a function's SQS event.
+    #[must_use]
+    pub fn from_template(event: &SqsEventSpec) -> Self {
+        let positive = |n: u64| usize::try_from(n).ok().and_then(NonZeroUsize::new);
+        Self {
+            batch_size: positive(event.batch_size).unwrap_or(NonZeroUsize::MIN),
+            batching_window: event.batching_window,
+            max_concurrency: event.max_concurrency.and_then(positive).unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            report_batch_item_failures: event.report_batch_item_failures,
+        }
+    }
+}
+
+/// Runs batches through the real bootstrap, as an SQS event source mapping does.
+pub struct LambdaExecutor {
+    pool: LambdaPool,
+    report_batch_item_failures: bool,
+}
+
+impl LambdaExecutor {
+    /// An executor over a pool for `function` behind `mapping`; its servers stop when `shutdown`
+    /// is cancelled.
+    #[must_use]
+    pub fn new(function: LambdaSpec, mapping: &Mapping, shutdown: CancellationToken) -> Self {
+        let pool = LambdaPool::new(function, mapping.max_concurrency, shutdown);
+        Self { pool, report_batch_item_failures: mapping.report_batch_item_failures }
+    }
+}
+
+impl BatchExecutor for LambdaExecutor {
+    /// An invocation cannot be stopped halfway: `stop` is not consulted once it is sent, and
+    /// `abandon` gives up the whole invocation (its process is killed).
+    async fn execute(
+        &self,
+        records: &Arc<[SqsMessage]>,
+        _stop: &CancellationToken,
+        abandon: &CancellationToken,
+    ) -> Execution {
+        let mut event = SqsEvent::default();
+        event.records = records.to_vec();
+        let body = match serde_json::to_vec(&event) {
+            Ok(body) => Bytes::from(body),
+            Err(err) => return failed_whole(records, &format!("cannot serialise the event: {err}")),
+        };
+        let answer = tokio::select! {
+            answer = self.pool.invoke(body) => answer,
+            () = abandon.cancelled() => {
+                let report = BatchReport { outcomes: records.iter().map(|_| Outcome::Abandoned).collect() };
+                return Execution { report, failed_whole: false };
+            }
+        };
+        match answer {
+            Err(err) => {
+                tracing::warn!(error = %err, records = records.len(), "invocation failed; the whole batch returns to the queue");
+                failed_whole(records, &format!("invocation failed: {err}"))
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, records = records.len(), "the function returned an error; the whole batch returns to the queue");
+                failed_whole(records, &format!("function error: {error}"))
+            }
+            Ok(Ok(response)) if self.report_batch_item_failures => partial_report(records, &response),
+            Ok(Ok(_)) => Execution {
+                report: BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() },
+                failed_whole: false,
+            },
+        }
+    }
+}
+
+/// Every record failed because the invocation did.
+fn failed_whole(records: &[SqsMessage], why: &str) -> Execution {
+    let outcomes = records.iter().map(|_| Outcome::Failed(Error::transient(why.to_owned()))).collect();
+    Execution { report: BatchReport { outcomes }, failed_whole: true }
+}
+
+/// Applies a partial batch response as Lambda does: listed items failed, the rest succeeded; a
+/// response that cannot be parsed, or that names an item not in the batch, fails the whole batch.
+fn partial_report(records: &[SqsMessage], response: &[u8]) -> Execution {
+    // An empty or null response means no failures.
+    let trimmed = response.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" || trimmed == b"{}" {
+        let report = BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() };
+        return Execution { report, failed_whole: false };
+    }
+    let Ok(parsed) = serde_json::from_slice::<SqsBatchResponse>(trimmed) else {
+        tracing::warn!("the function's response is not a partial batch response; failing the whole batch");
+        return failed_whole(records, "invalid partial batch response");
+    };
+    let failed: Vec<&str> = parsed.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let known = |id: &&str| records.iter().any(|r| r.message_id.as_deref() == Some(id));
+    if failed.iter().any(|id| id.is_empty() || !known(id)) {
+        tracing::warn!(
+            "the partial batch response names an item that is not in the batch; failing the whole batch"
+        );
+        return failed_whole(records, "partial batch response names an unknown item");
+    }
+    let outcomes = records
+        .iter()
+        .map(|record| match record.message_id.as_deref() {
+            Some(id) if failed.contains(&id) => {
+                Outcome::Failed(Error::transient("reported in batchItemFailures"))
+            }
+            _ => Outcome::Succeeded,
+        })
+        .collect();
+    Execution { report: BatchReport { outcomes }, failed_whole: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(ids: &[&str]) -> Vec<SqsMessage> {
+        ids.iter()
+            .map(|id| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some((*id).to_owned());
+                record
+            })
+            .collect()
+    }
+
+    fn successes(execution: &Execution) -> Vec<bool> {
+        execution.report.outcomes.iter().map(Outcome::is_success).collect()
+    }
+
+    #[test]
+    fn listed_items_fail_and_the_rest_succeed() {
+        let report =
+            partial_report(&records(&["a", "b", "c"]), br#"{"batchItemFailures":[{"itemIdentifier":"b"}]}"#);
+        assert_eq!(successes(&report), [true, false, true]);
+    }
+
+    #[test]
+    fn an_empty_or_null_response_means_all_succeeded() {
+        for body in [&b""[..], b"null", b"{}", br#"{"batchItemFailures":[]}"#] {
+            assert_eq!(successes(&partial_report(&records(&["a", "b"]), body)), [true, true]);
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_empty_item_identifier_fails_the_whole_batch() {
+        for body in [
+            &br#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#[..],
+            br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+        ] {
+            assert_eq!(successes(&partial_report(&records(&["a", "b"]), body)), [false, false]);
+        }
+    }
+
+    #[test]
+    fn a_response_that_is_not_a_partial_batch_response_fails_the_whole_batch() {
+        assert_eq!(successes(&partial_report(&records(&["a"]), b"[1,2]")), [false]);
+    }
+}

@@ -1,0 +1,66 @@
+//! Execution environments: processes of the bootstrap, each with its own Runtime API, started
+//! on first use and reused, at most the function's concurrency at once.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Bytes;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::LambdaSpec;
+use super::environment::{Environment, InvokeError};
+use super::runtime_api::Reply;
+
+/// Execution environments, started on first use and reused, at most `max_concurrency`.
+pub struct LambdaPool {
+    spec: Arc<LambdaSpec>,
+    slots: Semaphore,
+    idle: Mutex<Vec<Environment>>,
+    started: Mutex<usize>,
+    shutdown: CancellationToken,
+}
+
+impl LambdaPool {
+    /// A pool of at most `max_concurrency` environments for `spec`; their servers stop when
+    /// `shutdown` is cancelled.
+    #[must_use]
+    pub fn new(spec: LambdaSpec, max_concurrency: NonZeroUsize, shutdown: CancellationToken) -> Self {
+        let slots = Semaphore::new(max_concurrency.get());
+        Self { spec: Arc::new(spec), slots, idle: Mutex::default(), started: Mutex::new(0), shutdown }
+    }
+
+    /// Invokes the function once with `event`, in an idle environment or a new one.
+    ///
+    /// # Errors
+    /// [`InvokeError`] when the function timed out, crashed, or could not start.
+    pub async fn invoke(&self, event: Bytes) -> Result<Result<Bytes, String>, InvokeError> {
+        let _slot = self.slots.acquire().await.map_err(|_| InvokeError::Spawn {
+            path: self.spec.bootstrap.display().to_string(),
+            reason: "the pool is closed".into(),
+        })?;
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut environment = match idle {
+            Some(environment) => environment,
+            None => {
+                let index = {
+                    let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+                    *started += 1;
+                    *started
+                };
+                Environment::start(index, Arc::clone(&self.spec), self.shutdown.clone()).await.map_err(
+                    |err| InvokeError::Spawn {
+                        path: "the Runtime API listener".into(),
+                        reason: err.to_string(),
+                    },
+                )?
+            }
+        };
+        let result = environment.invoke(event).await;
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(environment);
+        result.map(|reply| match reply {
+            Reply::Response(body) => Ok(body),
+            Reply::Error(error) => Err(error),
+        })
+    }
+}

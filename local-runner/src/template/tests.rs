@@ -1,0 +1,217 @@
+//! The template model and its rules, on the repository's own templates and on small variants
+//! that each break one rule.
+
+use super::*;
+
+const REPO_TEMPLATE: &str = include_str!("../../../template.yaml");
+const REPO_FIFO_TEMPLATE: &str = include_str!("../../../template-fifo.yaml");
+
+/// A template that keeps every rule; each test breaks one.
+const GOOD: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Timeout: 30
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Queue:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
+            BatchSize: 10
+            MaximumBatchingWindowInSeconds: 5
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig:
+              MaximumConcurrency: 5
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: 185
+      SqsManagedSseEnabled: true
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt Dlq.Arn
+        maxReceiveCount: 5
+  Dlq:
+    Type: AWS::SQS::Queue
+    Properties:
+      KmsMasterKeyId: alias/aws/sqs
+"#;
+
+fn rules(text: &str) -> Vec<&'static str> {
+    Template::parse(text).unwrap().check().into_iter().map(|f| f.rule).collect()
+}
+
+#[test]
+fn the_repository_template_keeps_every_rule() {
+    assert_eq!(Template::parse(REPO_TEMPLATE).unwrap().check(), []);
+}
+
+#[test]
+fn the_fifo_variant_keeps_every_rule_and_is_fifo_end_to_end() {
+    let template = Template::parse(REPO_FIFO_TEMPLATE).unwrap();
+    assert_eq!(template.check(), []);
+    let event = &template.function(None).unwrap().sqs_events[0];
+    assert_eq!((event.batch_size, event.batching_window), (10, Duration::ZERO));
+    let queue = &template.queues["Queue"];
+    assert!(queue.fifo && template.queues["DeadLetterQueue"].fifo);
+    let settings: Vec<(&str, &str)> =
+        queue.fifo_settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        settings,
+        [
+            ("ContentBasedDeduplication", "true"),
+            ("DeduplicationScope", "messageGroup"),
+            ("FifoThroughputLimit", "perMessageGroupId")
+        ]
+    );
+    assert_eq!(queue.visibility_timeout, Duration::from_secs(180));
+}
+
+#[test]
+fn a_dead_letter_queue_of_the_other_type_is_caught() {
+    let fifo_queue = GOOD
+        .replace("MaximumBatchingWindowInSeconds: 5", "MaximumBatchingWindowInSeconds: 0")
+        .replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true");
+    let both = fifo_queue
+        .replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true");
+    assert_eq!(rules(&both), Vec::<&str>::new(), "a FIFO queue with a FIFO DLQ is fine");
+    assert_eq!(rules(&fifo_queue), ["dead-letter-queue-type"]);
+    let fifo_dlq =
+        GOOD.replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true");
+    assert_eq!(rules(&fifo_dlq), ["dead-letter-queue-type"]);
+}
+
+#[test]
+fn the_repository_template_is_read_with_its_tags() {
+    let template = Template::parse(REPO_TEMPLATE).unwrap();
+    let function = template.function(None).unwrap();
+    assert_eq!(function.logical_id, "HandlerFunction");
+    assert_eq!(function.timeout, Duration::from_secs(30));
+    assert_eq!(function.environment.get("HANDLER_CONCURRENCY").map(String::as_str), Some("10"));
+    let event = &function.sqs_events[0];
+    assert_eq!(event.queue.as_deref(), Some("Queue"));
+    assert_eq!((event.batch_size, event.max_concurrency), (10, Some(5)));
+    assert!(event.report_batch_item_failures);
+    let queue = &template.queues["Queue"];
+    assert_eq!(queue.redrive, Some((Some("DeadLetterQueue".into()), 5)));
+}
+
+#[test]
+fn a_template_that_keeps_the_rules_has_no_findings() {
+    assert_eq!(rules(GOOD), Vec::<&str>::new());
+}
+
+#[test]
+fn a_visibility_timeout_below_six_times_the_timeout_plus_window_is_caught() {
+    // 6 x 30 + 5 = 185: 184 is one second short.
+    assert_eq!(
+        rules(&GOOD.replace("VisibilityTimeout: 185", "VisibilityTimeout: 184")),
+        ["visibility-timeout"]
+    );
+}
+
+#[test]
+fn missing_report_batch_item_failures_is_caught() {
+    assert_eq!(
+        rules(&GOOD.replace("FunctionResponseTypes: [ReportBatchItemFailures]", "FunctionResponseTypes: []")),
+        ["report-batch-item-failures"]
+    );
+}
+
+/// [`GOOD`] with a FIFO queue and a FIFO dead-letter queue (the batching window still set).
+fn fifo_good() -> String {
+    GOOD.replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true")
+        .replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true")
+}
+
+#[test]
+fn a_fifo_queue_with_a_batch_above_ten_is_caught() {
+    let fifo = fifo_good()
+        .replace("MaximumBatchingWindowInSeconds: 5", "MaximumBatchingWindowInSeconds: 0")
+        .replace("BatchSize: 10", "BatchSize: 11");
+    assert_eq!(rules(&fifo), ["fifo-batch-size"]);
+}
+
+#[test]
+fn a_fifo_queue_with_a_batching_window_is_caught() {
+    assert_eq!(rules(&fifo_good()), ["fifo-batching-window"]);
+}
+
+#[test]
+fn a_queue_without_a_redrive_policy_is_caught() {
+    let text = GOOD.replace(
+        "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt Dlq.Arn\n        maxReceiveCount: 5\n",
+        "",
+    );
+    assert_eq!(rules(&text), ["redrive-policy"]);
+}
+
+#[test]
+fn a_batch_above_ten_without_a_window_is_caught() {
+    let text = GOOD
+        .replace("MaximumBatchingWindowInSeconds: 5", "MaximumBatchingWindowInSeconds: 0")
+        .replace("BatchSize: 10", "BatchSize: 100");
+    assert_eq!(rules(&text), ["batching-window"]);
+}
+
+#[test]
+fn a_maximum_concurrency_outside_lambdas_range_is_caught() {
+    assert_eq!(
+        rules(&GOOD.replace("MaximumConcurrency: 5", "MaximumConcurrency: 1")),
+        ["maximum-concurrency"]
+    );
+}
+
+#[test]
+fn a_queue_outside_the_template_is_reported_as_unchecked() {
+    let text = GOOD.replace("Queue: !GetAtt Queue.Arn", "Queue: arn:aws:sqs:us-east-1:1:elsewhere");
+    assert_eq!(rules(&text), ["queue-in-template"]);
+}
+
+#[test]
+fn an_unencrypted_queue_or_dead_letter_queue_is_caught() {
+    assert_eq!(rules(&GOOD.replace("      SqsManagedSseEnabled: true\n", "")), ["queue-encryption"]);
+    assert_eq!(
+        rules(&GOOD.replace("      KmsMasterKeyId: alias/aws/sqs\n", "      DelaySeconds: 0\n")),
+        ["queue-encryption"]
+    );
+}
+
+#[test]
+fn broad_function_policies_are_caught() {
+    let with = |policies: &str| {
+        GOOD.replace("      Events:\n", &format!("      Policies:\n{policies}      Events:\n"))
+    };
+    assert_eq!(rules(&with("        - AmazonSQSFullAccess\n")), ["least-privilege"]);
+    assert_eq!(
+        rules(&with(
+            "        - Statement:\n            - Effect: Allow\n              Action: sqs:*\n              Resource: '*'\n"
+        )),
+        ["least-privilege"]
+    );
+    assert_eq!(
+        rules(&with("        - SQSPollerPolicy:\n            QueueName: !GetAtt Queue.QueueName\n")),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn a_redrive_policy_given_as_a_json_string_is_understood() {
+    let text = GOOD.replace(
+        "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt Dlq.Arn\n        maxReceiveCount: 5\n",
+        "      RedrivePolicy: '{\"deadLetterTargetArn\": \"arn:x\", \"maxReceiveCount\": \"4\"}'\n",
+    );
+    let template = Template::parse(&text).unwrap();
+    assert_eq!(template.queues["Queue"].redrive, Some((None, 4)));
+}
+
+#[test]
+fn several_sqs_functions_need_a_choice() {
+    let two = GOOD.replace("  Queue:\n    Type: AWS::SQS::Queue", "  Fn2:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        Q:\n          Type: SQS\n          Properties:\n            Queue: !GetAtt Queue.Arn\n  Queue:\n    Type: AWS::SQS::Queue");
+    let template = Template::parse(&two).unwrap();
+    assert!(template.function(None).is_err());
+    assert_eq!(template.function(Some("Fn2")).unwrap().logical_id, "Fn2");
+}

@@ -1,0 +1,120 @@
+//! Reading CloudFormation YAML: short-form tags in their long form, and the small readers the
+//! model is built with.
+
+use serde_json::Value;
+
+/// YAML to JSON, with CloudFormation's short-form tags in their long form
+/// (`!GetAtt Queue.Arn` becomes `{"Fn::GetAtt": ["Queue", "Arn"]}`, `!Ref X` becomes `{"Ref": "X"}`).
+pub(super) fn to_json(value: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            n.as_u64().map(Value::from).or_else(|| n.as_i64().map(Value::from)).unwrap_or_else(|| {
+                n.as_f64().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+            })
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .filter_map(|(k, v)| match k {
+                    Y::String(key) => Some((key, to_json(v))),
+                    Y::Number(n) => Some((n.to_string(), to_json(v))),
+                    Y::Bool(b) => Some((b.to_string(), to_json(v))),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let tag = tag.trim_start_matches('!');
+            let inner = to_json(tagged.value);
+            let (key, inner) = match (tag, inner) {
+                ("Ref", inner) => ("Ref".to_owned(), inner),
+                ("GetAtt", Value::String(s)) => {
+                    let parts = s.splitn(2, '.').map(|p| Value::String(p.to_owned())).collect();
+                    ("Fn::GetAtt".to_owned(), Value::Array(parts))
+                }
+                (other, inner) => (format!("Fn::{other}"), inner),
+            };
+            Value::Object([(key, inner)].into_iter().collect())
+        }
+    }
+}
+
+/// The logical id a `Queue` property points at: `{"Fn::GetAtt": [Id, "Arn"]}` or `{"Ref": Id}`.
+pub(super) fn logical_ref(value: &Value) -> Option<String> {
+    value["Fn::GetAtt"][0].as_str().or_else(|| value["Ref"].as_str()).map(str::to_owned)
+}
+
+pub(super) fn redrive_policy(value: &Value) -> Option<(Option<String>, u64)> {
+    if value.is_null() {
+        return None;
+    }
+    // RedrivePolicy may be an object or a JSON string.
+    let parsed;
+    let policy = match value {
+        Value::String(text) => {
+            parsed = serde_json::from_str::<Value>(text).ok()?;
+            &parsed
+        }
+        other => other,
+    };
+    let count = as_u64(&policy["maxReceiveCount"])?;
+    Some((logical_ref(&policy["deadLetterTargetArn"]), count))
+}
+
+/// The entries of a function's `Policies` that are far broader than an SQS consumer needs.
+pub(super) fn broad_policies(policies: &Value) -> Vec<String> {
+    let entries: Vec<&Value> = match policies {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    };
+    let mut broad = Vec::new();
+    for entry in entries {
+        if let Some(name) = entry.as_str() {
+            if ["FullAccess", "AdministratorAccess", "PowerUserAccess"].iter().any(|b| name.contains(b)) {
+                broad.push(name.to_owned());
+            }
+            continue;
+        }
+        let statements = match &entry["Statement"] {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            single => vec![single],
+        };
+        for statement in statements {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::String(action) => vec![action.as_str()],
+                Value::Array(actions) => actions.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if statement["Effect"] != "Deny"
+                && actions.iter().any(|a| *a == "*" || a.eq_ignore_ascii_case("sqs:*"))
+            {
+                broad.push(format!("a statement allowing {}", actions.join(", ")));
+            }
+        }
+    }
+    broad
+}
+
+pub(super) fn as_u64(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+pub(super) fn as_bool(value: &Value) -> Option<bool> {
+    value.as_bool().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+pub(super) fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,65 @@
+//! The design, as the folders of `src/` show it: each folder is one concern, and dependencies
+//! between them point one way. A `use crate::<folder>` that breaks the table below fails here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Which folders each folder may use. Read top-down: nothing lower uses anything higher.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("cli", &["consumer", "lambda", "tools", "template", "observe", "aws"]),
+    ("lambda", &["consumer", "template", "observe", "aws"]),
+    ("tools", &["template", "aws"]),
+    ("consumer", &["observe", "aws"]),
+    ("observe", &["aws"]),
+    ("template", &[]),
+    ("aws", &[]),
+];
+
+fn uses(folder: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(folder).expect("a source folder") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("a source file");
+        for (_, rest) in text.match_indices("crate::").map(|(at, _)| ((), &text[at + 7..])) {
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            found.insert(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn every_folder_uses_only_the_folders_below_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut folders = BTreeSet::new();
+    for entry in std::fs::read_dir(&src).expect("src/") {
+        let path = entry.expect("an entry").path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a folder name").to_owned();
+        let may =
+            allowed.get(name.as_str()).unwrap_or_else(|| panic!("src/{name}/ is not in the layout table"));
+        for used in uses(&path) {
+            let is_folder = allowed.contains_key(used.as_str());
+            assert!(
+                !is_folder || used == name || may.contains(&used.as_str()),
+                "src/{name}/ uses crate::{used}"
+            );
+        }
+        folders.insert(name);
+    }
+    assert_eq!(folders.len(), ALLOWED.len(), "every folder of the table exists");
+}
+
+#[test]
+fn the_layout_has_no_cycles() {
+    // Each folder may only use folders listed after it: the table is a topological order.
+    for (position, (folder, may)) in ALLOWED.iter().enumerate() {
+        for used in *may {
+            let at = ALLOWED.iter().position(|(name, _)| name == used).expect("a known folder");
+            assert!(at > position, "{folder} uses {used}, which comes before it");
+        }
+    }
+}

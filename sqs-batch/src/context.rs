@@ -1,0 +1,199 @@
+//! What a handler knows about the message it handles, beside the message itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+/// The context of one message: its SQS metadata, the invocation's deadline, and a signal to wrap
+/// up. It travels beside the typed message, as `lambda_runtime`'s context travels beside the
+/// payload, and is the same under Lambda and under `local-runner`.
+///
+/// Cloning is cheap: the record is shared with the batch, not copied.
+#[derive(Debug, Clone)]
+pub struct Context {
+    records: Arc<[SqsMessage]>,
+    index: usize,
+    deadline: Option<SystemTime>,
+    cancel: CancellationToken,
+}
+
+impl Context {
+    /// The context of `records[index]`, as the batch core builds it.
+    pub(crate) fn of(
+        records: Arc<[SqsMessage]>,
+        index: usize,
+        deadline: Option<SystemTime>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self { records, index, deadline, cancel }
+    }
+
+    /// A context for one record on its own, with no deadline and never cancelled: for unit tests
+    /// of a handler. Add a deadline or a token with [`Context::with_deadline`] and
+    /// [`Context::with_cancellation`].
+    #[must_use]
+    pub fn new(record: SqsMessage) -> Self {
+        Self::of(Arc::from(vec![record]), 0, None, CancellationToken::new())
+    }
+
+    /// This context with `deadline` as the invocation's deadline.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: SystemTime) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// This context, cancelled when `cancel` is.
+    #[must_use]
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The whole record, as Lambda delivers it.
+    #[must_use]
+    pub fn record(&self) -> &SqsMessage {
+        &self.records[self.index]
+    }
+
+    /// SQS's id of the message (what a partial batch response reports); empty if the record has
+    /// none.
+    #[must_use]
+    pub fn message_id(&self) -> &str {
+        self.record().message_id.as_deref().unwrap_or_default()
+    }
+
+    /// How many times SQS has handed this message out, this time included: 1 on the first
+    /// delivery, more on each redelivery.
+    #[must_use]
+    pub fn receive_count(&self) -> u32 {
+        self.attribute("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+    }
+
+    /// When the message was sent to the queue.
+    #[must_use]
+    pub fn sent_timestamp(&self) -> Option<SystemTime> {
+        let millis = self.attribute("SentTimestamp")?.parse().ok()?;
+        Some(UNIX_EPOCH + Duration::from_millis(millis))
+    }
+
+    /// The message group (FIFO queues).
+    #[must_use]
+    pub fn message_group_id(&self) -> Option<&str> {
+        self.attribute("MessageGroupId")
+    }
+
+    /// The deduplication id (FIFO queues).
+    #[must_use]
+    pub fn deduplication_id(&self) -> Option<&str> {
+        self.attribute("MessageDeduplicationId")
+    }
+
+    /// The X-Ray trace header the producer's message carried, for linking traces.
+    #[must_use]
+    pub fn trace_header(&self) -> Option<&str> {
+        self.attribute("AWSTraceHeader")
+    }
+
+    /// A system attribute by name (`ApproximateFirstReceiveTimestamp`, `SequenceNumber`, ...).
+    #[must_use]
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.record().attributes.get(name).map(String::as_str)
+    }
+
+    /// The producer's message attributes, with their data types.
+    #[must_use]
+    pub fn message_attributes(&self) -> &HashMap<String, SqsMessageAttribute> {
+        &self.record().message_attributes
+    }
+
+    /// A producer's message attribute of type `String` or `Number`, as text.
+    #[must_use]
+    pub fn message_attribute(&self, name: &str) -> Option<&str> {
+        self.record().message_attributes.get(name)?.string_value.as_deref()
+    }
+
+    /// The invocation's deadline: Lambda's, or `local-runner --function-timeout`'s. `None` when the
+    /// runtime sets none.
+    #[must_use]
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.deadline
+    }
+
+    /// Time left before the deadline (zero once it has passed); `None` without a deadline.
+    #[must_use]
+    pub fn remaining(&self) -> Option<Duration> {
+        let deadline = self.deadline?;
+        Some(deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    }
+
+    /// Whether the runtime asked the batch to wrap up: a shutdown, or the deadline reserve
+    /// reached. A handler that sees it may stop early and fail the message; it is then delivered
+    /// again.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Completes when the runtime asks the batch to wrap up (see [`Context::is_cancelled`]): for
+    /// `tokio::select!` around long work.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> SqsMessage {
+        let json = serde_json::json!({
+            "messageId": "m-1",
+            "body": "{}",
+            "attributes": {
+                "ApproximateReceiveCount": "3",
+                "SentTimestamp": "1700000000123",
+                "MessageGroupId": "g1",
+                "MessageDeduplicationId": "d1",
+                "AWSTraceHeader": "Root=1-5759e988-bd862e3fe1be46a994272793"
+            },
+            "messageAttributes": {
+                "tenant": {"stringValue": "acme", "dataType": "String", "stringListValues": [], "binaryListValues": []}
+            },
+            "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q.fifo"
+        });
+        serde_json::from_value(json).expect("a record")
+    }
+
+    #[test]
+    fn the_context_reads_the_records_metadata() {
+        let context = Context::new(record());
+        assert_eq!(context.message_id(), "m-1");
+        assert_eq!(context.receive_count(), 3);
+        assert_eq!(context.sent_timestamp(), Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)));
+        assert_eq!(context.message_group_id(), Some("g1"));
+        assert_eq!(context.deduplication_id(), Some("d1"));
+        assert!(context.trace_header().is_some_and(|h| h.starts_with("Root=")));
+        assert_eq!(context.message_attribute("tenant"), Some("acme"));
+        assert_eq!(context.deadline(), None);
+        assert!(!context.is_cancelled());
+    }
+
+    #[test]
+    fn a_record_without_metadata_is_a_first_delivery_without_a_group() {
+        let context = Context::new(SqsMessage::default());
+        assert_eq!((context.message_id(), context.receive_count()), ("", 1));
+        assert_eq!((context.message_group_id(), context.sent_timestamp()), (None, None));
+    }
+
+    #[test]
+    fn time_remaining_counts_down_to_the_deadline_and_stops_at_zero() {
+        let soon = Context::new(record()).with_deadline(SystemTime::now() + Duration::from_secs(60));
+        assert!(soon.remaining().is_some_and(|left| left > Duration::from_secs(50)));
+        let past = Context::new(record()).with_deadline(SystemTime::now() - Duration::from_secs(1));
+        assert_eq!(past.remaining(), Some(Duration::ZERO));
+    }
+}

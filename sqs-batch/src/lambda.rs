@@ -1,0 +1,179 @@
+//! The Lambda side: an SQS event in, a partial batch response out, and the function's `main`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::batch::{Run, process_batch};
+use crate::telemetry::{self, LogFormat};
+use crate::{BatchError, BoxError, Handler, Options};
+
+/// Handles one Lambda invocation from an SQS event source mapping.
+///
+/// Returns the partial batch response that `ReportBatchItemFailures` expects: Lambda deletes
+/// every message not listed and leaves the listed ones on the queue. Messages still unstarted
+/// when the deadline reserve is reached are listed, rather than letting the invocation time out.
+///
+/// # Errors
+/// [`BatchError::UnidentifiedRecord`] when a record that failed has no `messageId`, and
+/// [`BatchError::AllFailed`] when every message failed and `options` ask for that to fail the
+/// invocation: the whole batch is redelivered.
+pub async fn handle_event<H: Handler>(
+    handler: &Arc<H>,
+    options: &Options,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, BatchError> {
+    let LambdaEvent { payload, context } = event;
+    let records: Arc<[SqsMessage]> = payload.records.into();
+    let mut run = Run::new(options);
+    // A deadline of 0 means none was given (a hand-made context): no limit.
+    if context.deadline > 0 {
+        run = run.deadline(UNIX_EPOCH + Duration::from_millis(context.deadline));
+    }
+    let report = process_batch(handler, &records, &run).await;
+    let counts = report.counts();
+    tracing::info!(
+        request_id = %context.request_id,
+        records = records.len(),
+        ok = counts.succeeded,
+        failed = counts.failed,
+        skipped = counts.not_started,
+        "batch done"
+    );
+    if options.fail_on_full_batch_failure && report.all_failed() {
+        return Err(BatchError::AllFailed { failed: records.len() });
+    }
+    report.to_response(&records)
+}
+
+/// The whole `main` of a Lambda function behind an SQS event source mapping: builds the handler
+/// once with `build` (SDK clients, pools), then answers invocations until Lambda stops the
+/// process.
+///
+/// As the process's entry point it reads Lambda's environment: `AWS_LAMBDA_LOG_LEVEL` (or
+/// `RUST_LOG`) for the log filter, and the [`Options`] variables (`HANDLER_CONCURRENCY`,
+/// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`). Logs are JSON lines; a panic is logged
+/// as one event.
+///
+/// ```no_run
+/// # async fn build() -> Result<sqs_batch::HandlerFn<String, fn(String, sqs_batch::Context) -> std::future::Ready<Result<(), sqs_batch::Error>>>, sqs_batch::BoxError> { unimplemented!() }
+/// #[tokio::main]
+/// async fn main() -> Result<(), sqs_batch::BoxError> {
+///     sqs_batch::lambda::run(build).await
+/// }
+/// ```
+///
+/// # Errors
+/// When an option variable is unusable, when `build` fails (Lambda reports it as an init
+/// failure), or when the Runtime API cannot be reached.
+pub async fn run<B, Fut, H>(build: B) -> Result<(), BoxError>
+where
+    B: FnOnce() -> Fut,
+    Fut: Future<Output = Result<H, BoxError>>,
+    H: Handler,
+{
+    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
+    telemetry::init(LogFormat::Json, filter.as_deref());
+    telemetry::log_panics();
+    let options = Options::from_vars(|name| std::env::var(name).ok()).inspect_err(|error| {
+        tracing::error!(%error, "cannot start");
+    })?;
+    let handler = Arc::new(build().await.inspect_err(|error| {
+        tracing::error!(error = %error, "the handler could not be built");
+    })?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = Arc::clone(&handler);
+        async move { handle_event(&handler, &options, event).await }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::time::SystemTime;
+
+    use lambda_runtime::Context as LambdaContext;
+
+    use super::*;
+    use crate::{Context, Error};
+
+    /// Sleeps for the number of milliseconds in the body; `fail` fails.
+    struct Sleepy;
+
+    impl Handler for Sleepy {
+        type Message = String;
+        fn parse(&self, record: &SqsMessage) -> Result<String, Error> {
+            Ok(record.body.clone().unwrap_or_default())
+        }
+        async fn handle(&self, body: String, context: Context) -> Result<(), Error> {
+            assert!(context.deadline().is_some(), "the invocation's deadline reaches the handler");
+            if body == "fail" {
+                return Err(Error::permanent("asked to fail"));
+            }
+            tokio::time::sleep(Duration::from_millis(body.parse().unwrap_or(0))).await;
+            Ok(())
+        }
+    }
+
+    fn event(bodies: &[&str], deadline_in: Duration) -> LambdaEvent<SqsEvent> {
+        let mut payload = SqsEvent::default();
+        for (i, body) in bodies.iter().enumerate() {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(format!("m{i}"));
+            record.body = Some((*body).to_owned());
+            payload.records.push(record);
+        }
+        let mut context = LambdaContext::default();
+        let deadline = SystemTime::now() + deadline_in;
+        context.deadline = u64::try_from(deadline.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+        LambdaEvent::new(payload, context)
+    }
+
+    fn one_at_a_time(reserve_ms: u64) -> Options {
+        Options {
+            concurrency: NonZeroUsize::MIN,
+            deadline_reserve: Duration::from_millis(reserve_ms),
+            ..Options::default()
+        }
+    }
+
+    fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn messages_not_started_before_the_reserve_are_reported_failed() {
+        // One at a time, 150 ms each; the deadline is 10 s away with a 9.8 s reserve: m0 starts
+        // at 0, m1 at 150 ms (before the stop at ~200 ms) and finishes, m2 would start at 300 ms.
+        let event = event(&["150", "150", "150"], Duration::from_secs(10));
+        let response = handle_event(&Arc::new(Sleepy), &one_at_a_time(9_800), event).await.unwrap();
+        assert_eq!(failed(&response), ["m2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_that_fits_before_the_reserve_succeeds_whole() {
+        let event = event(&["10", "10", "10"], Duration::from_secs(10));
+        let response = handle_event(&Arc::new(Sleepy), &one_at_a_time(1_000), event).await.unwrap();
+        assert!(failed(&response).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_failure_fails_the_invocation_only_when_asked_to() {
+        let options = Options { fail_on_full_batch_failure: true, ..Options::default() };
+        let all_failed =
+            handle_event(&Arc::new(Sleepy), &options, event(&["fail", "fail"], Duration::from_secs(10)))
+                .await;
+        assert!(matches!(all_failed, Err(BatchError::AllFailed { failed: 2 })));
+        let one_ok =
+            handle_event(&Arc::new(Sleepy), &options, event(&["fail", "0"], Duration::from_secs(10))).await;
+        assert_eq!(failed(&one_ok.unwrap()), ["m0"]);
+        let not_asked =
+            handle_event(&Arc::new(Sleepy), &Options::default(), event(&["fail"], Duration::from_secs(10)))
+                .await;
+        assert_eq!(failed(&not_asked.unwrap()), ["m0"]);
+    }
+}

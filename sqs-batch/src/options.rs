@@ -1,0 +1,130 @@
+//! How a function runs its batches, read once from the environment it is given: Lambda's
+//! process environment, or the template's `Environment.Variables` under `local-runner`. The same
+//! variables mean the same thing in both runtimes.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use thiserror::Error as ThisError;
+
+/// Messages (FIFO: message groups) handled at once within one batch.
+pub const CONCURRENCY_VAR: &str = "HANDLER_CONCURRENCY";
+/// Milliseconds kept in hand before the invocation's deadline.
+pub const DEADLINE_RESERVE_VAR: &str = "DEADLINE_RESERVE_MS";
+/// `true`: a batch in which every message failed fails the invocation.
+pub const FAIL_ON_FULL_BATCH_FAILURE_VAR: &str = "FAIL_ON_FULL_BATCH_FAILURE";
+
+/// How a function runs its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The most messages (FIFO: message groups) handled at once within one batch
+    /// (`HANDLER_CONCURRENCY`, default 10: a full SQS receive, and the event source mapping's
+    /// default batch size).
+    pub concurrency: NonZeroUsize,
+    /// Time kept in hand before the invocation's deadline (`DEADLINE_RESERVE_MS`, default 1000):
+    /// once less than this remains, no further message starts, and those not started are
+    /// reported as batch item failures. Without it, a slow batch would run into the function
+    /// timeout, the whole invocation would fail, and every message of it, finished or not, would
+    /// come back.
+    pub deadline_reserve: Duration,
+    /// Fail the whole invocation when every message of a batch failed
+    /// (`FAIL_ON_FULL_BATCH_FAILURE=true`, default off), so that the event source mapping backs
+    /// off instead of invoking again at full speed, as Powertools does. `local-runner` backs its
+    /// pollers off the same way.
+    pub fail_on_full_batch_failure: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            concurrency: NonZeroUsize::new(10).expect("10 is not zero"),
+            deadline_reserve: Duration::from_secs(1),
+            fail_on_full_batch_failure: false,
+        }
+    }
+}
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, ThisError)]
+#[error("{name} must be {expected}, got {value:?}")]
+pub struct OptionsError {
+    /// The variable.
+    pub name: &'static str,
+    /// What it was.
+    pub value: String,
+    /// What it must be.
+    pub expected: &'static str,
+}
+
+impl Options {
+    /// Reads the options from variables looked up with `var` (for a process: `|name|
+    /// std::env::var(name).ok()`); unset variables keep their defaults.
+    ///
+    /// # Errors
+    /// [`OptionsError`] naming the first variable that is set to something unusable.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, OptionsError> {
+        let mut options = Self::default();
+        let bad = |name, value: &str, expected| OptionsError { name, value: value.to_owned(), expected };
+        if let Some(value) = var(CONCURRENCY_VAR) {
+            options.concurrency =
+                value.trim().parse().map_err(|_| bad(CONCURRENCY_VAR, &value, "a whole number above 0"))?;
+        }
+        if let Some(value) = var(DEADLINE_RESERVE_VAR) {
+            let ms: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| bad(DEADLINE_RESERVE_VAR, &value, "a whole number of milliseconds"))?;
+            options.deadline_reserve = Duration::from_millis(ms);
+        }
+        if let Some(value) = var(FAIL_ON_FULL_BATCH_FAILURE_VAR) {
+            options.fail_on_full_batch_failure = match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" | "" => false,
+                _ => return Err(bad(FAIL_ON_FULL_BATCH_FAILURE_VAR, &value, "true or false")),
+            };
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Options, OptionsError> {
+        let vars: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Options::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn unset_variables_keep_the_defaults() {
+        assert_eq!(from(&[]), Ok(Options::default()));
+    }
+
+    #[test]
+    fn each_variable_sets_its_option() {
+        let options = from(&[
+            (CONCURRENCY_VAR, "3"),
+            (DEADLINE_RESERVE_VAR, "250"),
+            (FAIL_ON_FULL_BATCH_FAILURE_VAR, "true"),
+        ])
+        .unwrap();
+        assert_eq!(options.concurrency.get(), 3);
+        assert_eq!(options.deadline_reserve, Duration::from_millis(250));
+        assert!(options.fail_on_full_batch_failure);
+    }
+
+    #[test]
+    fn an_unusable_value_names_its_variable() {
+        for (name, value) in
+            [(CONCURRENCY_VAR, "0"), (DEADLINE_RESERVE_VAR, "1s"), (FAIL_ON_FULL_BATCH_FAILURE_VAR, "maybe")]
+        {
+            let error = from(&[(name, value)]).unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(error.to_string().starts_with(name), "{error}");
+        }
+    }
+}
