@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# `sam local invoke` for real, without a Docker engine: the function's bootstrap runs in a
-# container started by podman (installed from Debian's packages when missing and run as root),
-# from a small base image assembled here from the host's own libraries. Every fixture in
-# handler/events/ is invoked and its partial batch response compared with handler/events/responses/.
+# The deployed artifact, built and invoked the way SAM does it, without a Docker engine:
 #
-# Where it cannot run, it says why in one line and exits 0: it proves parity, it is not needed
-# to build or run the product.
+# 1. `sam build` builds the functions with cargo-lambda (from PyPI, into .venv/cargo-lambda):
+#    template.yaml and template-fifo.yaml (the user's function; x86_64, and arm64 where the
+#    aarch64-unknown-linux-gnu target is installed), and the framework's test template
+#    (tests/templates/standard.yaml, whose function panics on `panic-` messages).
+# 2. `sam local invoke` runs each artifact `sam build` produced in a container started by podman
+#    (installed from Debian's packages when missing and run as root), from a small base image
+#    assembled from the host's own libraries, because public Lambda images cannot be pulled
+#    everywhere.
+# 3. Every event of handler/events/ must get the response on file in handler/events/responses/,
+#    and every event of tests/events/ the one in tests/events/responses/: among them a message
+#    whose handler panics, which must fail alone. cargo-lambda builds with panic = "abort" unless
+#    the release profile says otherwise; this proves the build users deploy catches panics.
+#
+# Where it cannot run, it says why in one line and exits 1; the test command skips it only when
+# asked to (SKIP_SAM_LOCAL=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 state="$root/.sam-local"
 image=localhost/sqs-handler-base:local
+cargo_lambda_version=1.9.2
 
-cannot() { echo "sam-local: skipped: $*" >&2; exit 0; }
+cannot() { echo "sam-local: cannot run: $*" >&2; exit 1; }
 say() { echo "sam-local: $*" >&2; }
 
 if [ "$(uname -m)" != x86_64 ]; then cannot "this script builds an x86_64 base image; this machine is $(uname -m)"; fi
@@ -30,9 +41,34 @@ else
   fi
 fi
 
-rm -rf "$state" && mkdir -p "$state/function" "$state/rootfs"
-cargo build --quiet -p handler --bin bootstrap
-cp target/debug/bootstrap "$state/function/bootstrap"
+# cargo-lambda, which `sam build` runs for BuildMethod rust-cargolambda.
+venv="$root/.venv/cargo-lambda"
+if ! "$venv/bin/pip" show cargo-lambda 2>/dev/null | grep -x "Version: $cargo_lambda_version" >/dev/null; then
+  say "installing cargo-lambda $cargo_lambda_version into $venv (about 15 s)"
+  rm -rf "$venv"
+  "$(command -v python3.11 || command -v python3)" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$cargo_lambda_version"
+fi
+export PATH="$venv/bin:$PATH"
+scripts/sam.sh --version >/dev/null # installs the SAM CLI if it is not there yet
+
+rm -rf "$state" && mkdir -p "$state/rootfs"
+build() { # build <name> <template> [parameter overrides...]
+  local name=$1 template=$2 started=$SECONDS
+  shift 2
+  scripts/sam.sh build --template "$template" --build-dir "$state/build/$name" "$@" >"$state/build-$name.log" 2>&1 ||
+    { tail -n 30 "$state/build-$name.log" >&2; cannot "sam build of $template failed; see $state/build-$name.log"; }
+  say "built  $template ($name) in $((SECONDS - started)) s"
+}
+build standard template.yaml --parameter-overrides Architecture=x86_64
+build fifo template-fifo.yaml --parameter-overrides Architecture=x86_64
+build test tests/templates/standard.yaml
+if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  build standard-arm64 template.yaml --parameter-overrides Architecture=arm64
+  file "$state/build/standard-arm64/HandlerFunction/bootstrap" | grep -q aarch64 || cannot "the arm64 build is not an aarch64 binary"
+else
+  say "arm64: not built (the aarch64-unknown-linux-gnu target is not installed: rustup target add aarch64-unknown-linux-gnu)"
+fi
 
 if [ "$engine" = podman ]; then
   # Containers may not raise resource limits here: keep them at or below the host's hard limits.
@@ -53,9 +89,9 @@ CONF
   for _ in $(seq 50); do [ -S "$state/podman.sock" ] && break; sleep 0.1; done
 fi
 
-# The public Lambda images cannot be pulled here: a base image with the host's glibc, sh, mv and
-# chmod (SAM's image build runs those) and whatever the bootstrap links against.
-for bin in /bin/sh /bin/mv /bin/chmod "$state/function/bootstrap"; do
+# The base image: the host's glibc, sh, mv and chmod (SAM's image build runs those), and whatever
+# the built bootstraps link against.
+for bin in /bin/sh /bin/mv /bin/chmod "$state"/build/*/*/bootstrap; do
   for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*'); do
     mkdir -p "$state/rootfs$(dirname "$lib")" && cp -L "$lib" "$state/rootfs$lib"
   done
@@ -64,31 +100,29 @@ mkdir -p "$state/rootfs/bin" "$state/rootfs/tmp" "$state/rootfs/var/task" "$stat
 cp -L /bin/sh /bin/mv /bin/chmod "$state/rootfs/bin/"
 tar -C "$state/rootfs" -c . | $engine import - "$image" >/dev/null 2>&1
 
-# The template as `sam build` would leave it: code already built, in a folder. (sam.sh installs
-# the SAM CLI, whose Python this uses, if it is not there yet.)
-scripts/sam.sh --version >/dev/null
-.venv/sam/bin/python - "$root/template.yaml" "$state" <<'PY'
-import re, sys
-template, state = sys.argv[1], sys.argv[2]
-text = open(template).read()
-text = text.replace("      CodeUri: .\n", f"      CodeUri: {state}/function\n")
-text = re.sub(r"    Metadata:\n      BuildMethod: rust-cargolambda\n      BuildProperties:\n        Binary: bootstrap\n", "", text)
-open(f"{state}/template.yaml", "w").write(text)
-PY
-
 failed=0
-for event in handler/events/*.json; do
-  name=$(basename "$event")
-  scripts/sam.sh local invoke HandlerFunction -e "$event" --template "$state/template.yaml" \
+invoke() { # invoke <build> <function> <event> <expected response>
+  local build=$1 function=$2 event=$3 expected=$4 name
+  name="$build-$(basename "$event")"
+  scripts/sam.sh local invoke "$function" -e "$event" --template "$state/build/$build/template.yaml" \
     --invoke-image "$image" --skip-pull-image --parameter-overrides Architecture=x86_64 \
-    >"$state/$name.out" 2>"$state/$name.err" || { say "FAIL $name: sam local invoke failed; see $state/$name.err"; failed=1; continue; }
+    >"$state/$name.out" 2>"$state/$name.err" || { say "FAIL $name: sam local invoke failed; see $state/$name.err"; failed=1; return; }
   # stdout holds the response first, then the function's log lines.
-  if .venv/sam/bin/python - "$state/$name.out" "handler/events/responses/$name" <<'PY'
+  if .venv/sam/bin/python - "$state/$name.out" "$expected" <<'PY'
 import json, sys
 got, _ = json.JSONDecoder().raw_decode(open(sys.argv[1]).read().lstrip())
 sys.exit(0 if got == json.load(open(sys.argv[2])) else 1)
 PY
   then say "ok   $name"; else say "FAIL $name: $(head -c 300 "$state/$name.out")"; failed=1; fi
+}
+for event in handler/events/*.json; do
+  invoke standard HandlerFunction "$event" "handler/events/responses/$(basename "$event")"
 done
-[ "$failed" = 0 ] && say "every fixture answered as expected under sam local invoke ($engine)"
+for event in handler/events/fifo*.json; do
+  [ -e "$event" ] && invoke fifo HandlerFunction "$event" "handler/events/responses/$(basename "$event")"
+done
+for event in tests/events/*.json; do
+  invoke test TestFunction "$event" "tests/events/responses/$(basename "$event")"
+done
+[ "$failed" = 0 ] && say "every event answered as expected by the artifacts sam build made ($engine)"
 exit "$failed"

@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, the SAM template, then every unit and end-to-end test
-# against a LocalStack that this script installs, starts on a free port and stops again.
+# The test command: formatting, lints, dependencies, the SAM templates, `sam local invoke`, then
+# every unit and end-to-end test against a LocalStack that this script installs, starts on a free
+# port and stops again. It installs what it needs on first use (cargo-deny, cargo-nextest, the SAM
+# CLI, LocalStack, podman) and needs nothing else from the machine than Rust and Python.
+#
 # With LOCALSTACK_ENDPOINT already set, that LocalStack is used instead and left running.
+# Opt-outs, each named in the README: SKIP_SAM_LOCAL=1 (no container engine here),
+# SKIP_ADVISORIES=1 (no advisory database snapshot and no network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (%d s in)\n' "$*" "$SECONDS"; }
 
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "dependencies (cargo deny: licenses, bans, sources)"
-# The advisory database is fetched from the network at check time; see deny.toml.
-if [[ "$(cargo deny --version 2>/dev/null)" != *0.20.2* ]]; then
-  echo "installing cargo-deny 0.20.2 (a few minutes, once per machine)" >&2
-  cargo install --quiet --locked cargo-deny --version 0.20.2
-fi
-cargo deny --offline check licenses bans sources
+step "dependencies (cargo deny: advisories, licenses, bans, sources)"
+scripts/deny.sh
 
-step "SAM templates (sam validate --lint)"
+step "SAM templates (sam validate --lint, local-runner check)"
 for template in template.yaml template-fifo.yaml; do
   scripts/sam.sh validate --lint --template "$template"
+  cargo run --quiet --locked -p local-runner -- check --template "$template"
 done
 # AWS's Runtime Interface Emulator ships inside the SAM CLI: the parity tests use it as the oracle.
 case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; esac
@@ -36,12 +37,18 @@ if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
   export LOCALSTACK_ENDPOINT
 fi
 
-step "sam local invoke on every fixture (podman, no Docker engine)"
-scripts/sam-local.sh
+step "sam local invoke on every event of the function (podman, no Docker engine)"
+if [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
+  echo "sam-local: skipped because SKIP_SAM_LOCAL=1" >&2
+else
+  scripts/sam-local.sh
+fi
 
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --exclude bench --locked --no-fail-fast
-else
-  cargo test --workspace --exclude bench --locked --no-fail-fast
+if ! cargo nextest --version >/dev/null 2>&1; then
+  # The nextest configuration runs the timing-sensitive tests alone; cargo test cannot.
+  echo "installing cargo-nextest (a few minutes, once per machine)" >&2
+  cargo install --quiet --locked cargo-nextest
 fi
+cargo nextest run --workspace --exclude bench --locked --no-fail-fast
+step "done"

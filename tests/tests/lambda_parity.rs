@@ -132,6 +132,26 @@ async fn every_fixture_gets_the_same_answer_in_process_from_our_runtime_api_and_
     servers.cancel();
 }
 
+#[tokio::test]
+async fn every_fixture_has_its_expected_response_on_file() {
+    // tests/events/responses/ is what scripts/sam-local.sh asks of the sam-built test function.
+    let events = repo_root().join("tests/events");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&events).expect("tests/events/") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a name").to_owned();
+        let expected = std::fs::read_to_string(events.join("responses").join(&name))
+            .unwrap_or_else(|_| panic!("tests/events/responses/{name} is missing"));
+        let expected: Value = serde_json::from_str(&expected).expect("JSON");
+        assert_eq!(in_process(&std::fs::read_to_string(&path).expect("readable")).await, expected, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
+
 /// Drains the same messages from two fresh queue pairs, one in process and one through the
 /// bootstrap; returns (deleted, DLQ bodies) of each, after checking both source queues are empty.
 async fn drain_both_ways(

@@ -1,5 +1,5 @@
 //! `local-runner` built with the framework's test handler.
 
 fn main() -> std::process::ExitCode {
-    local_runner::main(e2e::build)
+    local_runner::main(e2e_function::build)
 }

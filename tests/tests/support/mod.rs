@@ -195,7 +195,15 @@ pub fn runner_bin() -> PathBuf {
 
 /// The Lambda function built with the test handler.
 pub fn bootstrap_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_e2e-bootstrap"))
+    // A binary of another package: built beside this test's own binaries.
+    let runner = runner_bin();
+    let bootstrap = runner.with_file_name("e2e-bootstrap");
+    assert!(
+        bootstrap.exists(),
+        "{} is missing: build the workspace (cargo build --workspace)",
+        bootstrap.display()
+    );
+    bootstrap
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.

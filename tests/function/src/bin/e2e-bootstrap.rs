@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), sqs_batch::BoxError> {
-    sqs_batch::lambda::run(e2e::build).await
+    sqs_batch::lambda::run(e2e_function::build).await
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Proves that the framework does not depend on the example handler: in a copy of the repository,
+# handler/ is replaced by examples/orders (another message type, no `work_ms`, an SDK client built
+# at start-up), and the whole test command runs there. A user's edit of handler/ can then only
+# break the user's own tests.
+#
+#   scripts/swap-check.sh            # uses the installs (.venv) and the build cache (target/) of
+#                                    # this checkout, so it costs a test run, not a fresh machine
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+copy=$(mktemp -d "${TMPDIR:-/tmp}/swap-check.XXXXXX")
+trap 'rm -rf "$copy"' EXIT
+
+# The files of the checkout (tracked, and new ones not ignored), without build output or installs.
+git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C "$copy"
+rm -rf "$copy/handler"
+cp -r examples/orders "$copy/handler"
+[ -d .venv ] && ln -s "$root/.venv" "$copy/.venv"
+echo "swap-check: handler/ is now examples/orders in $copy" >&2
+
+cd "$copy"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/test.sh
+echo "swap-check: the test command passes with examples/orders as the handler" >&2

@@ -1,0 +1,242 @@
+//! The framework's own test handler, so that the end-to-end suite never depends on the example in
+//! `handler/`: a user's edit there cannot break these tests.
+//!
+//! A message is a JSON object; what the handler does with it is written in it:
+//!
+//! | field | effect |
+//! |---|---|
+//! | `id` (string, required) | logged as the message's `id`; prefixes below |
+//! | `ms` | sleep this long (async work) |
+//! | `block_ms` | block the thread this long (`std::thread::sleep`: a handler that misbehaves) |
+//! | `fail` | `"transient"` or `"permanent"`: fail every time, with that kind |
+//! | `gate` | `true`: wait until the test opens the recorder's gate |
+//! | `env` | the name of an environment variable: fail (permanently) unless it is set |
+//! | `trace` | `true`: log the message's context (receive count, group, deadline) as a `context` line |
+//!
+//! An `id` starting with `flaky-` fails (transiently) on its first delivery; `panic-` panics on
+//! its first delivery. A body that is not such an object is an invalid body: poison.
+//!
+//! `e2e-bootstrap` (this crate) is a Lambda function built with it; `e2e-runner` (the `e2e`
+//! crate) is `local-runner` built with it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sqs_batch::{BoxError, Context, Error, Handler, SqsMessage};
+use tokio::sync::watch;
+
+/// A test message; see the crate documentation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestMessage {
+    /// Its id.
+    pub id: String,
+    /// Async work.
+    #[serde(default)]
+    pub ms: u64,
+    /// Blocking work.
+    #[serde(default)]
+    pub block_ms: u64,
+    /// How it fails, if it always does.
+    #[serde(default)]
+    pub fail: Option<FailKind>,
+    /// Wait for the gate.
+    #[serde(default)]
+    pub gate: bool,
+    /// An environment variable it needs.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Log the context.
+    #[serde(default)]
+    pub trace: bool,
+}
+
+/// How a message that always fails fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailKind {
+    /// [`Error::Transient`].
+    Transient,
+    /// [`Error::Permanent`].
+    Permanent,
+}
+
+/// A body for a message with `id` and `ms` of async work.
+#[must_use]
+pub fn body(id: &str, ms: u64) -> String {
+    serde_json::json!({ "id": id, "ms": ms }).to_string()
+}
+
+/// One attempt at a message, as the handler saw it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// When it was parsed.
+    pub at: Instant,
+    /// The body's `id`, or the raw body when it did not parse.
+    pub id: String,
+    /// Its `ApproximateReceiveCount`.
+    pub receive_count: u32,
+    /// Its message group (FIFO).
+    pub group: Option<String>,
+    /// Whether the body parsed.
+    pub ok: bool,
+}
+
+/// What an in-process test sees of the handler: every attempt, every success, how many ran at
+/// once, and a gate that `gate` messages wait for.
+#[derive(Debug)]
+pub struct Recorder {
+    attempts: Mutex<Vec<Attempt>>,
+    completed: Mutex<Vec<String>>,
+    running: AtomicU32,
+    peak: AtomicU32,
+    gate: watch::Sender<bool>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            attempts: Mutex::default(),
+            completed: Mutex::default(),
+            running: AtomicU32::default(),
+            peak: AtomicU32::default(),
+            gate: watch::Sender::new(false),
+        }
+    }
+}
+
+impl Recorder {
+    /// Every attempt, in order.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.attempts.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Ids of the messages handled successfully, in completion order.
+    pub fn handled(&self) -> Vec<String> {
+        self.completed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Messages in their work right now.
+    pub fn running(&self) -> u32 {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// The most messages ever in their work at once.
+    pub fn peak(&self) -> u32 {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// Lets every `gate` message, waiting or to come, go on.
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
+    }
+}
+
+/// The test handler; with a recorder, it records what it does.
+#[derive(Debug, Clone, Default)]
+pub struct TestHandler {
+    recorder: Option<Arc<Recorder>>,
+}
+
+impl TestHandler {
+    /// A handler that records into `recorder`.
+    #[must_use]
+    pub fn recording(recorder: Arc<Recorder>) -> Self {
+        Self { recorder: Some(recorder) }
+    }
+}
+
+/// The hook the test binaries hand to the runtimes.
+///
+/// # Errors
+/// None: the test handler always builds.
+pub async fn build() -> Result<TestHandler, BoxError> {
+    Ok(TestHandler::default())
+}
+
+impl Handler for TestHandler {
+    type Message = TestMessage;
+
+    fn parse(&self, record: &SqsMessage) -> Result<TestMessage, Error> {
+        let parsed: Result<TestMessage, Error> = sqs_batch::json::parse_record(record);
+        if let Some(recorder) = &self.recorder {
+            let attempt = Attempt {
+                at: Instant::now(),
+                id: match &parsed {
+                    Ok(message) => message.id.clone(),
+                    Err(_) => record.body.clone().unwrap_or_default(),
+                },
+                receive_count: record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0),
+                group: record.attributes.get("MessageGroupId").cloned(),
+                ok: parsed.is_ok(),
+            };
+            recorder.attempts.lock().unwrap_or_else(PoisonError::into_inner).push(attempt);
+        }
+        parsed
+    }
+
+    fn log_id<'m>(&self, message: &'m TestMessage) -> Option<&'m str> {
+        Some(&message.id)
+    }
+
+    async fn handle(&self, message: TestMessage, context: Context) -> Result<(), Error> {
+        let first = context.receive_count() == 1;
+        if message.trace {
+            let left_ms = context.remaining().map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+            tracing::info!(
+                id = %message.id,
+                message_id = context.message_id(),
+                receive_count = context.receive_count(),
+                group = context.message_group_id(),
+                deadline_left_ms = left_ms,
+                "context"
+            );
+        }
+        if message.id.starts_with("flaky-") && first {
+            return Err(Error::transient("fails on its first delivery"));
+        }
+        if message.id.starts_with("panic-") && first {
+            panic!("injected panic for {}", message.id);
+        }
+        if let Some(name) = &message.env {
+            let value = std::env::var(name).map_err(|_| Error::permanent(format!("{name} is not set")))?;
+            tracing::info!(id = %message.id, name = %name, value = %value, "environment");
+        }
+        let recorder = self.recorder.as_deref();
+        if let Some(recorder) = recorder {
+            let now = recorder.running.fetch_add(1, Ordering::SeqCst) + 1;
+            recorder.peak.fetch_max(now, Ordering::SeqCst);
+        }
+        if message.gate
+            && let Some(recorder) = recorder
+        {
+            let mut open = recorder.gate.subscribe();
+            let _ = open.wait_for(|open| *open).await;
+        }
+        if message.ms > 0 {
+            tokio::time::sleep(Duration::from_millis(message.ms)).await;
+        }
+        if message.block_ms > 0 {
+            std::thread::sleep(Duration::from_millis(message.block_ms));
+        }
+        if let Some(recorder) = recorder {
+            recorder.running.fetch_sub(1, Ordering::SeqCst);
+        }
+        match message.fail {
+            Some(FailKind::Transient) => Err(Error::transient(format!("{} always fails", message.id))),
+            Some(FailKind::Permanent) => Err(Error::permanent(format!("{} can never succeed", message.id))),
+            None => {
+                if let Some(recorder) = recorder {
+                    recorder.completed.lock().unwrap_or_else(PoisonError::into_inner).push(message.id);
+                }
+                Ok(())
+            }
+        }
+    }
+}
