@@ -18,18 +18,32 @@ state="${LOCALSTACK_STATE:-$root/.localstack/default}"
 
 # localstack-core 2026.x needs Python 3.13; 4.13.1 is the last release whose SQS works on 3.11.
 # cbor2 6 breaks the runtime's plugin loading; pyOpenSSL 26 breaks its self-signed certificate.
+# The default gateway (twisted, with keep-alive, as users get it) needs service_identity, and
+# cryptography below 47 so that pyOpenSSL 25 keeps working.
 py313="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")/versions/3.13.0/bin/python3.13"
+common=('cbor2<6' 'pyopenssl<26' 'service_identity' 'cryptography<47')
 if [ -x "$py313" ]; then
-  python="$py313"; pins=('localstack-core[base-runtime]==2026.3.0' 'cbor2<6' 'pyopenssl<26')
+  python="$py313"; pins=('localstack-core[base-runtime]==2026.3.0' "${common[@]}")
 else
   python="$(command -v python3.11 || command -v python3)"
-  pins=('localstack-core[base-runtime]==4.13.1' 'cbor2<6' 'pyopenssl<26')
+  pins=('localstack-core[base-runtime]==4.13.1' "${common[@]}")
 fi
 
 say() { echo "localstack: $*" >&2; }
 
+# Runs LocalStack with its IPv4 listener bound to the host of GATEWAY_LISTEN (see start).
+launcher='
+import os, runpy
+from twisted.internet import endpoints
+host = os.environ["GATEWAY_LISTEN"].split(",")[0].rsplit(":", 1)[0]
+tcp4 = endpoints.TCP4ServerEndpoint
+endpoints.TCP4ServerEndpoint = lambda reactor, port, backlog=50, interface="": tcp4(reactor, port, backlog, interface or host)
+runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
+'
+
+
 install() {
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main' 2>/dev/null; then
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main, service_identity' 2>/dev/null; then
     return 0
   fi
   say "installing ${pins[0]} into $venv (about 30 s)"
@@ -61,14 +75,17 @@ start() {
   mkdir -p "$state/data"
   local port="${LOCALSTACK_PORT:-4566}"
   [ "$port" = 0 ] && port=$(free_port)
-  # hypercorn honours GATEWAY_LISTEN (the default server binds 0.0.0.0); OVERRIDE_IN_DOCKER=0 and
-  # FILESYSTEM_ROOT keep it in its own folder; the SKIP/DNS settings stop outbound attempts;
-  # SQS_ENDPOINT_STRATEGY=off gives queue URLs on 127.0.0.1 instead of a public DNS name.
-  env SERVICES=sqs GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
-    SQS_ENDPOINT_STRATEGY=off GATEWAY_SERVER=hypercorn DISABLE_EVENTS=1 \
+  # The default gateway (twisted) keeps connections alive, as LocalStack users get it. It ignores
+  # the host of GATEWAY_LISTEN for IPv4 (localstack/runtime/server/twisted.py binds every
+  # interface), so the launcher below hands that host to twisted: it listens on 127.0.0.1 only.
+  # OVERRIDE_IN_DOCKER=0 and FILESYSTEM_ROOT keep it in its own folder; the SKIP/DNS settings stop
+  # outbound attempts; SQS_ENDPOINT_STRATEGY=off gives queue URLs on 127.0.0.1 instead of a public
+  # DNS name.
+  env SERVICES="${LOCALSTACK_SERVICES:-sqs}" GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
+    SQS_ENDPOINT_STRATEGY=off DISABLE_EVENTS=1 \
     SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 SQS_DISABLE_CLOUDWATCH_METRICS=1 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$state/data" \
-    setsid "$venv/bin/python" -m localstack.runtime.main >"$state/log" 2>&1 </dev/null &
+    setsid "$venv/bin/python" -c "$launcher" >"$state/log" 2>&1 </dev/null &
   echo $! >"$state/pid"
   echo "$port" >"$state/port"
   local url="http://127.0.0.1:$port" deadline=$((SECONDS + 90))

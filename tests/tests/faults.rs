@@ -198,8 +198,8 @@ async fn an_outage_is_not_mistaken_for_an_idle_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_cut_off_by_an_outage_is_retried_while_the_message_is_still_hidden() {
     let ls = OwnLocalStack::start(0);
-    // Hidden for 60 s: far longer than the outage, so a delete that keeps trying lands in time.
-    let url = queue_on(&ls, "delete-outage", 60).await;
+    // Hidden for 30 s: longer than the outage, so a delete that keeps trying lands in time.
+    let url = queue_on(&ls, "delete-outage", 30).await;
     send_on(&ls, &url, &[good_body("slow", 1_000)]).await;
 
     let port = support::free_port();
@@ -213,11 +213,12 @@ async fn a_delete_cut_off_by_an_outage_is_retried_while_the_message_is_still_hid
         async move { started.then_some(()) }
     })
     .await;
-    // The work ends 1 s into a 22 s outage: its delete meets refused connections for 21 s, longer
-    // than its first five attempts can last (3 s of pauses plus at most 3 s of the SDK's own
-    // retries in each).
+    // The work ends 1 s into a 15 s outage: its delete meets dropped and refused connections for
+    // 14 s, longer than its first five attempts can last (3 s of pauses plus at most 3 s of the
+    // SDK's own retries in each). The receive in flight when the connections drop may have
+    // reached SQS: the run waits the visibility timeout before it may call itself idle.
     proxy.close().await;
-    tokio::time::sleep(Duration::from_secs(22)).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
     assert!(!run.is_finished(), "the outage is not an idle queue");
     proxy = support::Proxy::open(port, ls.port).await;
     let summary = run.await.unwrap().expect("an idle exit after the outage");
@@ -226,4 +227,97 @@ async fn a_delete_cut_off_by_an_outage_is_retried_while_the_message_is_still_hid
     assert_eq!(recorder.handled(), ["slow"], "handled once: the delete came in time");
     assert_eq!((summary.deleted, summary.delete_failed, summary.deleted_late), (1, 0, 0), "{summary:?}");
     assert_eq!(support::depth(&ls.client().await, &url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_cut_off_by_a_frozen_localstack_delays_its_messages_and_the_drain_still_completes() {
+    let ls = OwnLocalStack::start(0);
+    // The idle window (3 s) is shorter than the visibility timeout (10 s): an idle exit that did
+    // not know of the cut-off receives would stop while their messages are still hidden.
+    let url = queue_on(&ls, "cut-off", 10).await;
+    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 20)).collect();
+    send_on(&ls, &url, &bodies).await;
+
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &url,
+        "--endpoint-url",
+        &ls.endpoint,
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "3",
+        // Room to spare, so that both pollers are receiving (not waiting for permits) when the
+        // freeze comes.
+        "--max-in-flight",
+        "100",
+    ]);
+    support::eventually(Duration::from_secs(60), "messages handled before the freeze", || {
+        let n = runner.handled_ids().len();
+        async move { (n >= 50).then_some(()) }
+    })
+    .await;
+    ls.signal("-STOP");
+    // The fault: frozen for longer than a receive's attempt timeout (1 s wait + 10 s), so the
+    // receives in flight are cut off, and LocalStack answers them into dead connections when it
+    // resumes.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    ls.signal("-CONT");
+
+    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let summary = runner.summary().expect("a summary");
+    println!("{summary}");
+    let mut times: HashMap<String, u64> = HashMap::new();
+    for id in runner.handled_ids() {
+        *times.entry(id).or_default() += 1;
+    }
+    assert_eq!(times.len(), 300, "every message handled in this one run: {summary}");
+    let duplicates: u64 = times.values().map(|n| n - 1).sum();
+    let explained =
+        summary["delete_failed"].as_u64().unwrap_or(0) + summary["deleted_late"].as_u64().unwrap_or(0);
+    assert!(
+        duplicates <= explained,
+        "duplicates ({duplicates}) only where a delete failed or came late: {summary}"
+    );
+    assert!(summary["receives_cut_off"].as_u64() >= Some(1), "the cut-off receives are counted: {summary}");
+    let lines = runner.lines.lock().unwrap().clone();
+    let warnings = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l["message"].as_str().is_some_and(|m| m.contains("was cut off")))
+        .count();
+    assert_eq!(warnings, 1, "one warning for the streak");
+    assert_eq!(support::depth(&ls.client().await, &url).await, (0, 0), "nothing left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_or_a_visibility_change_sent_twice_is_harmless() {
+    // What a cut-off DeleteMessageBatch or ChangeMessageVisibilityBatch looks like to SQS when
+    // it is retried: the same request twice. Both are idempotent, unlike a receive.
+    use local_runner::aws::{Connection, QueueRef, Retries, Sqs, queue};
+    let client = support::client().await;
+    let pair = support::queue_pair(&client, "twice", false, 30, 5).await;
+    support::send(&client, &pair.url, &[good_body("once", 0)], None).await;
+    let connection = Connection::new(Some(support::endpoint()), "us-east-1");
+    let found = queue::resolve(&client, &QueueRef::Url(pair.url.clone()), &connection).await.unwrap();
+    let sqs = Sqs::new(client.clone(), found);
+    let received = sqs.receive(10, Duration::from_secs(1)).await.unwrap();
+    let queue = sqs.queue().clone();
+    let records: Vec<_> = received
+        .into_iter()
+        .map(|m| local_runner::aws::records::lambda_record(m, &queue, "us-east-1"))
+        .collect();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    for attempt in 1..=2 {
+        assert_eq!(
+            sqs.set_visibility(&[(record, 60)], Retries::times(1)).await,
+            1,
+            "visibility change {attempt}"
+        );
+    }
+    for attempt in 1..=2 {
+        assert_eq!(sqs.delete(&[record], Retries::times(1)).await, 1, "delete {attempt}");
+    }
+    assert_eq!(support::depth(&client, &pair.url).await, (0, 0));
 }

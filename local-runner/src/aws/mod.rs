@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
@@ -58,11 +59,17 @@ impl Sqs {
         Self { client, queue: Arc::clone(&self.queue) }
     }
 
-    /// One ReceiveMessage call for up to `max` messages (at most 10) waiting up to `wait`, every
-    /// system and message attribute included, as Lambda delivers them.
+    /// One ReceiveMessage attempt for up to `max` messages (at most 10) waiting up to `wait`,
+    /// every system and message attribute included, as Lambda delivers them.
+    ///
+    /// The received messages stay hidden for the queue's visibility timeout, said explicitly, so
+    /// the runner knows when messages of a receive that never answered come back. The SDK does
+    /// not retry this call: a retry would hide an attempt that SQS may have answered into a dead
+    /// connection, whose messages are then stranded until that timeout. The caller retries, and
+    /// learns of every such attempt ([`may_have_reached_sqs`]).
     ///
     /// # Errors
-    /// The SDK's error when the call fails.
+    /// The SDK's error when the attempt fails.
     pub async fn receive(
         &self,
         max: usize,
@@ -70,14 +77,18 @@ impl Sqs {
     ) -> Result<Vec<Message>, SdkError<ReceiveMessageError>> {
         let max = i32::try_from(max.min(usize::from(MAX_RECEIVE))).unwrap_or(i32::from(MAX_RECEIVE));
         let wait = i32::try_from(wait.as_secs().min(u64::from(MAX_WAIT_SECONDS))).unwrap_or(0);
+        let visibility = i32::try_from(self.queue.visibility_timeout.as_secs()).unwrap_or(i32::MAX);
         let output = self
             .client
             .receive_message()
             .queue_url(&self.queue.url)
             .max_number_of_messages(max)
             .wait_time_seconds(wait)
+            .visibility_timeout(visibility)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
+            .customize()
+            .config_override(aws_sdk_sqs::config::Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await?;
         Ok(output.messages.unwrap_or_default())
@@ -99,6 +110,34 @@ impl Sqs {
     /// The queue's approximate depth (visible + in flight), if SQS answers.
     pub async fn depth(&self) -> Option<u64> {
         queue::depth(&self.client, &self.queue.url).await
+    }
+}
+
+/// Whether a failed request may have reached SQS, and SQS may have acted on it: it was sent and
+/// no answer came in time (the attempt timed out), or an answer came and could not be read. A
+/// connection that was refused, or could not be made in time, never carried the request.
+pub fn may_have_reached_sqs<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(failure) => {
+            let Some(connector) = failure.as_connector_error() else { return false };
+            let chain =
+                std::iter::successors(Some(connector as &(dyn std::error::Error + 'static)), |e| e.source());
+            let refused = chain.filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
+                )
+            });
+            // A timeout here is the connect timeout; an attempt that timed out after it was sent
+            // is a TimeoutError. A user error is a request that could not be built.
+            !refused && !connector.is_timeout() && !connector.is_user()
+        }
+        _ => false,
     }
 }
 

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+/// Added to the time stranded messages are due back: SQS's timeouts are whole seconds.
+const STRANDED_SLACK: Duration = Duration::from_secs(1);
+
 /// The idle clock, fed by every receive and every settled batch.
 #[derive(Debug)]
 pub(crate) struct Idle {
@@ -22,11 +25,25 @@ struct State {
     /// Messages received and not yet settled: handled, being gathered into a batch, or waiting
     /// to be released. While any is held, the run is not idle.
     held: usize,
+    /// Until when messages taken by a receive that was cut off may still be hidden: the run is
+    /// not idle before, since they come back to it.
+    stranded_until: Option<Instant>,
+    /// A receive was cut off and no receive has been answered since: the endpoint may only now
+    /// be acting on it, so its messages' timeout counts from the next answer.
+    cut_off_pending: Option<Duration>,
 }
 
 impl Idle {
     pub(crate) fn new() -> Self {
-        Self { state: Mutex::new(State { empty_since: None, last_activity: Instant::now(), held: 0 }) }
+        Self {
+            state: Mutex::new(State {
+                empty_since: None,
+                last_activity: Instant::now(),
+                held: 0,
+                stranded_until: None,
+                cut_off_pending: None,
+            }),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -36,6 +53,13 @@ impl Idle {
     /// A receive answered with `messages` messages, which are now held.
     pub(crate) fn received(&self, messages: usize) {
         let mut state = self.state();
+        if let Some(visibility) = state.cut_off_pending.take() {
+            // SQS answers again: whatever it did with the cut-off receive is done by now, and
+            // what that receive took is hidden for at most its visibility timeout from here (and
+            // a second, SQS's own rounding).
+            let until = Instant::now() + visibility + STRANDED_SLACK;
+            state.stranded_until = Some(state.stranded_until.map_or(until, |earlier| earlier.max(until)));
+        }
         if messages == 0 {
             state.empty_since.get_or_insert_with(Instant::now);
         } else {
@@ -48,6 +72,17 @@ impl Idle {
     /// A receive failed: whatever the queue holds, this is not idleness.
     pub(crate) fn receive_failed(&self) {
         self.state().empty_since = None;
+    }
+
+    /// A receive was cut off after it may have reached SQS: messages it took stay hidden for up
+    /// to `visibility` (counted from now, and again from the next answer) and then come back.
+    /// Returns whether this starts a streak of cut-offs (no receive answered since the last).
+    pub(crate) fn receive_cut_off(&self, visibility: Duration) -> bool {
+        let mut state = self.state();
+        state.empty_since = None;
+        let until = Instant::now() + visibility + STRANDED_SLACK;
+        state.stranded_until = Some(state.stranded_until.map_or(until, |earlier| earlier.max(until)));
+        state.cut_off_pending.replace(visibility).is_none()
     }
 
     /// `messages` held messages are settled (deleted, released, left to their timeout).
@@ -66,11 +101,15 @@ impl Idle {
     /// [`Idle::idle_for`], as of `now`.
     fn idle_at(&self, now: Instant) -> Duration {
         let state = self.state();
-        if state.held > 0 {
+        if state.held > 0 || state.cut_off_pending.is_some() {
             return Duration::ZERO;
         }
-        let empty = state.empty_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-        empty.min(now.saturating_duration_since(state.last_activity))
+        // Idle since the last of: receives started coming back empty, a message was last
+        // received or settled, stranded messages were due back. Messages due back restart the
+        // clock: a whole idle window of empty receives must follow their return.
+        let Some(empty_since) = state.empty_since else { return Duration::ZERO };
+        let since = empty_since.max(state.last_activity).max(state.stranded_until.unwrap_or(empty_since));
+        now.saturating_duration_since(since)
     }
 }
 
@@ -120,6 +159,19 @@ mod tests {
         idle.received(0);
         idle.receive_failed();
         assert_eq!(idle.idle_at(Instant::now() + LATER), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_cut_off_receive_keeps_a_run_busy_until_its_messages_are_back() {
+        let idle = Idle::new();
+        assert!(idle.receive_cut_off(Duration::from_secs(30)), "the first of a streak");
+        assert!(!idle.receive_cut_off(Duration::from_secs(30)), "the streak goes on");
+        idle.received(0);
+        assert_eq!(idle.idle_at(Instant::now() + Duration::from_secs(29)), Duration::ZERO, "still hidden");
+        let due = Instant::now() + Duration::from_secs(31);
+        assert!(idle.idle_at(due) < Duration::from_secs(1), "the idle window starts when they are due back");
+        assert!(idle.idle_at(due + LATER) >= LATER - Duration::from_secs(1), "and runs from there");
+        assert!(idle.receive_cut_off(Duration::from_secs(30)), "an answer ended the streak");
     }
 
     #[test]

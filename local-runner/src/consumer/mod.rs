@@ -175,6 +175,7 @@ pub async fn run<E: BatchExecutor>(
         delete_failed = summary.delete_failed,
         deleted_late = summary.deleted_late,
         released = summary.released,
+        receives_cut_off = summary.receives_cut_off,
         "summary"
     );
     fatal.map_or(Ok(summary), Err)

@@ -16,7 +16,7 @@ use super::idle::Idle;
 use crate::RunnerError;
 use crate::aws::records::lambda_record;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
-use crate::aws::{Connection, Retries, Sqs};
+use crate::aws::{Connection, Retries, Sqs, may_have_reached_sqs};
 use crate::observe::Stats;
 
 /// One long-poll task and the handles it works with.
@@ -74,7 +74,6 @@ impl<E: BatchExecutor> Poller<E> {
                 }
                 Err(err) => {
                     drop(permits);
-                    self.idle.receive_failed();
                     self.stats.receive_errors.inc();
                     if err.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) {
                         return Err(RunnerError::QueueNotFound {
@@ -85,9 +84,15 @@ impl<E: BatchExecutor> Poller<E> {
                     }
                     failures += 1;
                     let reason = DisplayErrorContext(&err).to_string();
-                    if failures == 1 {
-                        tracing::warn!(%reason, "ReceiveMessage failed; retrying with back-off until SQS answers");
+                    if may_have_reached_sqs(&err) {
+                        self.cut_off(&reason);
                     } else {
+                        self.idle.receive_failed();
+                        if failures == 1 {
+                            tracing::warn!(%reason, "ReceiveMessage failed; retrying with back-off until SQS answers");
+                        }
+                    }
+                    if failures > 1 {
                         tracing::debug!(%reason, failed_attempts = failures, "ReceiveMessage failed again");
                     }
                     tokio::select! {
@@ -137,14 +142,34 @@ impl<E: BatchExecutor> Poller<E> {
                     }
                     messages.extend(more);
                 }
-                Err(_) => {
+                Err(err) => {
                     // The batch so far is handled; the next receive reports the fault.
-                    self.idle.receive_failed();
+                    if may_have_reached_sqs(&err) {
+                        self.cut_off(&DisplayErrorContext(&err).to_string());
+                    } else {
+                        self.idle.receive_failed();
+                    }
                     break;
                 }
             }
         }
         messages
+    }
+
+    /// A receive that may have reached SQS got no answer: SQS may have handed it messages that
+    /// nobody will read. They come back after the visibility timeout; the run counts the
+    /// cut-off, says so once per streak, and is not idle before they are back.
+    fn cut_off(&self, reason: &str) {
+        self.stats.receives_cut_off.inc();
+        let visibility = self.sqs.queue().visibility_timeout;
+        if self.idle.receive_cut_off(visibility) {
+            tracing::warn!(
+                %reason,
+                visibility_timeout_secs = visibility.as_secs(),
+                "a ReceiveMessage was cut off before SQS answered: messages it may have taken come back after the visibility timeout, {} s; an idle exit waits for them",
+                visibility.as_secs()
+            );
+        }
     }
 
     /// Makes messages received after a stop visible again at once.

@@ -41,6 +41,7 @@ pub(crate) async fn report(
                 succeeded = now.succeeded,
                 failed = now.failed,
                 in_flight,
+                receives_cut_off = now.receives_cut_off,
                 msgs_per_s = (rate * 10.0).round() / 10.0,
                 "stats"
             );

@@ -20,6 +20,8 @@ pub(crate) struct Stats {
     pub(crate) released: Counter,
     /// ReceiveMessage calls that failed (the endpoint down or refusing).
     pub(crate) receive_errors: Counter,
+    /// ReceiveMessage calls that may have reached SQS and got no answer.
+    pub(crate) receives_cut_off: Counter,
     /// Messages being handled right now.
     pub(crate) in_flight: Gauge,
     /// How long each batch took to run, from its start to its report.
@@ -39,6 +41,7 @@ impl Default for Stats {
             deleted_late: Counter::default(),
             released: Counter::default(),
             receive_errors: Counter::default(),
+            receives_cut_off: Counter::default(),
             in_flight: Gauge::default(),
             // 1 ms to about 65 s: a no-op batch up to work near a Lambda's longer timeouts.
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
@@ -70,6 +73,10 @@ pub struct Summary {
     pub deleted_late: u64,
     /// Made visible again at once because they were received but not started before a stop.
     pub released: u64,
+    /// ReceiveMessage calls that may have reached SQS and got no answer (a timeout, a connection
+    /// lost mid-way): SQS may have taken messages for them, which come back after their
+    /// visibility timeout. A delay, never a loss.
+    pub receives_cut_off: u64,
 }
 
 impl Stats {
@@ -92,6 +99,7 @@ impl Stats {
             delete_failed: self.delete_failed.get(),
             deleted_late: self.deleted_late.get(),
             released: self.released.get(),
+            receives_cut_off: self.receives_cut_off.get(),
         }
     }
 
@@ -130,6 +138,11 @@ impl Stats {
             registry.register(format!("messages_{name}"), help, counter.clone());
         }
         registry.register("receive_errors", "ReceiveMessage calls that failed", self.receive_errors.clone());
+        registry.register(
+            "receives_cut_off",
+            "ReceiveMessage calls that may have reached SQS and got no answer; their messages come back after the visibility timeout",
+            self.receives_cut_off.clone(),
+        );
         registry.register("messages_in_flight", "Messages being handled right now", self.in_flight.clone());
         registry.register_with_unit(
             "batch_duration",

@@ -397,7 +397,8 @@ impl Drop for OwnLocalStack {
 }
 
 /// A TCP proxy on 127.0.0.1: `port` forwards to `target`. Dropping it (or `close`) stops
-/// accepting, so new connections are refused: an endpoint outage that fails fast.
+/// accepting and drops every connection it carries, pooled keep-alive ones included: an outage
+/// in which existing connections break and new ones are refused.
 pub struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
@@ -407,8 +408,10 @@ impl Proxy {
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the proxy port is free");
         let task = tokio::spawn(async move {
+            // Owned by this task: aborting it drops every connection.
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
