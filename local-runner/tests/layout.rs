@@ -9,7 +9,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &["consumer", "lambda", "tools", "template", "observe", "aws"]),
     ("lambda", &["consumer", "template", "observe", "aws"]),
     ("tools", &["template", "aws"]),
-    ("consumer", &["observe", "aws"]),
+    ("consumer", &["observe", "template", "aws"]),
     ("observe", &["aws"]),
     ("template", &[]),
     ("aws", &[]),

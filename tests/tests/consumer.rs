@@ -233,7 +233,7 @@ async fn metrics_are_served_while_running_and_agree_with_the_summary() {
     // Every good message deleted and both poison messages failed once, as the scrape sees it.
     let text = support::eventually(Duration::from_secs(30), "metrics that show the drain", || async move {
         let (status, text) = support::http_get(addr, "/metrics").await?;
-        let done = metric(&text, "local_runner_messages_deleted_total") == Some(30.0)
+        let done = metric(&text, "local_runner_deleted_events_total") == Some(30.0)
             && metric(&text, "local_runner_messages_failed_total") >= Some(2.0);
         (status == 200 && done).then_some(text)
     })

@@ -69,14 +69,22 @@ pub struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
 
-    /// Run this Lambda binary (a built `bootstrap`) behind an emulated event source mapping
-    /// whose settings come from --template, instead of the handler in this process.
-    #[arg(long, value_name = "BOOTSTRAP")]
-    pub lambda: Option<PathBuf>,
+    /// Run the real Lambda binary behind an emulated event source mapping whose settings come
+    /// from the template, instead of the handler in this process. Without BOOTSTRAP, each
+    /// function's `BuildProperties.Binary` as cargo built it; without --function, every function
+    /// of the template with an SQS event, each on its own queue.
+    #[arg(long, value_name = "BOOTSTRAP", num_args = 0..=1)]
+    pub lambda: Option<Option<PathBuf>>,
 
-    /// The SAM template that holds the function and its SQS event (with --lambda).
-    #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "PATH")]
-    pub template: PathBuf,
+    /// The SAM template whose function runs: its SQS event's settings and filters, its
+    /// environment [default: template.yaml, when there is one].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_template")]
+    pub template: Option<PathBuf>,
+
+    /// Run the handler in process without any template: no function's environment, filters or
+    /// settings.
+    #[arg(long, conflicts_with = "lambda")]
+    pub no_template: bool,
 
     /// The function's logical id in the template, when it has several with SQS events.
     #[arg(long, value_name = "LOGICAL_ID")]
@@ -141,6 +149,20 @@ pub struct Target {
     pub region: String,
 }
 
+/// Where queues go, when a subcommand may create several.
+#[derive(Debug, Clone, Args)]
+pub struct Place {
+    /// Queue name (default: every queue of the template, by its own name).
+    #[arg(long, env = "SQS_QUEUE")]
+    pub queue: Option<String>,
+    /// SQS endpoint; an empty string for AWS's own.
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = DEFAULT_ENDPOINT)]
+    pub endpoint_url: String,
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = DEFAULT_REGION)]
+    pub region: String,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -151,12 +173,13 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "PATH")]
         template: PathBuf,
     },
-    /// Create the queue and its dead-letter queue (`<name>-dlq`) with the visibility timeout,
-    /// FIFO setting and maxReceiveCount of the template's queue.
+    /// Create the queues the template describes: with --queue NAME, NAME and `<NAME>-dlq` with
+    /// the settings of the function's queue; without, every queue of the template's SQS events
+    /// and their dead-letter queues, named by their QueueName or logical id.
     Up {
         /// Where.
         #[command(flatten)]
-        target: Target,
+        target: Place,
         /// The template to read the queue settings from.
         #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "PATH")]
         template: PathBuf,

@@ -14,8 +14,10 @@ use clap::Parser;
 use sqs_batch::{BoxError, Handler, Options, telemetry};
 use tokio_util::sync::CancellationToken;
 
-pub use args::{Cli, Command, DEFAULT_ENDPOINT, DEFAULT_REGION, DEFAULT_TEMPLATE, LogFormatArg, Target};
-pub use plan::{Mode, Plan};
+pub use args::{
+    Cli, Command, DEFAULT_ENDPOINT, DEFAULT_REGION, DEFAULT_TEMPLATE, LogFormatArg, Place, Target,
+};
+pub use plan::{LambdaRun, Plan, TemplateFunction};
 
 use crate::consumer::{self, InProcess};
 use crate::template::Template;
@@ -39,26 +41,47 @@ where
     let mut cli = Cli::parse();
     telemetry::init(cli.log_format(), std::env::var("RUST_LOG").ok().as_deref());
     telemetry::log_panics();
+    let local_credentials = credentials_from_env();
+    let command = cli.command.take();
+    let plan = match command {
+        Some(_) => None,
+        None => match cli.into_plan() {
+            Ok(plan) => Some(plan),
+            Err(error) => return exit_with(Err(error)),
+        },
+    };
+    if let Some(Plan::InProcess { function: Some(function), .. }) = &plan {
+        set_environment(&function.environment);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => return exit_with(Err(RunnerError::Thread(err.to_string()))),
     };
-    let local_credentials = credentials_from_env();
-    let result = match cli.command.take() {
-        Some(command) => runtime.block_on(tool(command, local_credentials)),
-        None => match cli.into_plan() {
-            Ok(mut plan) => {
-                plan.config.connection.local_credentials = local_credentials;
-                runtime.block_on(run(plan, build))
-            }
-            Err(error) => Err(error),
-        },
+    let result = match (command, plan) {
+        (Some(command), _) => runtime.block_on(tool(command, local_credentials)),
+        (None, Some(plan)) => runtime.block_on(run(plan, local_credentials, build)),
+        (None, None) => Ok(()),
     };
     exit_with(result)
 }
 
+/// Sets the template function's environment for the handler in this process, as Lambda sets it
+/// for the function: the handler reads it as it would there (`std::env::var`).
+#[allow(unsafe_code)]
+fn set_environment(environment: &std::collections::BTreeMap<String, String>) {
+    for (name, value) in environment {
+        // SAFETY: called from `main` before the tokio runtime (or any other thread of this
+        // process) starts, so nothing can read the environment while it changes.
+        unsafe { std::env::set_var(name, value) };
+    }
+}
+
 /// Runs a plan until a signal (or idle), then reports.
-async fn run<B, Fut, H>(plan: Plan, build: B) -> Result<(), RunnerError>
+async fn run<B, Fut, H>(
+    plan: Plan,
+    local_credentials: Option<Credentials>,
+    build: B,
+) -> Result<(), RunnerError>
 where
     B: FnOnce() -> Fut,
     Fut: Future<Output = Result<H, BoxError>>,
@@ -66,19 +89,55 @@ where
 {
     let shutdown = CancellationToken::new();
     tokio::spawn(forward_signals(shutdown.clone()));
-    let Plan { config, mode } = plan;
-    match mode {
-        Mode::Lambda { function, mapping } => {
-            lambda::run(config, *function, mapping, shutdown).await.map(drop)
+    match plan {
+        Plan::Lambda(runs) => {
+            let mut mappings = tokio::task::JoinSet::new();
+            for mut run in runs {
+                run.config.connection.local_credentials.clone_from(&local_credentials);
+                tracing::info!(
+                    function = %run.function.function_name,
+                    bootstrap = %run.function.bootstrap.display(),
+                    queue = run.config.queue.as_str(),
+                    batch_size = run.mapping.batch_size.get(),
+                    batching_window_secs = run.mapping.batching_window.as_secs(),
+                    max_concurrency = run.mapping.max_concurrency.get(),
+                    filters = run.config.filters.len(),
+                    "event source mapping"
+                );
+                mappings.spawn(lambda::run(run.config, run.function, run.mapping, shutdown.clone()));
+            }
+            let mut first_error = None;
+            while let Some(done) = mappings.join_next().await {
+                if let Ok(Err(error)) = done {
+                    shutdown.cancel();
+                    first_error.get_or_insert(error);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
         }
-        Mode::InProcess { function_timeout } => {
+        Plan::InProcess { mut config, function_timeout, function } => {
+            config.connection.local_credentials = local_credentials;
             let options = Options::from_vars(|name| std::env::var(name).ok())?;
+            match &function {
+                Some(function) => tracing::info!(
+                    function = %function.name,
+                    template = %function.template.display(),
+                    environment = ?function.environment.keys().collect::<Vec<_>>(),
+                    filters = config.filters.len(),
+                    handler_concurrency = options.concurrency.get(),
+                    "following the template's function"
+                ),
+                None => tracing::info!(
+                    handler_concurrency = options.concurrency.get(),
+                    "no template function: running with the handler's defaults"
+                ),
+            }
             let handler = build().await.map_err(|err| RunnerError::Handler(err.to_string()))?;
             let mut executor = InProcess::new(Arc::new(handler), options);
             if let Some(timeout) = function_timeout {
                 executor = executor.with_function_timeout(timeout);
             }
-            consumer::run(config, executor, shutdown).await.map(drop)
+            consumer::run(*config, executor, shutdown).await.map(drop)
         }
     }
 }
@@ -98,19 +157,21 @@ fn exit_with(result: Result<(), RunnerError>) -> ExitCode {
 async fn tool(command: Command, local_credentials: Option<Credentials>) -> Result<(), RunnerError> {
     let target = match &command {
         Command::Check { template } => return check(template),
-        Command::Up { target, .. }
-        | Command::Send { target, .. }
-        | Command::Dlq { target, .. }
-        | Command::Redrive { target, .. } => target,
+        Command::Up { target, template, function } => {
+            let (queue, mut connection) = target.parse()?;
+            connection.local_credentials = local_credentials;
+            let client = connection.client(Duration::ZERO).await;
+            return tools::up(&client, queue.as_deref(), template, function.as_deref()).await;
+        }
+        Command::Send { target, .. } | Command::Dlq { target, .. } | Command::Redrive { target, .. } => {
+            target
+        }
     };
     let (queue, mut connection) = target.parse()?;
     connection.local_credentials = local_credentials;
     let client = connection.client(Duration::ZERO).await;
     match command {
-        Command::Check { .. } => Ok(()),
-        Command::Up { template, function, .. } => {
-            tools::up(&client, queue.as_str(), &template, function.as_deref()).await
-        }
+        Command::Check { .. } | Command::Up { .. } => Ok(()),
         Command::Send { file, count, body, group, .. } => {
             let bodies = match (file, count, body) {
                 (Some(path), ..) => tools::Bodies::from_file(&path)?,
@@ -135,14 +196,16 @@ fn check(path: &std::path::Path) -> Result<(), RunnerError> {
     let template = Template::load(path)?;
     let findings = template.check();
     for finding in &findings {
-        println!("{}: [{}] {}", path.display(), finding.rule, finding.message);
+        let level = if finding.warning { "warning: " } else { "" };
+        println!("{}: {level}[{}] {}", path.display(), finding.rule, finding.message);
     }
-    if findings.is_empty() {
+    let broken = findings.iter().filter(|f| !f.warning).count();
+    if broken == 0 {
         let names: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
         println!("{}: ok ({})", path.display(), names.join(", "));
         Ok(())
     } else {
-        Err(RunnerError::CheckFailed { broken: findings.len() })
+        Err(RunnerError::CheckFailed { broken })
     }
 }
 

@@ -1,53 +1,168 @@
-//! The command line, validated once at the edge into a typed plan: the consumer's configuration
-//! and how batches run (in this process, or through the real Lambda binary).
+//! The command line, validated once at the edge into a typed plan: the consumer's configuration,
+//! the template's function (its environment, its event's filters and settings), and how batches
+//! run (in this process, or through the real Lambda binary of each function).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqs_batch::telemetry::LogFormat;
 
-use super::args::{Cli, LogFormatArg, Target};
+use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg, Place, Target};
 use crate::RunnerError;
 use crate::aws::{Connection, QueueRef};
 use crate::consumer::{Config, RetryBackoff};
 use crate::lambda::{LambdaSpec, Mapping};
-use crate::template::Template;
+use crate::template::filter::Filters;
+use crate::template::{FunctionSpec, SqsEventSpec, Template};
 
 /// What a run will do.
 #[derive(Debug)]
-pub struct Plan {
-    /// The consumer's configuration.
-    pub config: Config,
-    /// How the received batches are run.
-    pub mode: Mode,
+pub enum Plan {
+    /// The handler in this process, on one queue.
+    InProcess {
+        /// The consumer's configuration (the event's filters included).
+        config: Box<Config>,
+        /// Lambda's deadline for each batch, if asked for.
+        function_timeout: Option<Duration>,
+        /// The template's function whose settings apply, if there is one.
+        function: Option<TemplateFunction>,
+    },
+    /// The real Lambda binaries behind emulated event source mappings: one run per SQS event.
+    Lambda(Vec<LambdaRun>),
 }
 
-/// How the received batches are run.
+/// The function of a template whose settings a run in process follows.
 #[derive(Debug)]
-pub enum Mode {
-    /// By the handler in this process; with a function timeout, batches get Lambda's deadline.
-    InProcess {
-        /// The function timeout to emulate, if any.
-        function_timeout: Option<Duration>,
-    },
-    /// By the real Lambda binary behind an emulated event source mapping.
-    Lambda {
-        /// The function.
-        function: Box<LambdaSpec>,
-        /// Its event source mapping.
-        mapping: Mapping,
-    },
+pub struct TemplateFunction {
+    /// Its logical id.
+    pub name: String,
+    /// The template it comes from.
+    pub template: PathBuf,
+    /// Its `Environment.Variables`: set for the handler, as Lambda sets them.
+    pub environment: BTreeMap<String, String>,
+}
+
+/// One emulated event source mapping and the function behind it.
+#[derive(Debug)]
+pub struct LambdaRun {
+    /// The consumer's configuration for its queue (the event's filters included).
+    pub config: Config,
+    /// The function.
+    pub function: LambdaSpec,
+    /// Its event source mapping.
+    pub mapping: Mapping,
 }
 
 impl Cli {
-    /// Validates everything and decides the mode: the template is read here, once, for
-    /// `--lambda`.
+    /// Validates everything and decides what runs: the template is read here, once.
     ///
     /// # Errors
     /// [`RunnerError::Usage`] naming the flag or file and what to do.
     pub fn into_plan(self) -> Result<Plan, RunnerError> {
         let connection = connection(&self.endpoint_url, &self.region)?;
-        let queue = QueueRef::parse(self.queue.as_deref().unwrap_or_default())?;
+        let queue = self.queue.as_deref().map(QueueRef::parse).transpose()?;
+        let template = self.load_template()?;
+        let function_timeout = self.function_timeout.map(Duration::from_secs);
+        match self.lambda.clone() {
+            None => {
+                let queue = queue.ok_or_else(|| {
+                    RunnerError::Usage("--queue (or SQS_QUEUE) must name a queue or give its URL".into())
+                })?;
+                let mut config = self.config(queue.clone(), connection);
+                let Some((path, template)) = template else {
+                    return Ok(Plan::InProcess {
+                        config: Box::new(config),
+                        function_timeout,
+                        function: None,
+                    });
+                };
+                let Some(function) = choose_for_queue(&template, self.function.as_deref(), &queue)? else {
+                    return Ok(Plan::InProcess {
+                        config: Box::new(config),
+                        function_timeout,
+                        function: None,
+                    });
+                };
+                let event = &function.sqs_events[0];
+                config.filters = Arc::new(filters(function, event)?);
+                let function = TemplateFunction {
+                    name: function.logical_id.clone(),
+                    template: path,
+                    environment: function.environment.clone(),
+                };
+                Ok(Plan::InProcess { config: Box::new(config), function_timeout, function: Some(function) })
+            }
+            Some(bootstrap) => {
+                let bootstrap = bootstrap.as_deref().map(given_binary).transpose()?;
+                let Some((path, template)) = template else {
+                    let path = self.template.unwrap_or_else(|| PathBuf::from(DEFAULT_TEMPLATE));
+                    return Err(RunnerError::Usage(format!(
+                        "--lambda needs the template of the function ({} is not there): pass --template PATH",
+                        path.display()
+                    )));
+                };
+                for finding in template.check() {
+                    tracing::warn!(rule = finding.rule, "{}", finding.message);
+                }
+                let functions: Vec<&FunctionSpec> = match &self.function {
+                    Some(name) => vec![
+                        template
+                            .function(Some(name))
+                            .map_err(|e| RunnerError::Usage(format!("--function: {e}")))?,
+                    ],
+                    None => template.functions.iter().collect(),
+                };
+                let events: Vec<(&FunctionSpec, &SqsEventSpec)> =
+                    functions.iter().flat_map(|f| f.sqs_events.iter().map(move |e| (*f, e))).collect();
+                if events.is_empty() {
+                    return Err(RunnerError::Usage(format!(
+                        "--lambda: {} has no function with an SQS event",
+                        path.display()
+                    )));
+                }
+                if events.len() > 1 && (bootstrap.is_some() || queue.is_some()) {
+                    return Err(RunnerError::Usage(
+                        "--lambda BOOTSTRAP and --queue run one function's mapping: choose it with --function".into(),
+                    ));
+                }
+                let mut runs = Vec::new();
+                for (function, event) in events {
+                    let binary = match &bootstrap {
+                        Some(path) => path.clone(),
+                        None => built_binary(function.binary.as_deref().unwrap_or("bootstrap"))?,
+                    };
+                    let queue = match &queue {
+                        Some(queue) => queue.clone(),
+                        None => QueueRef::Name(template.event_queue(function).map(|q| q.local_name())?),
+                    };
+                    let mut config = self.config(queue, connection.clone());
+                    config.filters = Arc::new(filters(function, event)?);
+                    let mut mapping = Mapping::from_template(event);
+                    if let Some(batch_size) = self.esm_batch_size {
+                        mapping.batch_size = batch_size;
+                    }
+                    if let Some(window) = self.batching_window {
+                        mapping.batching_window = Duration::from_secs(window);
+                    }
+                    if let Some(concurrency) = self.max_concurrency {
+                        mapping.max_concurrency = concurrency;
+                    }
+                    let mut spec = LambdaSpec::from_template(function, binary, &config.connection);
+                    if let Some(timeout) = function_timeout {
+                        spec.timeout = timeout;
+                    }
+                    runs.push(LambdaRun { config, function: spec, mapping });
+                }
+                Ok(Plan::Lambda(runs))
+            }
+        }
+    }
+
+    /// The consumer's configuration from the flags, for `queue`.
+    fn config(&self, queue: QueueRef, connection: Connection) -> Config {
         let exit_when_idle = self.exit_when_idle.map(Duration::from_secs);
         let mut config = Config::new(queue, connection);
         config.pollers = self.pollers;
@@ -65,44 +180,22 @@ impl Cli {
         config.stats_interval = (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval));
         config.metrics_addr = self.metrics_addr;
         config.progress = exit_when_idle.is_some() && std::io::stderr().is_terminal();
+        config
+    }
 
-        let function_timeout = self.function_timeout.map(Duration::from_secs);
-        let Some(bootstrap) = self.lambda else {
-            return Ok(Plan { config, mode: Mode::InProcess { function_timeout } });
+    /// The template a run follows: as given, else `template.yaml` when there is one here, else
+    /// none; `--no-template` for none at all.
+    fn load_template(&self) -> Result<Option<(PathBuf, Template)>, RunnerError> {
+        if self.no_template {
+            return Ok(None);
+        }
+        let path = match &self.template {
+            Some(path) => path.clone(),
+            None if Path::new(DEFAULT_TEMPLATE).is_file() => PathBuf::from(DEFAULT_TEMPLATE),
+            None => return Ok(None),
         };
-        // Absolute, because the process runs in the binary's own folder (LAMBDA_TASK_ROOT).
-        let bootstrap = match std::fs::canonicalize(&bootstrap) {
-            Ok(path) if path.is_file() => path,
-            _ => {
-                return Err(RunnerError::Usage(format!(
-                    "--lambda {}: no such file; build it first (cargo build -p handler --bin bootstrap)",
-                    bootstrap.display()
-                )));
-            }
-        };
-        let template =
-            Template::load(&self.template).map_err(|e| RunnerError::Usage(format!("--template: {e}")))?;
-        for finding in template.check() {
-            tracing::warn!(rule = finding.rule, "{}", finding.message);
-        }
-        let spec = template
-            .function(self.function.as_deref())
-            .map_err(|e| RunnerError::Usage(format!("--function: {e}")))?;
-        let mut mapping = Mapping::from_template(&spec.sqs_events[0]);
-        if let Some(batch_size) = self.esm_batch_size {
-            mapping.batch_size = batch_size;
-        }
-        if let Some(window) = self.batching_window {
-            mapping.batching_window = Duration::from_secs(window);
-        }
-        if let Some(concurrency) = self.max_concurrency {
-            mapping.max_concurrency = concurrency;
-        }
-        let mut function = LambdaSpec::from_template(spec, bootstrap, &config.connection);
-        if let Some(timeout) = function_timeout {
-            function.timeout = timeout;
-        }
-        Ok(Plan { config, mode: Mode::Lambda { function: Box::new(function), mapping } })
+        let template = Template::load(&path).map_err(|e| RunnerError::Usage(format!("--template: {e}")))?;
+        Ok(Some((path, template)))
     }
 
     /// The log format: as asked, or pretty on a terminal and JSON elsewhere.
@@ -117,6 +210,75 @@ impl Cli {
     }
 }
 
+/// The function whose settings a run in process on `queue` follows: the one named, the only
+/// one, or the one whose SQS event reads a queue of that name. `None` when the template has no
+/// function with an SQS event.
+fn choose_for_queue<'t>(
+    template: &'t Template,
+    name: Option<&str>,
+    queue: &QueueRef,
+) -> Result<Option<&'t FunctionSpec>, RunnerError> {
+    if let Some(name) = name {
+        return template
+            .function(Some(name))
+            .map(Some)
+            .map_err(|e| RunnerError::Usage(format!("--function: {e}")));
+    }
+    match template.functions.as_slice() {
+        [] => Ok(None),
+        [only] => Ok(Some(only)),
+        several => {
+            let queue_name = queue.as_str().rsplit('/').next().unwrap_or_default();
+            let reading: Vec<&FunctionSpec> = several
+                .iter()
+                .filter(|f| template.event_queue(f).is_ok_and(|q| q.local_name() == queue_name))
+                .collect();
+            match reading.as_slice() {
+                [one] => Ok(Some(one)),
+                _ => Err(RunnerError::Usage(format!(
+                    "the template has several functions with SQS events ({}) and none reads {queue_name:?}: choose one with --function, or pass --no-template",
+                    several.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        }
+    }
+}
+
+/// The event's FilterCriteria, parsed.
+fn filters(function: &FunctionSpec, event: &SqsEventSpec) -> Result<Filters, RunnerError> {
+    Filters::parse(&event.filters).map_err(|e| {
+        RunnerError::Usage(format!(
+            "--template: {}.Events.{}: FilterCriteria {e}",
+            function.logical_id, event.name
+        ))
+    })
+}
+
+/// A bootstrap given on the command line, as an absolute path: the process runs in the binary's
+/// own folder (LAMBDA_TASK_ROOT).
+fn given_binary(path: &Path) -> Result<PathBuf, RunnerError> {
+    match std::fs::canonicalize(path) {
+        Ok(path) if path.is_file() => Ok(path),
+        _ => Err(RunnerError::Usage(format!(
+            "--lambda {}: no such file; build it first (cargo build -p handler --bin bootstrap)",
+            path.display()
+        ))),
+    }
+}
+
+/// A function's binary as cargo built it: beside this runner (the same build), else in
+/// `$CARGO_TARGET_DIR/debug` or `target/debug`.
+fn built_binary(name: &str) -> Result<PathBuf, RunnerError> {
+    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(name)));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let found = [beside, Some(target.join("debug").join(name))].into_iter().flatten().find(|p| p.is_file());
+    found.and_then(|p| std::fs::canonicalize(p).ok()).ok_or_else(|| {
+        RunnerError::Usage(format!(
+            "--lambda: the function's binary {name:?} is not built: build it first (cargo build --bin {name}), or pass its path"
+        ))
+    })
+}
+
 impl Target {
     /// The queue and where it is, validated as the main command's.
     ///
@@ -124,6 +286,23 @@ impl Target {
     /// [`RunnerError::Usage`] naming the flag.
     pub fn parse(&self) -> Result<(QueueRef, Connection), RunnerError> {
         Ok((QueueRef::parse(&self.queue)?, connection(&self.endpoint_url, &self.region)?))
+    }
+}
+
+impl Place {
+    /// The queue name, if one is given, and where.
+    ///
+    /// # Errors
+    /// [`RunnerError::Usage`] naming the flag.
+    pub fn parse(&self) -> Result<(Option<String>, Connection), RunnerError> {
+        let queue = match self.queue.as_deref().map(str::trim) {
+            Some("") => return Err(RunnerError::Usage("--queue must not be empty".into())),
+            Some(name) if name.contains("://") => {
+                return Err(RunnerError::Usage("up: --queue takes a queue name, not a URL".into()));
+            }
+            other => other.map(str::to_owned),
+        };
+        Ok((queue, connection(&self.endpoint_url, &self.region)?))
     }
 }
 
@@ -153,8 +332,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
-        let cli = Cli::try_parse_from([&["local-runner"], args].concat()).map_err(|e| e.to_string())?;
-        cli.into_plan().map(|plan| plan.config).map_err(|e| e.to_string())
+        let cli = Cli::try_parse_from([&["local-runner", "--no-template"], args].concat())
+            .map_err(|e| e.to_string())?;
+        match cli.into_plan().map_err(|e| e.to_string())? {
+            Plan::InProcess { config, .. } => Ok(*config),
+            Plan::Lambda(_) => Err("not in process".into()),
+        }
     }
 
     #[test]
@@ -208,5 +391,32 @@ mod tests {
     fn exit_when_idle_caps_the_long_poll_wait() {
         let config = parse(&["--queue", "q", "--exit-when-idle", "3"]).unwrap();
         assert_eq!(config.long_poll(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn with_several_functions_the_one_reading_the_queue_is_chosen() {
+        let template = Template::parse(
+            r#"
+Resources:
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events: {Q: {Type: SQS, Properties: {Queue: !GetAtt QueueA.Arn}}}
+  B:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events: {Q: {Type: SQS, Properties: {Queue: !GetAtt QueueB.Arn}}}
+  QueueA: {Type: AWS::SQS::Queue, Properties: {QueueName: orders}}
+  QueueB: {Type: AWS::SQS::Queue}
+"#,
+        )
+        .unwrap();
+        let chosen = |queue: &str| {
+            choose_for_queue(&template, None, &QueueRef::parse(queue).unwrap())
+                .map(|f| f.map(|f| f.logical_id.clone()))
+        };
+        assert_eq!(chosen("orders").unwrap().as_deref(), Some("A"));
+        assert_eq!(chosen("http://127.0.0.1:4566/000000000000/QueueB").unwrap().as_deref(), Some("B"));
+        assert!(matches!(chosen("other"), Err(RunnerError::Usage(_))));
     }
 }

@@ -72,7 +72,11 @@ impl<E: BatchExecutor> Batches<E> {
             )
         });
         let started = Instant::now();
+        Stats::add(&self.stats.invoked, records.len());
         let execution = self.executor.execute(&records, &self.stop, &self.abandon).await;
+        if execution.failed_whole {
+            Stats::add(&self.stats.failed_invoke, records.len());
+        }
         self.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
         done.cancel();
         if let Some(heartbeat) = heartbeat {

@@ -4,8 +4,11 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::RetryBackoff;
 use crate::aws::{Connection, MAX_RECEIVE, MAX_WAIT_SECONDS, QueueRef};
+use crate::template::filter::Filters;
 
 /// Concurrent long-poll tasks.
 pub const DEFAULT_POLLERS: NonZeroUsize = NonZeroUsize::new(2).expect("2 is not zero");
@@ -56,6 +59,9 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Show a progress line with the queue's depth on stderr (a terminal, draining).
     pub progress: bool,
+    /// The event source mapping's FilterCriteria: a record no filter matches is deleted without
+    /// being handled. Empty: every record is handled.
+    pub filters: Arc<Filters>,
 }
 
 impl Config {
@@ -82,6 +88,7 @@ impl Config {
             stats_interval: Some(Duration::from_secs(DEFAULT_STATS_INTERVAL_SECS)),
             metrics_addr: None,
             progress: false,
+            filters: Arc::default(),
         }
     }
 

@@ -129,6 +129,7 @@ pub async fn run<E: BatchExecutor>(
                 throttle: Arc::clone(&throttle),
                 stop: stop.clone(),
                 batches: Arc::clone(&batches),
+                filters: Arc::clone(&config.filters),
             }
             .run(),
         );
@@ -171,6 +172,7 @@ pub async fn run<E: BatchExecutor>(
         failed = summary.failed,
         skipped = summary.skipped,
         abandoned = summary.abandoned,
+        filtered = summary.filtered,
         deleted = summary.deleted,
         delete_failed = summary.delete_failed,
         deleted_late = summary.deleted_late,

@@ -18,6 +18,7 @@ use crate::aws::records::lambda_record;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
 use crate::aws::{Connection, Retries, Sqs, may_have_reached_sqs};
 use crate::observe::Stats;
+use crate::template::filter::Filters;
 
 /// One long-poll task and the handles it works with.
 pub(crate) struct Poller<E> {
@@ -34,7 +35,11 @@ pub(crate) struct Poller<E> {
     pub(crate) throttle: Arc<Throttle>,
     pub(crate) stop: CancellationToken,
     pub(crate) batches: Arc<Batches<E>>,
+    pub(crate) filters: Arc<Filters>,
 }
+
+/// Attempts at deleting filtered records.
+const FILTERED_DELETE_ATTEMPTS: u32 = 3;
 
 impl<E: BatchExecutor> Poller<E> {
     /// Receives batches and starts them until the run stops.
@@ -101,15 +106,11 @@ impl<E: BatchExecutor> Poller<E> {
                     }
                 }
             };
-            if messages.is_empty() {
+            let records = self.keep_matching(messages).await;
+            if records.is_empty() {
                 continue;
             }
-            let messages = self.gather(messages).await;
-            Stats::add(&self.stats.received, messages.len());
-            let records: Vec<SqsMessage> = messages
-                .into_iter()
-                .map(|m| lambda_record(m, self.sqs.queue(), &self.connection.region))
-                .collect();
+            let records = self.gather(records).await;
             if self.stop.is_cancelled() {
                 self.release(&records).await;
                 break;
@@ -121,26 +122,52 @@ impl<E: BatchExecutor> Poller<E> {
         Ok(())
     }
 
+    /// The received messages as Lambda records, without those no filter matches: those are
+    /// deleted at once, as Lambda does, never handled and never retried.
+    async fn keep_matching(&self, messages: Vec<Message>) -> Vec<SqsMessage> {
+        Stats::add(&self.stats.received, messages.len());
+        let records =
+            messages.into_iter().map(|m| lambda_record(m, self.sqs.queue(), &self.connection.region));
+        if self.filters.is_empty() {
+            return records.collect();
+        }
+        let (keep, drop): (Vec<SqsMessage>, Vec<SqsMessage>) = records.partition(|r| self.filters.matches(r));
+        if !drop.is_empty() {
+            for record in &drop {
+                tracing::debug!(
+                    message_id = record.message_id.as_deref(),
+                    "filtered out: deleted without being handled"
+                );
+            }
+            let refs: Vec<&SqsMessage> = drop.iter().collect();
+            // What is not deleted comes back after its visibility timeout and is filtered again.
+            self.sqs.delete(&refs, Retries::times(FILTERED_DELETE_ATTEMPTS)).await;
+            Stats::add(&self.stats.filtered, drop.len());
+            self.idle.settled(drop.len());
+        }
+        keep
+    }
+
     /// Lambda's batching window: after the first messages arrive, keep receiving until the batch
-    /// holds `target` messages or the window has passed. Without a window, one receive is the
-    /// batch.
-    async fn gather(&self, mut messages: Vec<Message>) -> Vec<Message> {
+    /// holds `target` messages or the window has passed; filtered records do not count. Without a
+    /// window, one receive is the batch.
+    async fn gather(&self, mut records: Vec<SqsMessage>) -> Vec<SqsMessage> {
         if self.batching_window.is_zero() {
-            return messages;
+            return records;
         }
         let window_ends = Instant::now() + self.batching_window;
-        while messages.len() < self.target && !self.stop.is_cancelled() {
+        while records.len() < self.target && !self.stop.is_cancelled() {
             let left = window_ends.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            match self.sqs.receive(self.target - messages.len(), left).await {
+            match self.sqs.receive(self.target - records.len(), left).await {
                 Ok(more) => {
                     self.idle.received(more.len());
                     if more.is_empty() && left < Duration::from_secs(1) {
                         break; // a wait under a second is no wait: the window is over
                     }
-                    messages.extend(more);
+                    records.extend(self.keep_matching(more).await);
                 }
                 Err(err) => {
                     // The batch so far is handled; the next receive reports the fault.
@@ -153,7 +180,7 @@ impl<E: BatchExecutor> Poller<E> {
                 }
             }
         }
-        messages
+        records
     }
 
     /// A receive that may have reached SQS got no answer: SQS may have handed it messages that

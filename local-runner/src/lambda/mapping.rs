@@ -5,8 +5,9 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use axum::body::Bytes;
+use serde_json::Value;
 use sqs_batch::{BatchReport, Error, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
@@ -108,37 +109,68 @@ fn failed_whole(records: &[SqsMessage], why: &str) -> Execution {
     Execution { report: BatchReport { outcomes }, failed_whole: true }
 }
 
-/// Applies a partial batch response as Lambda does: listed items failed, the rest succeeded; a
-/// response that cannot be parsed, or that names an item not in the batch, fails the whole batch.
+/// Applies a partial batch response as Lambda does:
+/// - an empty response, `null`, `{}`, or `batchItemFailures` empty or `null`: every record
+///   succeeded;
+/// - the records listed by `itemIdentifier` failed, the others succeeded;
+/// - an `itemIdentifier` that is empty, `null`, missing or not a message of the batch, a list
+///   entry that is not an object, or a response that is not valid JSON or not an object: the
+///   whole batch failed.
 fn partial_report(records: &[SqsMessage], response: &[u8]) -> Execution {
-    // An empty or null response means no failures.
+    match failed_items(records, response) {
+        Ok(failed) => {
+            let outcomes = records
+                .iter()
+                .map(|record| match record.message_id.as_deref() {
+                    Some(id) if failed.contains(&id) => {
+                        Outcome::Failed(Error::transient("reported in batchItemFailures"))
+                    }
+                    _ => Outcome::Succeeded,
+                })
+                .collect();
+            Execution { report: BatchReport { outcomes }, failed_whole: false }
+        }
+        Err(why) => {
+            tracing::warn!(%why, "the function's partial batch response fails the whole batch");
+            failed_whole(records, why)
+        }
+    }
+}
+
+/// The message ids a partial batch response lists; why the whole batch failed when it cannot
+/// be applied.
+fn failed_items<'r>(records: &'r [SqsMessage], response: &[u8]) -> Result<Vec<&'r str>, &'static str> {
     let trimmed = response.trim_ascii();
-    if trimmed.is_empty() || trimmed == b"null" || trimmed == b"{}" {
-        let report = BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() };
-        return Execution { report, failed_whole: false };
+    if trimmed.is_empty() {
+        return Ok(Vec::new());
     }
-    let Ok(parsed) = serde_json::from_slice::<SqsBatchResponse>(trimmed) else {
-        tracing::warn!("the function's response is not a partial batch response; failing the whole batch");
-        return failed_whole(records, "invalid partial batch response");
+    let parsed: Value = serde_json::from_slice(trimmed).map_err(|_| "the response is not valid JSON")?;
+    let items = match &parsed {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(object) => match object.get("batchItemFailures") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err("batchItemFailures is not a list"),
+        },
+        _ => return Err("the response is not a partial batch response object"),
     };
-    let failed: Vec<&str> = parsed.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    let known = |id: &&str| records.iter().any(|r| r.message_id.as_deref() == Some(id));
-    if failed.iter().any(|id| id.is_empty() || !known(id)) {
-        tracing::warn!(
-            "the partial batch response names an item that is not in the batch; failing the whole batch"
-        );
-        return failed_whole(records, "partial batch response names an unknown item");
-    }
-    let outcomes = records
+    items
         .iter()
-        .map(|record| match record.message_id.as_deref() {
-            Some(id) if failed.contains(&id) => {
-                Outcome::Failed(Error::transient("reported in batchItemFailures"))
-            }
-            _ => Outcome::Succeeded,
+        .map(|item| {
+            let id = match item.get("itemIdentifier") {
+                Some(Value::String(id)) if !id.is_empty() => id,
+                Some(Value::String(_)) => return Err("an itemIdentifier is empty"),
+                Some(Value::Null) => return Err("an itemIdentifier is null"),
+                None => return Err("an entry has no itemIdentifier"),
+                Some(_) => return Err("an itemIdentifier is not a string"),
+            };
+            records
+                .iter()
+                .filter_map(|r| r.message_id.as_deref())
+                .find(|known| known == id)
+                .ok_or("an itemIdentifier names no message of the batch")
         })
-        .collect();
-    Execution { report: BatchReport { outcomes }, failed_whole: false }
+        .collect()
 }
 
 #[cfg(test)]
@@ -164,27 +196,53 @@ mod tests {
         let report =
             partial_report(&records(&["a", "b", "c"]), br#"{"batchItemFailures":[{"itemIdentifier":"b"}]}"#);
         assert_eq!(successes(&report), [true, false, true]);
+        assert!(!report.failed_whole);
     }
 
     #[test]
-    fn an_empty_or_null_response_means_all_succeeded() {
-        for body in [&b""[..], b"null", b"{}", br#"{"batchItemFailures":[]}"#] {
-            assert_eq!(successes(&partial_report(&records(&["a", "b"]), body)), [true, true]);
+    fn an_empty_or_null_response_or_list_means_all_succeeded() {
+        for body in [
+            &b""[..],
+            b"  ",
+            b"null",
+            b"{}",
+            br#"{"batchItemFailures":[]}"#,
+            br#"{"batchItemFailures":null}"#,
+        ] {
+            assert_eq!(
+                successes(&partial_report(&records(&["a", "b"]), body)),
+                [true, true],
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
     #[test]
-    fn an_unknown_or_empty_item_identifier_fails_the_whole_batch() {
+    fn an_item_identifier_that_is_empty_null_missing_or_unknown_fails_the_whole_batch() {
         for body in [
             &br#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#[..],
             br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            br#"{"batchItemFailures":[{}]}"#,
+            br#"{"batchItemFailures":["a"]}"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":"a"},{"itemIdentifier":"zzz"}]}"#,
         ] {
-            assert_eq!(successes(&partial_report(&records(&["a", "b"]), body)), [false, false]);
+            let report = partial_report(&records(&["a", "b"]), body);
+            assert_eq!(successes(&report), [false, false], "{}", String::from_utf8_lossy(body));
+            assert!(report.failed_whole);
         }
     }
 
     #[test]
     fn a_response_that_is_not_a_partial_batch_response_fails_the_whole_batch() {
-        assert_eq!(successes(&partial_report(&records(&["a"]), b"[1,2]")), [false]);
+        for body in [&b"[1,2]"[..], b"not json", br#""ok""#, br#"{"batchItemFailures":"a"}"#] {
+            assert_eq!(
+                successes(&partial_report(&records(&["a"]), body)),
+                [false],
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

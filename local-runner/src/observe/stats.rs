@@ -14,6 +14,12 @@ pub(crate) struct Stats {
     pub(crate) failed: Counter,
     pub(crate) skipped: Counter,
     pub(crate) abandoned: Counter,
+    /// Records no filter matched: deleted without being handled.
+    pub(crate) filtered: Counter,
+    /// Records handed to an invocation (of the function, or of the handler in process).
+    pub(crate) invoked: Counter,
+    /// Records of invocations that failed as a whole.
+    pub(crate) failed_invoke: Counter,
     pub(crate) deleted: Counter,
     pub(crate) delete_failed: Counter,
     pub(crate) deleted_late: Counter,
@@ -36,6 +42,9 @@ impl Default for Stats {
             failed: Counter::default(),
             skipped: Counter::default(),
             abandoned: Counter::default(),
+            filtered: Counter::default(),
+            invoked: Counter::default(),
+            failed_invoke: Counter::default(),
             deleted: Counter::default(),
             delete_failed: Counter::default(),
             deleted_late: Counter::default(),
@@ -62,6 +71,9 @@ pub struct Summary {
     pub skipped: u64,
     /// Started but given up when the shutdown timeout ran out: released, delivered again.
     pub abandoned: u64,
+    /// Matched no filter of the event source mapping: deleted without being handled, as Lambda
+    /// does (counted in `received`, never in `deleted`).
+    pub filtered: u64,
     /// Deleted after success.
     pub deleted: u64,
     /// Succeeded but could not be deleted: SQS will deliver them again.
@@ -95,6 +107,7 @@ impl Stats {
             failed: self.failed.get(),
             skipped: self.skipped.get(),
             abandoned: self.abandoned.get(),
+            filtered: self.filtered.get(),
             deleted: self.deleted.get(),
             delete_failed: self.delete_failed.get(),
             deleted_late: self.deleted_late.get(),
@@ -103,12 +116,36 @@ impl Stats {
         }
     }
 
-    /// These counters as Prometheus metrics (`local_runner_*`), labelled with the queue.
+    /// These counters as Prometheus metrics (`local_runner_*`), labelled with the queue. Where the
+    /// event source mapping has a metric of its own (PolledEventCount, FilteredOutEventCount,
+    /// InvokedEventCount, FailedInvokeEventCount, DeletedEventCount), the series is named after
+    /// it, so a dashboard built locally carries over.
     pub(crate) fn registry(&self, queue: &str) -> Registry {
         let label = [(std::borrow::Cow::Borrowed("queue"), std::borrow::Cow::Owned(queue.to_owned()))];
         let mut registry = Registry::with_prefix_and_labels("local_runner", label.into_iter());
+        let events = [
+            (
+                "polled_events",
+                "Messages received from SQS (PolledEventCount); a redelivery counts again",
+                &self.received,
+            ),
+            (
+                "filtered_out_events",
+                "Messages no filter matched, deleted without being handled (FilteredOutEventCount)",
+                &self.filtered,
+            ),
+            ("invoked_events", "Messages handed to an invocation (InvokedEventCount)", &self.invoked),
+            (
+                "failed_invoke_events",
+                "Messages of invocations that failed as a whole (FailedInvokeEventCount)",
+                &self.failed_invoke,
+            ),
+            ("deleted_events", "Messages deleted after success (DeletedEventCount)", &self.deleted),
+        ];
+        for (name, help, counter) in events {
+            registry.register(name, help, counter.clone());
+        }
         let messages = [
-            ("received", "Messages received from SQS; a redelivered message counts again", &self.received),
             ("succeeded", "Messages handled successfully", &self.succeeded),
             ("failed", "Messages handled that failed; left to the queue's redrive policy", &self.failed),
             (
@@ -117,7 +154,6 @@ impl Stats {
                 &self.skipped,
             ),
             ("abandoned", "Messages started but given up when the shutdown timeout ran out", &self.abandoned),
-            ("deleted", "Messages deleted after success", &self.deleted),
             (
                 "delete_failed",
                 "Messages that succeeded but could not be deleted; SQS delivers them again",

@@ -1,5 +1,6 @@
 //! The rules a template must keep for the handler to work as written (`local-runner check`).
 
+use super::filter::{Filters, lint};
 use super::{Finding, FunctionSpec, SqsEventSpec, Template};
 
 /// FIFO queues: at most 10 messages a batch.
@@ -16,6 +17,7 @@ impl Template {
             findings.push(Finding {
                 rule: "sqs-function",
                 message: "no AWS::Serverless::Function has an SQS event".into(),
+                warning: false,
             });
         }
         for function in &self.functions {
@@ -23,12 +25,82 @@ impl Template {
                 self.check_event(function, event, &mut findings);
             }
         }
+        self.check_shared_queues(&mut findings);
         findings
+    }
+
+    /// Two event source mappings on one queue split its messages between them; with a filter
+    /// on either, each deletes the messages meant for the other.
+    fn check_shared_queues(&self, findings: &mut Vec<Finding>) {
+        let mut by_queue: std::collections::BTreeMap<&str, Vec<(&FunctionSpec, &SqsEventSpec)>> =
+            Default::default();
+        for function in &self.functions {
+            for event in &function.sqs_events {
+                if let Some(queue) = &event.queue {
+                    by_queue.entry(queue).or_default().push((function, event));
+                }
+            }
+        }
+        for (queue, mappings) in by_queue {
+            if mappings.len() > 1 && mappings.iter().any(|(_, event)| !event.filters.is_empty()) {
+                let names: Vec<String> =
+                    mappings.iter().map(|(f, e)| format!("{}.Events.{}", f.logical_id, e.name)).collect();
+                findings.push(Finding {
+                    rule: "filter-shared-queue",
+                    message: format!(
+                        "{queue} feeds {}, and one of them filters: each mapping deletes the messages its filters \
+                         do not match, including those the other would handle; give each function its own queue",
+                        names.join(" and ")
+                    ),
+                    warning: false,
+                });
+            }
+        }
+    }
+
+    fn check_filters(&self, at: &str, event: &SqsEventSpec, findings: &mut Vec<Finding>) {
+        if event.filters.is_empty() {
+            return;
+        }
+        let mut found = |rule, message: String, warning| findings.push(Finding { rule, message, warning });
+        if event.filter_written_as_mapping {
+            found(
+                "filter-pattern",
+                format!(
+                    "{at}: FilterCriteria Pattern is a YAML mapping; CloudFormation takes a string of JSON (quote it)"
+                ),
+                false,
+            );
+        }
+        if let Err(error) = Filters::parse(&event.filters) {
+            found("filter-pattern", format!("{at}: FilterCriteria {error}"), false);
+        }
+        for (index, pattern) in event.filters.iter().enumerate() {
+            for problem in lint(pattern) {
+                found(
+                    "filter-never-matches",
+                    format!("{at}: FilterCriteria filter {}: {problem}", index + 1),
+                    false,
+                );
+            }
+        }
+        let fifo = event.queue.as_ref().and_then(|q| self.queues.get(q)).is_some_and(|q| q.fifo);
+        if fifo {
+            found(
+                "filter-fifo",
+                format!(
+                    "{at}: filters on a FIFO queue: the messages they do not match are deleted, so a group keeps \
+                     its order only among the messages that match"
+                ),
+                true,
+            );
+        }
     }
 
     fn check_event(&self, function: &FunctionSpec, event: &SqsEventSpec, findings: &mut Vec<Finding>) {
         let at = format!("{}.Events.{}", function.logical_id, event.name);
-        let mut found = |rule, message: String| findings.push(Finding { rule, message });
+        self.check_filters(&at, event, findings);
+        let mut found = |rule, message: String| findings.push(Finding { rule, message, warning: false });
         for policy in &function.broad_policies {
             found(
                 "least-privilege",

@@ -11,11 +11,14 @@ use serde_json::Value;
 use thiserror::Error;
 
 mod check;
+pub mod filter;
 #[cfg(test)]
 mod tests;
 mod yaml;
 
-use yaml::{as_bool, as_u64, broad_policies, logical_ref, redrive_policy, scalar_text, to_json};
+use yaml::{
+    as_bool, as_u64, broad_policies, logical_ref, redrive_policy, resolve_parameters, scalar_text, to_json,
+};
 
 /// Lambda's default function timeout when the template sets none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -75,6 +78,24 @@ pub struct QueueSpec {
     /// The FIFO settings given as plain values (`ContentBasedDeduplication`,
     /// `DeduplicationScope`, `FifoThroughputLimit`), by attribute name, as text.
     pub fifo_settings: BTreeMap<String, String>,
+    /// `QueueName`, when the template gives one.
+    pub name: Option<String>,
+    /// `MessageRetentionPeriod`, in seconds.
+    pub retention_period: Option<u64>,
+}
+
+impl QueueSpec {
+    /// The queue's name: its `QueueName`, else its logical id (with `.fifo` for a FIFO queue).
+    /// CloudFormation makes up a name where the template gives none; locally (`up`, `--lambda`
+    /// of a whole template) the logical id stands in for it.
+    #[must_use]
+    pub fn local_name(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None if self.fifo => format!("{}.fifo", self.logical_id),
+            None => self.logical_id.clone(),
+        }
+    }
 }
 
 /// The FIFO queue attributes `up` carries over from the template.
@@ -95,6 +116,11 @@ pub struct SqsEventSpec {
     pub report_batch_item_failures: bool,
     /// `ScalingConfig.MaximumConcurrency`.
     pub max_concurrency: Option<u64>,
+    /// `FilterCriteria.Filters[].Pattern`, each a JSON text (parameters resolved).
+    pub filters: Vec<String>,
+    /// Some `Pattern` is written as a YAML mapping instead of a string of JSON, which
+    /// CloudFormation does not take.
+    pub filter_written_as_mapping: bool,
 }
 
 /// An `AWS::Serverless::Function` with at least one SQS event.
@@ -117,6 +143,8 @@ pub struct FunctionSpec {
     /// Entries of `Policies` that grant far more than the function needs (`*FullAccess`,
     /// `AdministratorAccess`, statements allowing `*` or `sqs:*`).
     pub broad_policies: Vec<String>,
+    /// `Metadata.BuildProperties.Binary`: the cargo binary that is the function.
+    pub binary: Option<String>,
 }
 
 /// The parts of a SAM template the runner uses.
@@ -128,13 +156,16 @@ pub struct Template {
     pub queues: BTreeMap<String, QueueSpec>,
 }
 
-/// One broken rule.
+/// One broken rule, or a warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// A short stable name for the rule.
     pub rule: &'static str,
     /// What is wrong and what to change.
     pub message: String,
+    /// Legal, and working as AWS documents it, but likely not what was meant: reported, not
+    /// failed.
+    pub warning: bool,
 }
 
 impl Template {
@@ -154,7 +185,7 @@ impl Template {
     /// A description of what is not valid.
     pub fn parse(text: &str) -> Result<Self, String> {
         let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-        let doc = to_json(yaml);
+        let doc = resolve_parameters(to_json(yaml));
         let resources = doc.get("Resources").and_then(Value::as_object).ok_or("no Resources section")?;
         let globals = doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Null);
 
@@ -177,6 +208,8 @@ impl Template {
                             .iter()
                             .filter_map(|&key| Some((key.to_owned(), scalar_text(&props[key])?)))
                             .collect(),
+                        name: props["QueueName"].as_str().map(str::to_owned),
+                        retention_period: as_u64(&props["MessageRetentionPeriod"]),
                     },
                 );
             }
@@ -200,6 +233,12 @@ impl Template {
                     }
                     let ep = &event["Properties"];
                     let responses = ep["FunctionResponseTypes"].as_array();
+                    let patterns: Vec<&Value> = ep["FilterCriteria"]["Filters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|f| &f["Pattern"])
+                        .collect();
                     sqs_events.push(SqsEventSpec {
                         name: name.clone(),
                         queue: logical_ref(&ep["Queue"]),
@@ -210,6 +249,11 @@ impl Template {
                         report_batch_item_failures: responses
                             .is_some_and(|r| r.iter().any(|t| t == "ReportBatchItemFailures")),
                         max_concurrency: as_u64(&ep["ScalingConfig"]["MaximumConcurrency"]),
+                        filters: patterns
+                            .iter()
+                            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                            .collect(),
+                        filter_written_as_mapping: patterns.iter().any(|p| !p.is_string()),
                     });
                 }
             }
@@ -234,6 +278,7 @@ impl Template {
                 log_level: logging["ApplicationLogLevel"].as_str().map(str::to_owned),
                 sqs_events,
                 broad_policies: broad_policies(&props["Policies"]),
+                binary: resource["Metadata"]["BuildProperties"]["Binary"].as_str().map(str::to_owned),
             });
         }
         Ok(Self { functions, queues })

@@ -215,3 +215,75 @@ fn several_sqs_functions_need_a_choice() {
     assert!(template.function(None).is_err());
     assert_eq!(template.function(Some("Fn2")).unwrap().logical_id, "Fn2");
 }
+
+/// [`GOOD`] with these FilterCriteria patterns on its event.
+fn with_filters(patterns: &[&str]) -> String {
+    let filters: String = patterns.iter().map(|p| format!("                - Pattern: '{p}'\n")).collect();
+    GOOD.replace(
+        "            ScalingConfig:\n",
+        &format!(
+            "            FilterCriteria:\n              Filters:\n{filters}            ScalingConfig:\n"
+        ),
+    )
+}
+
+#[test]
+fn filter_criteria_are_read_with_parameters_resolved() {
+    let text = format!(
+        "Parameters:\n  Kind:\n    Type: String\n    Default: order\n{}",
+        GOOD.replace(
+            "            ScalingConfig:\n",
+            "            FilterCriteria:\n              Filters:\n                - Pattern: !Sub '{\"body\": {\"kind\": [\"${Kind}\"]}}'\n            ScalingConfig:\n"
+        )
+    );
+    let template = Template::parse(&text).unwrap();
+    assert_eq!(template.functions[0].sqs_events[0].filters, [r#"{"body": {"kind": ["order"]}}"#]);
+    assert_eq!(template.check(), []);
+}
+
+#[test]
+fn a_broken_filter_pattern_is_caught_with_its_position() {
+    let findings = Template::parse(&with_filters(&[r#"{"body": {"kind": ["order"]}"#])).unwrap().check();
+    assert_eq!(findings.iter().map(|f| f.rule).collect::<Vec<_>>(), ["filter-pattern"]);
+    assert!(findings[0].message.contains("line 1 column"), "{}", findings[0].message);
+}
+
+#[test]
+fn an_unknown_operator_and_too_many_filters_are_caught() {
+    assert_eq!(rules(&with_filters(&[r#"{"body": {"kind": [{"wildcard": "o*"}]}}"#])), ["filter-pattern"]);
+    assert_eq!(rules(&with_filters(&[r#"{"body": {"kind": ["a"]}}"#; 6])), ["filter-pattern"]);
+}
+
+#[test]
+fn a_filter_that_can_never_match_is_caught() {
+    let numeric_attribute = r#"{"attributes": {"ApproximateReceiveCount": [{"numeric": [">", 1]}]}}"#;
+    assert_eq!(rules(&with_filters(&[numeric_attribute])), ["filter-never-matches"]);
+}
+
+#[test]
+fn a_filter_on_a_fifo_queue_is_a_warning_not_a_failure() {
+    let fifo = with_filters(&[r#"{"body": {"kind": ["a"]}}"#])
+        .replace("MaximumBatchingWindowInSeconds: 5", "MaximumBatchingWindowInSeconds: 0")
+        .replace("VisibilityTimeout: 185", "VisibilityTimeout: 185\n      FifoQueue: true")
+        .replace("KmsMasterKeyId: alias/aws/sqs", "KmsMasterKeyId: alias/aws/sqs\n      FifoQueue: true");
+    let findings = Template::parse(&fifo).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("filter-fifo", true)]);
+}
+
+#[test]
+fn two_functions_on_one_queue_with_a_filter_are_caught() {
+    let two = with_filters(&[r#"{"body": {"kind": ["a"]}}"#]).replace(
+        "  Queue:\n    Type: AWS::SQS::Queue",
+        "  Fn2:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        Q:\n          Type: SQS\n          Properties:\n            Queue: !GetAtt Queue.Arn\n            FunctionResponseTypes: [ReportBatchItemFailures]\n  Queue:\n    Type: AWS::SQS::Queue",
+    );
+    assert_eq!(rules(&two), ["filter-shared-queue"]);
+}
+
+#[test]
+fn a_queue_is_named_by_its_queue_name_or_its_logical_id() {
+    let named = GOOD
+        .replace("      VisibilityTimeout: 185\n", "      VisibilityTimeout: 185\n      QueueName: orders\n");
+    assert_eq!(Template::parse(&named).unwrap().queues["Queue"].local_name(), "orders");
+    assert_eq!(Template::parse(GOOD).unwrap().queues["Queue"].local_name(), "Queue");
+    assert_eq!(Template::parse(&fifo_good()).unwrap().queues["Queue"].local_name(), "Queue.fifo");
+}

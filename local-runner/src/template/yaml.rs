@@ -1,7 +1,7 @@
 //! Reading CloudFormation YAML: short-form tags in their long form, and the small readers the
 //! model is built with.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// YAML to JSON, with CloudFormation's short-form tags in their long form
 /// (`!GetAtt Queue.Arn` becomes `{"Fn::GetAtt": ["Queue", "Arn"]}`, `!Ref X` becomes `{"Ref": "X"}`).
@@ -42,6 +42,60 @@ pub(super) fn to_json(value: serde_norway::Value) -> Value {
             Value::Object([(key, inner)].into_iter().collect())
         }
     }
+}
+
+/// The template with its parameters' defaults put where they are referred to: `!Ref Param`
+/// becomes the default, and `!Sub` text with only parameters in it becomes plain text. What a
+/// deployment would set differently (`--parameter-overrides`) is not known here.
+pub(super) fn resolve_parameters(doc: Value) -> Value {
+    let defaults: Map<String, Value> = doc["Parameters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, parameter)| Some((name.clone(), parameter.get("Default")?.clone())))
+        .collect();
+    if defaults.is_empty() {
+        return doc;
+    }
+    resolve(doc, &defaults)
+}
+
+fn resolve(value: Value, defaults: &Map<String, Value>) -> Value {
+    match value {
+        Value::Object(object) => {
+            if object.len() == 1 {
+                if let Some(Value::String(name)) = object.get("Ref")
+                    && let Some(default) = defaults.get(name)
+                {
+                    return default.clone();
+                }
+                if let Some(Value::String(text)) = object.get("Fn::Sub")
+                    && let Some(done) = substitute(text, defaults)
+                {
+                    return Value::String(done);
+                }
+            }
+            Value::Object(object.into_iter().map(|(k, v)| (k, resolve(v, defaults))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| resolve(v, defaults)).collect()),
+        other => other,
+    }
+}
+
+/// `text` with every `${Param}` replaced by its default; `None` if anything else is left
+/// (`${AWS::Region}`, a resource's attribute).
+fn substitute(text: &str, defaults: &Map<String, Value>) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}')? + start;
+        let name = &rest[start + 2..end];
+        out.push_str(&scalar_text(defaults.get(name)?)?);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// The logical id a `Queue` property points at: `{"Fn::GetAtt": [Id, "Arn"]}` or `{"Ref": Id}`.

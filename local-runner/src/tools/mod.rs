@@ -13,10 +13,12 @@ use crate::RunnerError;
 use crate::aws::queue::resolve;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
 use crate::aws::{Connection, Queue, QueueRef, Retries, Sqs};
-use crate::template::Template;
+use crate::template::{FunctionSpec, QueueSpec, Template, TemplateError};
 
 /// SendMessageBatch takes at most 10 entries.
 const SEND_BATCH: usize = 10;
+/// The longest SQS keeps a message: 14 days, for a dead-letter queue whose template says nothing.
+const MAX_RETENTION_SECS: u64 = 1_209_600;
 
 fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
     operation: &'static str,
@@ -26,44 +28,94 @@ fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
     RunnerError::Sqs { operation, queue: queue.to_owned(), reason: DisplayErrorContext(err).to_string() }
 }
 
-/// `up`: creates `<name>` and `<name>-dlq` (`.fifo` kept at the end) with the visibility timeout,
-/// FIFO settings and maxReceiveCount of the template's queue, so local and deployed settings
-/// cannot drift. Creating what already exists with the same settings changes nothing.
+/// `up`: creates the queues the template describes, with their visibility timeout, FIFO
+/// settings and maxReceiveCount, so local and deployed settings cannot drift. With `name`, the
+/// function's queue as `<name>` and its dead-letter queue as `<name>-dlq` (`.fifo` kept at the
+/// end); without, every queue of the template's SQS events and their dead-letter queues, by
+/// their own names ([`QueueSpec::local_name`]). Creating what already exists with the same
+/// settings changes nothing.
 ///
 /// # Errors
 /// [`RunnerError`] when the template has no usable queue or SQS refuses.
 pub async fn up(
     client: &Client,
-    name: &str,
+    name: Option<&str>,
     template: &Path,
     function: Option<&str>,
 ) -> Result<(), RunnerError> {
-    if name.contains("://") {
-        return Err(RunnerError::Usage("up: --queue takes a queue name, not a URL".into()));
-    }
     let parsed = Template::load(template)?;
-    let spec = parsed.function(function)?;
-    let queue = parsed.event_queue(spec)?;
-    let queue_id = &queue.logical_id;
-    let fifo = queue.fifo || name.ends_with(".fifo");
-    let base = name.trim_end_matches(".fifo");
-    let suffix = if fifo { ".fifo" } else { "" };
-    let (queue_name, dlq_name) = (format!("{base}{suffix}"), format!("{base}-dlq{suffix}"));
-
-    let mut dlq = client
-        .create_queue()
-        .queue_name(&dlq_name)
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600");
-    if fifo {
-        dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
+    let dead_letter = |queue: &QueueSpec| {
+        queue.redrive.as_ref().and_then(|(dlq, _)| dlq.as_ref()).and_then(|id| parsed.queues.get(id))
+    };
+    if let Some(name) = name {
+        let queue = parsed.event_queue(parsed.function(function)?)?;
+        let fifo = queue.fifo || name.ends_with(".fifo");
+        let base = name.trim_end_matches(".fifo");
+        let suffix = if fifo { ".fifo" } else { "" };
+        let names = (format!("{base}{suffix}"), format!("{base}-dlq{suffix}"));
+        return create_pair(client, queue, dead_letter(queue), &names, template).await;
     }
-    let dlq_url =
-        dlq.send().await.map_err(|e| sqs_error("CreateQueue", &dlq_name, &e))?.queue_url.unwrap_or_default();
+    let functions: Vec<&FunctionSpec> = match function {
+        Some(_) => vec![parsed.function(function)?],
+        None => parsed.functions.iter().collect(),
+    };
+    if functions.is_empty() {
+        return Err(RunnerError::Template(TemplateError::Function(
+            "the template has no AWS::Serverless::Function with an SQS event".into(),
+        )));
+    }
+    let mut created = std::collections::BTreeSet::new();
+    for function in functions {
+        let queue = parsed.event_queue(function)?;
+        if !created.insert(queue.logical_id.clone()) {
+            continue;
+        }
+        let dlq = dead_letter(queue);
+        let queue_name = queue.local_name();
+        let dlq_name = dlq.map_or_else(
+            || {
+                format!(
+                    "{}-dlq{}",
+                    queue_name.trim_end_matches(".fifo"),
+                    if queue.fifo { ".fifo" } else { "" }
+                )
+            },
+            QueueSpec::local_name,
+        );
+        create_pair(client, queue, dlq, &(queue_name, dlq_name), template).await?;
+    }
+    Ok(())
+}
+
+/// Creates `names.1` as a dead-letter queue (of the template's `dlq` settings, when it has one)
+/// and `names.0` with `queue`'s settings and a redrive policy to it.
+async fn create_pair(
+    client: &Client,
+    queue: &QueueSpec,
+    dlq: Option<&QueueSpec>,
+    (queue_name, dlq_name): &(String, String),
+    template: &Path,
+) -> Result<(), RunnerError> {
+    let fifo = queue.fifo || queue_name.ends_with(".fifo");
+    let retention = dlq.and_then(|d| d.retention_period).unwrap_or(MAX_RETENTION_SECS);
+    let mut create_dlq = client
+        .create_queue()
+        .queue_name(dlq_name)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, retention.to_string());
+    if fifo {
+        create_dlq = create_dlq.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let dlq_url = create_dlq
+        .send()
+        .await
+        .map_err(|e| sqs_error("CreateQueue", dlq_name, &e))?
+        .queue_url
+        .unwrap_or_default();
     let dlq_arn = queue_arn(client, &dlq_url).await?;
 
     let mut create = client
         .create_queue()
-        .queue_name(&queue_name)
+        .queue_name(queue_name)
         .attributes(QueueAttributeName::VisibilityTimeout, queue.visibility_timeout.as_secs().to_string());
     if let Some((_, max_receive_count)) = queue.redrive {
         let policy =
@@ -79,14 +131,15 @@ pub async fn up(
     let url = create
         .send()
         .await
-        .map_err(|e| sqs_error("CreateQueue", &queue_name, &e))?
+        .map_err(|e| sqs_error("CreateQueue", queue_name, &e))?
         .queue_url
         .unwrap_or_default();
     println!("queue  {url}");
     println!(
-        "  VisibilityTimeout {} s, FIFO {fifo}, from {} ({queue_id})",
+        "  VisibilityTimeout {} s, FIFO {fifo}, from {} ({})",
         queue.visibility_timeout.as_secs(),
-        template.display()
+        template.display(),
+        queue.logical_id
     );
     match queue.redrive {
         Some((_, count)) => println!("dlq    {dlq_url}\n  after maxReceiveCount {count} receives"),
