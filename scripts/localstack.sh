@@ -10,10 +10,16 @@
 #   LOCALSTACK_PORT   port to bind on 127.0.0.1 (default 4566; 0 picks a free ephemeral port)
 #   LOCALSTACK_STATE  folder for pid, port, log and data (default .localstack/default), so a test
 #                     run and a dev instance can live side by side
+#   LOCALSTACK_SERVICES      services to run (default sqs)
+#   LOCALSTACK_FULL=1        the full runtime (Lambda, CloudFormation, ...), in .venv/localstack-full
+#   LOCALSTACK_ALSO_LISTEN   one more address to listen on besides 127.0.0.1 (the podman bridge,
+#                            for function containers); never 0.0.0.0
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv/localstack"
+extra=base-runtime
+if [ "${LOCALSTACK_FULL:-}" = 1 ]; then venv="$root/.venv/localstack-full"; extra=runtime; fi
 state="${LOCALSTACK_STATE:-$root/.localstack/default}"
 
 # localstack-core 2026.x needs Python 3.13; 4.13.1 is the last release whose SQS works on 3.11.
@@ -23,21 +29,23 @@ state="${LOCALSTACK_STATE:-$root/.localstack/default}"
 py313="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")/versions/3.13.0/bin/python3.13"
 common=('cbor2<6' 'pyopenssl<26' 'service_identity' 'cryptography<47')
 if [ -x "$py313" ]; then
-  python="$py313"; pins=('localstack-core[base-runtime]==2026.3.0' "${common[@]}")
+  python="$py313"; pins=("localstack-core[$extra]==2026.3.0" "${common[@]}")
 else
   python="$(command -v python3.11 || command -v python3)"
-  pins=('localstack-core[base-runtime]==4.13.1' "${common[@]}")
+  pins=("localstack-core[$extra]==4.13.1" "${common[@]}")
 fi
 
 say() { echo "localstack: $*" >&2; }
 
-# Runs LocalStack with its IPv4 listener bound to the host of GATEWAY_LISTEN (see start).
+# Runs LocalStack with each IPv4 listener bound to its host in GATEWAY_LISTEN, in order (see start).
 launcher='
 import os, runpy
 from twisted.internet import endpoints
-host = os.environ["GATEWAY_LISTEN"].split(",")[0].rsplit(":", 1)[0]
+hosts = [entry.rsplit(":", 1)[0] for entry in os.environ["GATEWAY_LISTEN"].split(",")]
 tcp4 = endpoints.TCP4ServerEndpoint
-endpoints.TCP4ServerEndpoint = lambda reactor, port, backlog=50, interface="": tcp4(reactor, port, backlog, interface or host)
+def bound(reactor, port, backlog=50, interface=""):
+    return tcp4(reactor, port, backlog, interface or hosts.pop(0))
+endpoints.TCP4ServerEndpoint = bound
 runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
 '
 
@@ -46,7 +54,7 @@ install() {
   if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main, service_identity' 2>/dev/null; then
     return 0
   fi
-  say "installing ${pins[0]} into $venv (about 30 s)"
+  say "installing ${pins[0]} into $venv (about 30 s; the full runtime about a minute)"
   rm -rf "$venv"
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
@@ -81,7 +89,13 @@ start() {
   # OVERRIDE_IN_DOCKER=0 and FILESYSTEM_ROOT keep it in its own folder; the SKIP/DNS settings stop
   # outbound attempts; SQS_ENDPOINT_STRATEGY=off gives queue URLs on 127.0.0.1 instead of a public
   # DNS name.
-  env SERVICES="${LOCALSTACK_SERVICES:-sqs}" GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
+  local listen="127.0.0.1:$port"
+  case "${LOCALSTACK_ALSO_LISTEN:-}" in
+    "") ;;
+    0.0.0.0 | "[::]" | ::) say "LOCALSTACK_ALSO_LISTEN must name one address, not every one"; return 1 ;;
+    *) listen="$listen,$LOCALSTACK_ALSO_LISTEN:$port" ;;
+  esac
+  env SERVICES="${LOCALSTACK_SERVICES:-sqs}" GATEWAY_LISTEN="$listen" LOCALSTACK_HOST="127.0.0.1:$port" \
     SQS_ENDPOINT_STRATEGY=off DISABLE_EVENTS=1 \
     SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 SQS_DISABLE_CLOUDWATCH_METRICS=1 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$state/data" \

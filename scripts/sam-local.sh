@@ -21,35 +21,15 @@ cd "$(dirname "$0")/.."
 root=$PWD
 state="$root/.sam-local"
 image=localhost/sqs-handler-base:local
-cargo_lambda_version=1.9.2
 
 cannot() { echo "sam-local: cannot run: $*" >&2; exit 1; }
 say() { echo "sam-local: $*" >&2; }
 
 if [ "$(uname -m)" != x86_64 ]; then cannot "this script builds an x86_64 base image; this machine is $(uname -m)"; fi
-if docker info >/dev/null 2>&1; then
-  engine=docker
-else
-  engine=podman
-  if ! command -v podman >/dev/null 2>&1; then
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-      cannot "no Docker engine and no podman; install podman (Debian: apt-get install podman runc) and run again"
-    fi
-    say "installing podman and runc from Debian's packages"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc; } \
-      >/dev/null 2>&1 || cannot "podman could not be installed with apt-get"
-  fi
-fi
 
 # cargo-lambda, which `sam build` runs for BuildMethod rust-cargolambda.
-venv="$root/.venv/cargo-lambda"
-if ! "$venv/bin/pip" show cargo-lambda 2>/dev/null | grep -x "Version: $cargo_lambda_version" >/dev/null; then
-  say "installing cargo-lambda $cargo_lambda_version into $venv (about 15 s)"
-  rm -rf "$venv"
-  "$(command -v python3.11 || command -v python3)" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$cargo_lambda_version"
-fi
-export PATH="$venv/bin:$PATH"
+PATH="$(scripts/cargo-lambda.sh):$PATH"
+export PATH
 scripts/sam.sh --version >/dev/null # installs the SAM CLI if it is not there yet
 
 rm -rf "$state" && mkdir -p "$state/rootfs"
@@ -70,35 +50,13 @@ else
   say "arm64: not built (the aarch64-unknown-linux-gnu target is not installed: rustup target add aarch64-unknown-linux-gnu)"
 fi
 
-if [ "$engine" = podman ]; then
-  # Containers may not raise resource limits here: keep them at or below the host's hard limits.
-  nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] || [ "$nproc" -gt 4096 ] && nproc=4096
-  cat >"$state/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=$nproc:$nproc"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
-  export CONTAINERS_CONF="$state/containers.conf"
-  podman system service --time=0 "unix://$state/podman.sock" >"$state/podman.log" 2>&1 &
-  echo $! >"$state/podman.pid"
-  trap 'kill "$(cat "$state/podman.pid")" 2>/dev/null || true' EXIT
-  export DOCKER_HOST="unix://$state/podman.sock"
-  for _ in $(seq 50); do [ -S "$state/podman.sock" ] && break; sleep 0.1; done
-fi
-
+docker_host=$(scripts/podman.sh start "$state") || cannot "no container engine"
+trap 'scripts/podman.sh stop "$state"' EXIT
+if [ -n "$docker_host" ]; then export DOCKER_HOST="$docker_host" CONTAINERS_CONF="$state/containers.conf"; fi
+engine=$([ -n "$docker_host" ] && echo podman || echo docker)
 # The base image: the host's glibc, sh, mv and chmod (SAM's image build runs those), and whatever
 # the built bootstraps link against.
-for bin in /bin/sh /bin/mv /bin/chmod "$state"/build/*/*/bootstrap; do
-  for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*'); do
-    mkdir -p "$state/rootfs$(dirname "$lib")" && cp -L "$lib" "$state/rootfs$lib"
-  done
-done
-mkdir -p "$state/rootfs/bin" "$state/rootfs/tmp" "$state/rootfs/var/task" "$state/rootfs/var/runtime"
-cp -L /bin/sh /bin/mv /bin/chmod "$state/rootfs/bin/"
-tar -C "$state/rootfs" -c . | $engine import - "$image" >/dev/null 2>&1
+scripts/podman.sh image "$image" "$state" "$state"/build/*/*/bootstrap || cannot "the base image could not be built"
 
 failed=0
 invoke() { # invoke <build> <function> <event> <expected response>

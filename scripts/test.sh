@@ -6,7 +6,8 @@
 #
 # With LOCALSTACK_ENDPOINT already set, that LocalStack is used instead and left running.
 # Opt-outs, each named in the README: SKIP_SAM_LOCAL=1 (no container engine here),
-# SKIP_ADVISORIES=1 (no advisory database snapshot and no network).
+# SKIP_ADVISORIES=1 (no advisory database snapshot and no network), SKIP_DEPLOY=1 (no deployed
+# path: sam deploy to a LocalStack that runs the function in containers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,4 +52,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-nextest
 fi
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
+
+step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
+if [ "${SKIP_DEPLOY:-}" = 1 ] || [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
+  echo "deploy: skipped because SKIP_DEPLOY=1 or SKIP_SAM_LOCAL=1" >&2
+else
+  scripts/deploy-localstack.sh
+fi
 step "done"

@@ -86,6 +86,11 @@ pub struct Cli {
     #[arg(long, conflicts_with = "lambda")]
     pub no_template: bool,
 
+    /// The template's parameters as a deployment sets them (`sam deploy --parameter-overrides`):
+    /// KEY=VALUE, given once or several times.
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1.., value_parser = parameter)]
+    pub parameter_overrides: Vec<(String, String)>,
+
     /// The function's logical id in the template, when it has several with SQS events.
     #[arg(long, value_name = "LOGICAL_ID")]
     pub function: Option<String>,
@@ -172,6 +177,9 @@ pub enum Command {
         /// The template.
         #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "PATH")]
         template: PathBuf,
+        /// The template's parameters as a deployment sets them: KEY=VALUE.
+        #[arg(long, value_name = "KEY=VALUE", num_args = 1.., value_parser = parameter)]
+        parameter_overrides: Vec<(String, String)>,
     },
     /// Create the queues the template describes: with --queue NAME, NAME and `<NAME>-dlq` with
     /// the settings of the function's queue; without, every queue of the template's SQS events
@@ -186,6 +194,9 @@ pub enum Command {
         /// The function whose SQS event names the queue, when the template has several.
         #[arg(long, value_name = "LOGICAL_ID")]
         function: Option<String>,
+        /// The template's parameters as a deployment sets them: KEY=VALUE.
+        #[arg(long, value_name = "KEY=VALUE", num_args = 1.., value_parser = parameter)]
+        parameter_overrides: Vec<(String, String)>,
     },
     /// Send messages: each line of a file (JSON lines), or N numbered copies of a body.
     Send {
@@ -223,6 +234,14 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_name = "SECS")]
         timeout: u64,
     },
+}
+
+/// A `KEY=VALUE` parameter override.
+fn parameter(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 /// `--log-format` values.

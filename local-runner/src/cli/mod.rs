@@ -156,12 +156,13 @@ fn exit_with(result: Result<(), RunnerError>) -> ExitCode {
 /// The subcommands: `check`, `up`, `send`, `dlq`, `redrive`.
 async fn tool(command: Command, local_credentials: Option<Credentials>) -> Result<(), RunnerError> {
     let target = match &command {
-        Command::Check { template } => return check(template),
-        Command::Up { target, template, function } => {
+        Command::Check { template, parameter_overrides } => return check(template, parameter_overrides),
+        Command::Up { target, template, function, parameter_overrides } => {
             let (queue, mut connection) = target.parse()?;
             connection.local_credentials = local_credentials;
             let client = connection.client(Duration::ZERO).await;
-            return tools::up(&client, queue.as_deref(), template, function.as_deref()).await;
+            let parsed = Template::load_with(template, parameter_overrides)?;
+            return tools::up(&client, queue.as_deref(), &parsed, template, function.as_deref()).await;
         }
         Command::Send { target, .. } | Command::Dlq { target, .. } | Command::Redrive { target, .. } => {
             target
@@ -192,8 +193,8 @@ async fn tool(command: Command, local_credentials: Option<Credentials>) -> Resul
 }
 
 /// `local-runner check`: one line per broken rule, exit 1 if any.
-fn check(path: &std::path::Path) -> Result<(), RunnerError> {
-    let template = Template::load(path)?;
+fn check(path: &std::path::Path, parameter_overrides: &[(String, String)]) -> Result<(), RunnerError> {
+    let template = Template::load_with(path, parameter_overrides)?;
     let findings = template.check();
     for finding in &findings {
         let level = if finding.warning { "warning: " } else { "" };

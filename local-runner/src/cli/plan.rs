@@ -194,7 +194,8 @@ impl Cli {
             None if Path::new(DEFAULT_TEMPLATE).is_file() => PathBuf::from(DEFAULT_TEMPLATE),
             None => return Ok(None),
         };
-        let template = Template::load(&path).map_err(|e| RunnerError::Usage(format!("--template: {e}")))?;
+        let template = Template::load_with(&path, &self.parameter_overrides)
+            .map_err(|e| RunnerError::Usage(format!("--template: {e}")))?;
         Ok(Some((path, template)))
     }
 

@@ -174,9 +174,19 @@ impl Template {
     /// # Errors
     /// [`TemplateError::Read`] or [`TemplateError::Parse`].
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
+        Self::load_with(path, &[])
+    }
+
+    /// Reads and parses a template file as it would deploy with these parameter values
+    /// (`sam deploy --parameter-overrides`); the others keep their defaults.
+    ///
+    /// # Errors
+    /// [`TemplateError::Read`] or [`TemplateError::Parse`].
+    pub fn load_with(path: &Path, overrides: &[(String, String)]) -> Result<Self, TemplateError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
-        Self::parse(&text).map_err(|reason| TemplateError::Parse { path: path.display().to_string(), reason })
+        Self::parse_with(&text, overrides)
+            .map_err(|reason| TemplateError::Parse { path: path.display().to_string(), reason })
     }
 
     /// Parses template text (YAML with CloudFormation's short-form tags, or JSON).
@@ -184,8 +194,16 @@ impl Template {
     /// # Errors
     /// A description of what is not valid.
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, &[])
+    }
+
+    /// [`Template::parse`] with parameter values.
+    ///
+    /// # Errors
+    /// A description of what is not valid.
+    pub fn parse_with(text: &str, overrides: &[(String, String)]) -> Result<Self, String> {
         let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-        let doc = resolve_parameters(to_json(yaml));
+        let doc = resolve_parameters(to_json(yaml), overrides);
         let resources = doc.get("Resources").and_then(Value::as_object).ok_or("no Resources section")?;
         let globals = doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Null);
 

@@ -44,16 +44,20 @@ pub(super) fn to_json(value: serde_norway::Value) -> Value {
     }
 }
 
-/// The template with its parameters' defaults put where they are referred to: `!Ref Param`
-/// becomes the default, and `!Sub` text with only parameters in it becomes plain text. What a
-/// deployment would set differently (`--parameter-overrides`) is not known here.
-pub(super) fn resolve_parameters(doc: Value) -> Value {
-    let defaults: Map<String, Value> = doc["Parameters"]
+/// The template with its parameters put where they are referred to: `!Ref Param` becomes the
+/// parameter's value, and `!Sub` text with only parameters in it becomes plain text. A value is
+/// the override given for it (as `sam deploy --parameter-overrides` takes them), else its
+/// `Default`.
+pub(super) fn resolve_parameters(doc: Value, overrides: &[(String, String)]) -> Value {
+    let mut defaults: Map<String, Value> = doc["Parameters"]
         .as_object()
         .into_iter()
         .flatten()
         .filter_map(|(name, parameter)| Some((name.clone(), parameter.get("Default")?.clone())))
         .collect();
+    for (name, value) in overrides {
+        defaults.insert(name.clone(), Value::String(value.clone()));
+    }
     if defaults.is_empty() {
         return doc;
     }

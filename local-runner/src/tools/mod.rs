@@ -40,10 +40,10 @@ fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
 pub async fn up(
     client: &Client,
     name: Option<&str>,
+    parsed: &Template,
     template: &Path,
     function: Option<&str>,
 ) -> Result<(), RunnerError> {
-    let parsed = Template::load(template)?;
     let dead_letter = |queue: &QueueSpec| {
         queue.redrive.as_ref().and_then(|(dlq, _)| dlq.as_ref()).and_then(|id| parsed.queues.get(id))
     };
