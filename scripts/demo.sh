@@ -1,67 +1,38 @@
 #!/usr/bin/env bash
-# The local stack end to end: start LocalStack, create a queue with its dead-letter queue, send
-# demo messages (some of them bad), and drain them with local-runner until it is idle.
+# The local stack end to end, with the project's own commands: LocalStack on 127.0.0.1:4566,
+# `local-runner up` (the queue and dead-letter queue of template.yaml), `local-runner send --file`
+# (200 orders from scripts/demo-orders.jsonl, 10 of them bad), the run until the queue is idle,
+# and `local-runner dlq` (what reached the dead-letter queue, and why).
 #
 #   scripts/demo.sh                    # then LocalStack is stopped again
-#   KEEP_LOCALSTACK=1 scripts/demo.sh  # leave it running on 127.0.0.1:4566 to keep playing
+#   KEEP_LOCALSTACK=1 scripts/demo.sh  # leave it running to keep playing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-queue=demo-orders
-messages=${DEMO_MESSAGES:-200}
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
 
-endpoint=$(scripts/localstack.sh start)
-if [ -z "${KEEP_LOCALSTACK:-}" ]; then trap 'scripts/localstack.sh stop' EXIT; fi
+queue=demo-orders
+if endpoint=$(scripts/localstack.sh endpoint 2>/dev/null); then
+  # A LocalStack left running may hold an earlier demo's queues: start on new ones.
+  queue=demo-orders-$(date +%H%M%S)
+else
+  endpoint=$(scripts/localstack.sh start)
+  if [ -z "${KEEP_LOCALSTACK:-}" ]; then trap 'scripts/localstack.sh stop' EXIT; fi
+fi
 
 echo "demo: building local-runner" >&2
-cargo build --quiet -p local-runner
+cargo build --quiet --locked -p local-runner
+export AWS_ENDPOINT_URL="$endpoint"
+local_runner=target/debug/local-runner
 
-# A short visibility timeout and maxReceiveCount 3 so that bad messages reach the DLQ within
-# seconds; template.yaml has the production settings.
-echo "demo: creating $queue (+ $queue-dlq) and sending $messages messages, 1 in 20 of them bad" >&2
-.venv/localstack/bin/python - "$endpoint" "$queue" "$messages" <<'PY'
-import json, random, sys
-import boto3
+say "local-runner up --queue $queue"
+$local_runner up --queue "$queue"
 
-endpoint, queue, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
-                   aws_access_key_id="test", aws_secret_access_key="test")
-dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
-dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-url = sqs.create_queue(QueueName=queue, Attributes={
-    "VisibilityTimeout": "2",
-    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-})["QueueUrl"]
-for queue_url in (url, dlq_url):
-    sqs.purge_queue(QueueUrl=queue_url)
+say "local-runner send --queue $queue --file scripts/demo-orders.jsonl"
+$local_runner send --queue "$queue" --file scripts/demo-orders.jsonl
 
-def body(i):
-    if i % 20 == 7:
-        return random.choice(["not json", '{"id": "", "kind": "order"}', '{"kind": "order"}'])
-    return json.dumps({"id": f"order-{i}", "kind": "order", "payload": {"qty": i % 5 + 1},
-                       "work_ms": random.randint(0, 200)})
+say "local-runner --queue $queue --exit-when-idle 3"
+$local_runner --queue "$queue" --exit-when-idle 3
 
-for start in range(0, count, 10):
-    entries = [{"Id": str(i), "MessageBody": body(i)} for i in range(start, min(start + 10, count))]
-    sqs.send_message_batch(QueueUrl=url, Entries=entries)
-PY
-
-echo "demo: running local-runner until it has been idle for 5 s" >&2
-# --retry-backoff 0: failures come back after the demo queue's own 2 s, so the bad messages
-# reach the DLQ within the demo (the default back-off would space them 2, 4, 8 s apart).
-target/debug/local-runner --queue "$queue" --endpoint-url "$endpoint" --exit-when-idle 5 --retry-backoff 0
-
-.venv/localstack/bin/python - "$endpoint" "$queue" <<'PY'
-import sys
-import boto3
-
-endpoint, queue = sys.argv[1], sys.argv[2]
-sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
-                   aws_access_key_id="test", aws_secret_access_key="test")
-def depth(name):
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
-print(f"demo: {queue} now holds {depth(queue)} messages; {queue}-dlq holds {depth(queue + '-dlq')} (the bad ones)",
-      file=sys.stderr)
-PY
+say "local-runner dlq --queue $queue"
+$local_runner dlq --queue "$queue"

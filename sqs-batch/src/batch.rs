@@ -405,6 +405,8 @@ impl<H: Handler> Lane<H> {
         let span = tracing::info_span!("message", message_id);
         let mut id: Option<String> = None;
         let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
+        // Which delivery this is: a failure's log line says how close it is to the DLQ.
+        let receive_count = context.receive_count();
         let attempt = AssertUnwindSafe(async {
             let message = handler.parse(record)?;
             id = handler.log_id(&message).map(str::to_owned);
@@ -418,7 +420,7 @@ impl<H: Handler> Lane<H> {
         let id = id.as_deref();
         match result {
             Ok(()) => {
-                tracing::info!(message_id, id, outcome = "ok");
+                tracing::info!(message_id, id, receive_count, outcome = "ok");
                 Outcome::Succeeded
             }
             Err(error) => {
@@ -429,6 +431,7 @@ impl<H: Handler> Lane<H> {
                     tracing::warn!(
                         message_id,
                         id,
+                        receive_count,
                         outcome = "failed",
                         error_kind = kind,
                         retryable,
@@ -438,6 +441,7 @@ impl<H: Handler> Lane<H> {
                     tracing::error!(
                         message_id,
                         id,
+                        receive_count,
                         outcome = "failed",
                         error_kind = kind,
                         retryable,

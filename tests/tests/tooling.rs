@@ -102,16 +102,25 @@ async fn redrive_brings_dead_letters_back_and_they_are_then_handled() {
         tool(&["send", "--queue", &dlq, "--count", "5", "--body", r#"{"id":"example-{i}"}"#]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("sent 5 messages"), "{stdout}");
+    let (code, _, _) = tool(&["send", "--queue", &dlq, "--count", "1", "--body", "not json"]);
+    assert_eq!(code, Some(0));
 
     let (code, stdout, stderr) = tool(&["dlq", "--queue", &name]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains(": 5 messages"), "{stdout}");
-    assert_eq!(stdout.lines().filter(|l| l.contains("receives")).count(), 5, "{stdout}");
+    assert!(stdout.contains(&format!("{dlq}: 6 messages, moved from {name} after")), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("  ") && l.contains(" receives ")).count(),
+        6,
+        "{stdout}"
+    );
     assert!(stdout.contains("example-"), "the start of each body: {stdout}");
+    // Why each is there, as far as the handler can tell from the body alone.
+    assert_eq!(stdout.matches("why: the body is valid; handling it failed").count(), 5, "{stdout}");
+    assert!(stdout.contains("why: invalid body: not valid JSON"), "{stdout}");
 
     let (code, stdout, stderr) = tool(&["redrive", "--queue", &name]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("moved 5 messages"), "{stdout}");
+    assert!(stdout.contains("moved 6 messages"), "{stdout}");
     let dlq_url = client.get_queue_url().queue_name(&dlq).send().await.unwrap().queue_url.unwrap();
     assert_eq!(depth(&client, &dlq_url).await, (0, 0));
 

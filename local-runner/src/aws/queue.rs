@@ -57,6 +57,33 @@ pub struct Queue {
     pub fifo: bool,
     /// Its VisibilityTimeout: how long a received message stays hidden.
     pub visibility_timeout: Duration,
+    /// Its RedrivePolicy, if it has one: where a message goes after how many receives.
+    pub redrive: Option<Redrive>,
+}
+
+/// A queue's redrive policy: the end-of-run summary says which failures reached the DLQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    /// The dead-letter queue's name (the last part of `deadLetterTargetArn`).
+    pub dead_letter_queue: String,
+    /// `maxReceiveCount`: a message received this many times goes there on its next receive.
+    pub max_receive_count: u32,
+}
+
+impl Redrive {
+    /// From the `RedrivePolicy` attribute's JSON; `None` when it is not one.
+    #[must_use]
+    pub fn parse(policy: &str) -> Option<Self> {
+        let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
+        let arn = policy["deadLetterTargetArn"].as_str()?;
+        // SQS writes the count as a number; some tools write it as a string.
+        let count = &policy["maxReceiveCount"];
+        let max_receive_count = count.as_u64().or_else(|| count.as_str()?.parse().ok())?;
+        Some(Self {
+            dead_letter_queue: arn.rsplit(':').next().unwrap_or_default().to_owned(),
+            max_receive_count: u32::try_from(max_receive_count).ok()?,
+        })
+    }
 }
 
 impl Queue {
@@ -98,6 +125,7 @@ pub async fn resolve(
         .queue_url(&url)
         .attribute_names(QueueAttributeName::QueueArn)
         .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
         .send()
         .await
         .map_err(|err| {
@@ -115,7 +143,8 @@ pub async fn resolve(
         reason: "the answer had no QueueArn".into(),
     })?;
     let fifo = arn.ends_with(".fifo");
-    Ok(Queue { url, arn, fifo, visibility_timeout })
+    let redrive = attributes.remove(&QueueAttributeName::RedrivePolicy).and_then(|p| Redrive::parse(&p));
+    Ok(Queue { url, arn, fifo, visibility_timeout, redrive })
 }
 
 /// [`resolve`], retried with back-off while the endpoint does not answer, for up to
@@ -236,6 +265,22 @@ mod tests {
         let url = "http://127.0.0.1:4566/000000000000/orders";
         assert_eq!(QueueRef::parse(url).unwrap(), QueueRef::Url(url.into()));
         assert!(matches!(QueueRef::parse("  "), Err(RunnerError::Usage(_))));
+    }
+
+    #[test]
+    fn a_redrive_policy_gives_the_dead_letter_queue_and_its_count_written_either_way() {
+        let arn = "arn:aws:sqs:us-east-1:000000000000:orders-dlq";
+        let expected = Some(Redrive { dead_letter_queue: "orders-dlq".into(), max_receive_count: 5 });
+        assert_eq!(
+            Redrive::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#)),
+            expected
+        );
+        assert_eq!(
+            Redrive::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"5"}}"#)),
+            expected
+        );
+        assert_eq!(Redrive::parse(r#"{"maxReceiveCount":5}"#), None);
+        assert_eq!(Redrive::parse("not json"), None);
     }
 
     #[test]

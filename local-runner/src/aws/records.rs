@@ -85,6 +85,7 @@ mod tests {
             arn: "arn:aws:sqs:us-east-1:000000000000:q.fifo".into(),
             fifo: true,
             visibility_timeout: std::time::Duration::from_secs(30),
+            redrive: None,
         };
         let json = serde_json::to_value(lambda_record(message, &queue, "us-east-1")).unwrap();
         assert_eq!(json["messageId"], "m-1");

@@ -5,12 +5,14 @@ mod args;
 mod plan;
 
 use std::future::Future;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::Credentials;
 use clap::Parser;
+use sqs_batch::telemetry::LogFormat;
 use sqs_batch::{BoxError, Handler, Options, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +22,7 @@ pub use args::{
 pub use plan::{LambdaRun, Plan, TemplateFunction};
 
 use crate::consumer::{self, InProcess};
+use crate::observe::{Summary, terminal};
 use crate::template::Template;
 use crate::{RunnerError, lambda, tools};
 
@@ -39,7 +42,14 @@ where
     H: Handler,
 {
     let mut cli = Cli::parse();
-    telemetry::init(cli.log_format(), std::env::var("RUST_LOG").ok().as_deref());
+    let human = cli.log_format() == LogFormat::Pretty;
+    let directive = std::env::var("RUST_LOG").ok();
+    if human {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        terminal::init(directive.as_deref(), std::io::stderr().is_terminal(), colour);
+    } else {
+        telemetry::init(LogFormat::Json, directive.as_deref());
+    }
     telemetry::log_panics();
     let local_credentials = credentials_from_env();
     let command = cli.command.take();
@@ -58,8 +68,8 @@ where
         Err(err) => return exit_with(Err(RunnerError::Thread(err.to_string()))),
     };
     let result = match (command, plan) {
-        (Some(command), _) => runtime.block_on(tool(command, local_credentials)),
-        (None, Some(plan)) => runtime.block_on(run(plan, local_credentials, build)),
+        (Some(command), _) => runtime.block_on(tool(command, local_credentials, build)),
+        (None, Some(plan)) => runtime.block_on(run(plan, local_credentials, build, human)),
         (None, None) => Ok(()),
     };
     exit_with(result)
@@ -76,11 +86,13 @@ fn set_environment(environment: &std::collections::BTreeMap<String, String>) {
     }
 }
 
-/// Runs a plan until a signal (or idle), then reports.
+/// Runs a plan until a signal (or idle), then reports: for people (`human`), the summary of
+/// [`terminal::summary_text`]; for tools, the `summary` event each run logged.
 async fn run<B, Fut, H>(
     plan: Plan,
     local_credentials: Option<Credentials>,
     build: B,
+    human: bool,
 ) -> Result<(), RunnerError>
 where
     B: FnOnce() -> Fut,
@@ -88,7 +100,12 @@ where
     H: Handler,
 {
     let shutdown = CancellationToken::new();
-    tokio::spawn(forward_signals(shutdown.clone()));
+    tokio::spawn(forward_signals(shutdown.clone(), StopNotice::of(&plan)));
+    let report = |summary: &Summary| {
+        if human {
+            terminal::print(&terminal::summary_text(summary, terminal::colour()));
+        }
+    };
     match plan {
         Plan::Lambda(runs) => {
             let mut mappings = tokio::task::JoinSet::new();
@@ -108,9 +125,13 @@ where
             }
             let mut first_error = None;
             while let Some(done) = mappings.join_next().await {
-                if let Ok(Err(error)) = done {
-                    shutdown.cancel();
-                    first_error.get_or_insert(error);
+                match done {
+                    Ok(Ok(summary)) => report(&summary),
+                    Ok(Err(error)) => {
+                        shutdown.cancel();
+                        first_error.get_or_insert(error);
+                    }
+                    Err(_) => {}
                 }
             }
             first_error.map_or(Ok(()), Err)
@@ -137,7 +158,9 @@ where
             if let Some(timeout) = function_timeout {
                 executor = executor.with_function_timeout(timeout);
             }
-            consumer::run(*config, executor, shutdown).await.map(drop)
+            let summary = consumer::run(*config, executor, shutdown).await?;
+            report(&summary);
+            Ok(())
         }
     }
 }
@@ -153,8 +176,18 @@ fn exit_with(result: Result<(), RunnerError>) -> ExitCode {
     }
 }
 
-/// The subcommands: `check`, `up`, `send`, `dlq`, `redrive`.
-async fn tool(command: Command, local_credentials: Option<Credentials>) -> Result<(), RunnerError> {
+/// The subcommands: `check`, `up`, `send`, `dlq`, `redrive`. Only `dlq` builds the handler: to
+/// say why a body in the dead-letter queue does not parse.
+async fn tool<B, Fut, H>(
+    command: Command,
+    local_credentials: Option<Credentials>,
+    build: B,
+) -> Result<(), RunnerError>
+where
+    B: FnOnce() -> Fut,
+    Fut: Future<Output = Result<H, BoxError>>,
+    H: Handler,
+{
     let target = match &command {
         Command::Check { template, parameter_overrides } => return check(template, parameter_overrides),
         Command::Up { target, template, function, parameter_overrides } => {
@@ -185,7 +218,23 @@ async fn tool(command: Command, local_credentials: Option<Credentials>) -> Resul
             };
             tools::send(&client, &connection, &queue, bodies, &group).await.map(drop)
         }
-        Command::Dlq { limit, .. } => tools::show_dlq(&client, &connection, &queue, limit).await,
+        Command::Dlq { limit, .. } => {
+            let handler = match build().await {
+                Ok(handler) => Some(handler),
+                Err(err) => {
+                    eprintln!(
+                        "local-runner: the handler could not be built ({err}); bodies are shown unchecked"
+                    );
+                    None
+                }
+            };
+            let explain = |body: &str| {
+                let mut record = sqs_batch::SqsMessage::default();
+                record.body = Some(body.to_owned());
+                handler.as_ref().map(|handler| handler.parse(&record).err().map(|e| format!("{e:#}")))
+            };
+            tools::show_dlq(&client, &connection, &queue, limit, &explain).await
+        }
         Command::Redrive { timeout, .. } => {
             tools::redrive(&client, &connection, &queue, Duration::from_secs(timeout)).await
         }
@@ -218,8 +267,29 @@ fn credentials_from_env() -> Option<Credentials> {
     Some(Credentials::new(key, secret, std::env::var("AWS_SESSION_TOKEN").ok(), None, "environment"))
 }
 
+/// What a stop waits for, said when it starts: a person pressing Ctrl-C sees why the runner does
+/// not exit at once, and what a second Ctrl-C would cost.
+#[derive(Debug, Clone, Copy)]
+struct StopNotice {
+    wait_time: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl StopNotice {
+    fn of(plan: &Plan) -> Self {
+        let config = match plan {
+            Plan::InProcess { config, .. } => Some(&**config),
+            Plan::Lambda(runs) => runs.first().map(|run| &run.config),
+        };
+        config.map_or(Self { wait_time: Duration::ZERO, shutdown_timeout: Duration::ZERO }, |config| Self {
+            wait_time: config.long_poll(),
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+}
+
 /// The first SIGINT or SIGTERM starts a graceful stop; a second one exits at once.
-async fn forward_signals(shutdown: CancellationToken) {
+async fn forward_signals(shutdown: CancellationToken, notice: StopNotice) {
     let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
         eprintln!("local-runner: warning: cannot listen for SIGTERM; stop with Ctrl-C");
         let _ = tokio::signal::ctrl_c().await;
@@ -227,17 +297,25 @@ async fn forward_signals(shutdown: CancellationToken) {
         return;
     };
     for signal in 1.. {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        let name = tokio::select! {
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            _ = term.recv() => "SIGTERM",
+        };
         if signal > 1 {
+            terminal::clear_status();
             eprintln!(
-                "local-runner: second signal: exiting now; unsettled messages reappear after their visibility timeout"
+                "local-runner: {name} again: exiting now; messages received and not settled reappear after their visibility timeout"
             );
             std::process::exit(130);
         }
-        tracing::info!("signal received: stopping gracefully (send another to exit at once)");
+        tracing::warn!(
+            wait_time_seconds = notice.wait_time.as_secs(),
+            shutdown_timeout_secs = notice.shutdown_timeout.as_secs(),
+            "{name}: stopping. Letting the long polls in flight return (up to {} s) and started messages finish (up to {} s); \
+             {name} again quits at once, and the messages already received then come back only after their visibility timeout",
+            notice.wait_time.as_secs(),
+            notice.shutdown_timeout.as_secs(),
+        );
         shutdown.cancel();
     }
 }

@@ -156,6 +156,10 @@ impl Cli {
                     }
                     runs.push(LambdaRun { config, function: spec, mapping });
                 }
+                // One status line on a terminal: the first function's.
+                for run in runs.iter_mut().skip(1) {
+                    run.config.progress = false;
+                }
                 Ok(Plan::Lambda(runs))
             }
         }
@@ -179,7 +183,7 @@ impl Cli {
         config.start_timeout = Duration::from_secs(self.start_timeout);
         config.stats_interval = (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval));
         config.metrics_addr = self.metrics_addr;
-        config.progress = exit_when_idle.is_some() && std::io::stderr().is_terminal();
+        config.progress = self.log_format() == LogFormat::Pretty && std::io::stderr().is_terminal();
         config
     }
 

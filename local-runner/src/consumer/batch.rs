@@ -113,10 +113,15 @@ impl<E: BatchExecutor> Batches<E> {
         // FIFO: the visibility each group's failure got, for the messages held back behind it.
         let mut group_visibility: HashMap<Option<&str>, i32> = HashMap::new();
         for (record, outcome) in records.iter().zip(&report.outcomes) {
+            let message_id = record.message_id.as_deref().unwrap_or_default();
             match outcome {
-                Outcome::Succeeded => to_delete.push(record),
+                Outcome::Succeeded => {
+                    self.stats.failures.succeeded(message_id, receive_count(record));
+                    to_delete.push(record);
+                }
                 Outcome::NotStarted(NotStarted::Stopped) | Outcome::Abandoned => to_release.push((record, 0)),
                 Outcome::Failed(error) => {
+                    self.stats.failures.failed(message_id, &format!("{error:#}"), receive_count(record));
                     if let Some(visibility) = self.next_visibility(record, error) {
                         later.push((record, visibility));
                         group_visibility.insert(group_of(record), visibility);

@@ -57,7 +57,8 @@ pub struct Config {
     pub stats_interval: Option<Duration>,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_addr: Option<SocketAddr>,
-    /// Show a progress line with the queue's depth on stderr (a terminal, draining).
+    /// Show the status line (queue depth, counts, rate) on stderr: a terminal with the compact
+    /// view installed ([`crate::observe::terminal`]). It replaces the stats line.
     pub progress: bool,
     /// The event source mapping's FilterCriteria: a record no filter matches is deleted without
     /// being handled. Empty: every record is handled.

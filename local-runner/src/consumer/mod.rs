@@ -69,6 +69,7 @@ pub async fn run<E: BatchExecutor>(
         max_in_flight = in_flight.get(),
         "polling"
     );
+    let started = std::time::Instant::now();
     let sqs = Sqs::new(client, queue);
     let heartbeat = if config.heartbeat {
         let started = Housekeeper::start(&config.connection, &sqs).await;
@@ -109,6 +110,7 @@ pub async fn run<E: BatchExecutor>(
             config.stats_interval,
             config.progress,
             stop.clone(),
+            finished.clone(),
         ));
     }
     helpers.close();
@@ -165,8 +167,13 @@ pub async fn run<E: BatchExecutor>(
     finished.cancel();
     helpers.wait().await;
 
-    let summary = stats.summary();
+    let mut summary = stats.summary();
+    summary.elapsed = started.elapsed();
+    sqs.queue().name().clone_into(&mut summary.queue);
+    summary.redrive.clone_from(&sqs.queue().redrive);
+    summary.failures = stats.failures.groups(summary.redrive.as_ref());
     tracing::info!(
+        target: observe::SUMMARY_TARGET,
         received = summary.received,
         succeeded = summary.succeeded,
         failed = summary.failed,
@@ -178,6 +185,7 @@ pub async fn run<E: BatchExecutor>(
         deleted_late = summary.deleted_late,
         released = summary.released,
         receives_cut_off = summary.receives_cut_off,
+        elapsed_ms = u64::try_from(summary.elapsed.as_millis()).unwrap_or(u64::MAX),
         "summary"
     );
     fatal.map_or(Ok(summary), Err)

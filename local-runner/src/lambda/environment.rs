@@ -152,10 +152,24 @@ impl Environment {
             .current_dir(spec.bootstrap.parent().unwrap_or(std::path::Path::new(".")))
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        let child = command.spawn().map_err(|err| InvokeError::Spawn {
+        // For people, the function's lines are shown as this process shows its own, and never
+        // across the status line; for tools they pass through untouched.
+        let shown = crate::observe::terminal::installed();
+        if shown {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let mut child = command.spawn().map_err(|err| InvokeError::Spawn {
             path: spec.bootstrap.display().to_string(),
             reason: err.to_string(),
         })?;
+        if shown {
+            if let Some(stdout) = child.stdout.take() {
+                tokio::spawn(show_lines(stdout));
+            }
+            if let Some(stderr) = child.stderr.take() {
+                tokio::spawn(show_lines(stderr));
+            }
+        }
         tracing::info!(environment = self.index, pid = child.id(), "function process started (cold start)");
         self.child = Some(child);
         Ok(())
@@ -189,4 +203,13 @@ fn request_id() -> String {
     let (high, low) = (mix(nanos as u64), mix(n ^ (nanos as u64).rotate_left(32)));
     let hex = format!("{high:016x}{low:016x}");
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// Shows each line the function writes, until it closes the pipe (it exited or was killed).
+async fn show_lines(output: impl tokio::io::AsyncRead + Unpin) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(output).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        crate::observe::terminal::function_line(&line);
+    }
 }

@@ -122,9 +122,9 @@ fn partial_report(records: &[SqsMessage], response: &[u8]) -> Execution {
             let outcomes = records
                 .iter()
                 .map(|record| match record.message_id.as_deref() {
-                    Some(id) if failed.contains(&id) => {
-                        Outcome::Failed(Error::transient("reported in batchItemFailures"))
-                    }
+                    Some(id) if failed.contains(&id) => Outcome::Failed(Error::transient(
+                        "listed in the function's batchItemFailures (its log says why)",
+                    )),
                     _ => Outcome::Succeeded,
                 })
                 .collect();

@@ -1,10 +1,15 @@
 //! Counters of a run, shared by every task, and the summary they add up to. The same counters
 //! are what `--metrics-addr` serves, so the summary, the stats line and the metrics never disagree.
 
+use std::time::Duration;
+
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+use super::failures::{FailureGroup, Failures};
+use crate::aws::queue::Redrive;
 
 /// Live counters; each counter is only ever added to.
 #[derive(Debug)]
@@ -32,6 +37,8 @@ pub(crate) struct Stats {
     pub(crate) in_flight: Gauge,
     /// How long each batch took to run, from its start to its report.
     pub(crate) batch_seconds: Histogram,
+    /// Why messages failed, and where they went.
+    pub(crate) failures: Failures,
 }
 
 impl Default for Stats {
@@ -54,12 +61,13 @@ impl Default for Stats {
             in_flight: Gauge::default(),
             // 1 ms to about 65 s: a no-op batch up to work near a Lambda's longer timeouts.
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            failures: Failures::default(),
         }
     }
 }
 
 /// What a run did, counted in messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Messages received from SQS (a redelivered message counts each time).
     pub received: u64,
@@ -89,6 +97,14 @@ pub struct Summary {
     /// lost mid-way): SQS may have taken messages for them, which come back after their
     /// visibility timeout. A delay, never a loss.
     pub receives_cut_off: u64,
+    /// The queue's name.
+    pub queue: String,
+    /// From the start of polling to the end of the stop.
+    pub elapsed: Duration,
+    /// The failures by reason, most first, and where their messages went.
+    pub failures: Vec<FailureGroup>,
+    /// The queue's redrive policy, which the failures were measured against.
+    pub redrive: Option<Redrive>,
 }
 
 impl Stats {
@@ -113,6 +129,7 @@ impl Stats {
             deleted_late: self.deleted_late.get(),
             released: self.released.get(),
             receives_cut_off: self.receives_cut_off.get(),
+            ..Summary::default()
         }
     }
 

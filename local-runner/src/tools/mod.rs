@@ -254,26 +254,19 @@ pub async fn dead_letter_queue(
 ) -> Result<(Queue, Queue), RunnerError> {
     let given = queue;
     let queue = resolve(client, given, connection).await?;
-    let output = client
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(QueueAttributeName::RedrivePolicy)
-        .send()
-        .await
-        .map_err(|e| sqs_error("GetQueueAttributes", &queue.url, &e))?;
-    let policy = output.attributes.and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy));
-    let arn = policy
-        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
-        .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+    let name = queue
+        .redrive
+        .as_ref()
+        .map(|r| r.dead_letter_queue.clone())
         .ok_or_else(|| RunnerError::NoDeadLetterQueue { queue: given.as_str().to_owned() })?;
-    let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
     let dlq = resolve(client, &QueueRef::Name(name), connection).await?;
     Ok((queue, dlq))
 }
 
 /// `dlq`: how many messages the dead-letter queue holds, and the first `limit` of them: id,
-/// receive count, the start of the body. They are looked at, not taken: each is made visible
-/// again right after.
+/// receive count, the start of the body, and why it is there when `explain` can tell (the
+/// handler's parse error; `Some(None)` for a body that parses, which failed in the handling).
+/// They are looked at, not taken: each is made visible again right after.
 ///
 /// # Errors
 /// As [`dead_letter_queue`].
@@ -282,10 +275,15 @@ pub async fn show_dlq(
     connection: &Connection,
     queue: &QueueRef,
     limit: usize,
+    explain: &dyn Fn(&str) -> Option<Option<String>>,
 ) -> Result<(), RunnerError> {
-    let (_, dlq) = dead_letter_queue(client, connection, queue).await?;
+    let (source, dlq) = dead_letter_queue(client, connection, queue).await?;
     let depth = crate::aws::queue::depth(client, &dlq.url).await.unwrap_or(0);
-    println!("{}: {depth} messages", dlq.url);
+    let after = source
+        .redrive
+        .as_ref()
+        .map_or_else(String::new, |r| format!(" after {} receives", r.max_receive_count));
+    println!("{}: {depth} messages, moved from {}{after}", dlq.name(), source.name());
     let mut seen = Vec::new();
     while seen.len() < limit {
         let want = i32::try_from((limit - seen.len()).min(10)).unwrap_or(10);
@@ -313,7 +311,19 @@ pub async fn show_dlq(
         let body = message.body.as_deref().unwrap_or_default();
         let start: String = body.chars().take(80).collect();
         let more = if body.chars().count() > 80 { "…" } else { "" };
-        println!("  {}  receives {count:>3}  {start}{more}", message.message_id.as_deref().unwrap_or("?"));
+        let id: String = message.message_id.as_deref().unwrap_or("?").chars().take(8).collect();
+        println!("  {id}  receives {count:>2}  {start}{more}");
+        match explain(body) {
+            Some(Some(reason)) => println!("            why: {reason}"),
+            Some(None) => {
+                println!("            why: the body is valid; handling it failed (the run's log says how)")
+            }
+            None => {}
+        }
+    }
+    let shown = seen.len() as u64;
+    if depth > shown {
+        println!("  ... and about {} more (--limit {depth} shows them)", depth - shown);
     }
     // Looked at, not taken: each is visible again at once.
     let records: Vec<sqs_batch::SqsMessage> = seen
