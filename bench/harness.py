@@ -1,15 +1,22 @@
-"""Side-by-side benchmarks for the SQS handler: drain throughput and cost, latency, and the Lambda
-bootstrap's figures. Run it through bench/run.sh, which builds the release binaries and starts
-LocalStack.
+"""Side-by-side benchmarks of the SQS consumers; bench/run.sh builds the release binaries, starts
+LocalStack (its default keep-alive gateway, as users run it) and the stub endpoint, and runs this.
 
-Every contender drains the same number of messages from a fresh queue on the same LocalStack;
-the order rotates every round and the medians are reported, because these machines are shared
-and noisy: compare ratios within one run, not times across runs.
+Sections (--only, repeatable; all by default):
+  drain     every contender drains the same queue on LocalStack, rounds in rotating order
+  stub      the same contenders on a stub SQS endpoint, each pinned to one core (capacity per core)
+  scaling   local-runner at 1, 2, 4, 8, 16 pollers, and two processes on one queue
+  memory    RSS with 1,000 messages in flight, and with 10,000-message batches under --lambda
+  bootstrap the Lambda bootstrap's size, exec -> first /next, RSS after 1,000 invocations
+  latency   send -> handled on an idle queue
+  profile   where local-runner's CPU goes on the stub (perf), when perf is installed
+
+Timing starts at a contender's first receive (its start-up is not counted) and ends when the
+last message is deleted; CPU is the consumer's (with its child processes) over the same span.
+These machines are shared and noisy: every figure is min / median / max over the rounds of one
+run, and a ratio is claimed only where the ranges do not overlap.
 """
 import argparse
 import asyncio
-import csv
-import http.server
 import json
 import os
 import signal
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +36,7 @@ from aiobotocore.session import get_session
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TICKS = os.sysconf("SC_CLK_TCK")
+PY_ORIGINAL = "python original design"
 
 
 def client(endpoint):
@@ -35,21 +44,24 @@ def client(endpoint):
         "sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
-def body(i):
-    """An example message of about 120 bytes."""
-    return json.dumps({"id": f"msg-{i:06d}", "kind": "bench", "payload": {"n": i, "note": "x" * 44}})
+def body(i, work_ms=None):
+    """An example message of about 120 bytes, valid for the example handler."""
+    message = {"id": f"msg-{i:06d}", "kind": "bench", "payload": {"n": i, "note": "x" * 44}}
+    if work_ms is not None:
+        message["work_ms"] = work_ms
+    return json.dumps(message)
 
 
-async def fill(endpoint, url, n, tasks=8):
+async def fill(endpoint, url, n, tasks=8, work_ms=None):
     """SendMessageBatch from several tasks until n messages are queued."""
-    session = get_session()
-    async with session.create_client("sqs", endpoint_url=endpoint, region_name="us-east-1",
-                                     aws_access_key_id="test", aws_secret_access_key="test") as sqs:
+    async with get_session().create_client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                                           aws_access_key_id="test", aws_secret_access_key="test") as sqs:
         starts = list(range(0, n, 10))
 
         async def worker(k):
             for start in starts[k::tasks]:
-                entries = [{"Id": str(i - start), "MessageBody": body(i)} for i in range(start, min(start + 10, n))]
+                entries = [{"Id": str(i - start), "MessageBody": body(i, work_ms)}
+                           for i in range(start, min(start + 10, n))]
                 answer = await sqs.send_message_batch(QueueUrl=url, Entries=entries)
                 if answer.get("Failed"):
                     raise RuntimeError(f"send failed: {answer['Failed']}")
@@ -57,140 +69,422 @@ async def fill(endpoint, url, n, tasks=8):
         await asyncio.gather(*(worker(k) for k in range(tasks)))
 
 
-def depth(sqs, url):
-    attributes = sqs.get_queue_attributes(
+def counts(sqs, url):
+    a = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process so far (for the emulator)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+def tree(pid):
+    """The process and all its descendants still alive."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
 
 
-def peak_rss(pid):
-    """VmHWM of a live process, in kB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
+def cpu_seconds(pid, with_children=True):
+    """utime + stime of a process (and its live descendants, and those it has waited for)."""
+    total = 0.0
+    for p in (tree(pid) if with_children else [pid]):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / TICKS
+    return total
+
+
+def status_kb(pid, key):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
-def contenders(bin_dir, python, endpoint):
-    runner = [str(bin_dir / "local-runner"), "--endpoint-url", endpoint, "--log-format", "json"]
+def stop(process):
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    for p in tree(process.pid)[1:]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def spread(values, digits=0):
+    values = sorted(values)
+    fmt = f"{{:,.{digits}f}}"
+    return {"min": values[0], "median": statistics.median(values), "max": values[-1],
+            "text": " / ".join(fmt.format(v) for v in (values[0], statistics.median(values), values[-1]))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Contenders
+
+
+def contenders(args, endpoint, url):
+    """name -> (argv, extra environment). The runner runs in the repository, as a user does: it
+    follows template.yaml's function."""
+    bin_dir = Path(args.bin)
+    runner = [str(bin_dir / "local-runner"), "--endpoint-url", endpoint, "--log-format", "json", "--queue", url]
+    python = str(Path(sys.executable))
     return {
-        "local-runner": lambda url: (runner + ["--queue", url], {}),
-        "local-runner tuned": lambda url: (runner + ["--queue", url, "--pollers", "8", "--max-in-flight", "200"],
-                                           {"RUST_LOG": "warn"}),
-        "python original design": lambda url: ([python, str(ROOT / "bench/baselines/original_design.py"), endpoint, url], {}),
-        "python tuned": lambda url: ([python, str(ROOT / "bench/baselines/tuned.py"), endpoint, url], {}),
-        "raw rust client": lambda url: ([str(bin_dir / "raw-drain"), endpoint, url, "16"], {}),
-        "raw rust client, all attributes": lambda url: ([str(bin_dir / "raw-drain"), endpoint, url, "16", "all-attributes"], {}),
+        "local-runner": (runner, {}),
+        "local-runner tuned": (runner + ["--pollers", "8", "--max-in-flight", "200"], {"RUST_LOG": "warn"}),
+        "local-runner --lambda": (runner + ["--lambda", str(bin_dir / "bootstrap")], {}),
+        PY_ORIGINAL: ([python, str(ROOT / "bench/baselines/original_design.py"), endpoint, url], {}),
+        "python tuned": ([python, str(ROOT / "bench/baselines/tuned.py"), endpoint, url], {}),
+        "raw rust client": ([str(bin_dir / "raw-drain"), endpoint, url, "16"], {}),
     }
 
 
-def drain_once(name, command, sqs, endpoint, n, localstack_pid, run_id, timeout):
-    url = sqs.create_queue(QueueName=f"bench-{run_id}")["QueueUrl"]
-    asyncio.run(fill(endpoint, url, n))
-    argv, extra_env = command(url)
-    emulator_before = cpu_seconds(localstack_pid)
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, **extra_env})
+def start(argv, extra_env, pin=None):
+    prefix = ["taskset", "-c", str(pin)] if pin is not None else []
+    return subprocess.Popen(prefix + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                            env={**os.environ, **extra_env})
+
+
+# ---------------------------------------------------------------------------------------------
+# Drain on LocalStack
+
+
+def drain_localstack(args, sqs, name, argv_env, url, n):
+    """Runs one contender on a filled queue: from its first receive to an empty queue."""
+    process = start(*argv_env)
     try:
-        while depth(sqs, url) > 0:
+        deadline = time.perf_counter() + args.timeout
+        # The first receive: messages become in flight (or leave the visible count).
+        while True:
+            visible, hidden = counts(sqs, url)
+            if hidden > 0 or visible < n:
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} before receiving")
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name} received nothing in {args.timeout} s")
+            time.sleep(0.01)
+        started, cpu_start = time.perf_counter(), cpu_seconds(process.pid)
+        peak, polls = 0, 0
+        while sum(counts(sqs, url)) > 0:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode} before the queue was empty")
-            if time.perf_counter() - started > timeout:
-                raise RuntimeError(f"{name} did not drain {n} messages within {timeout} s")
-            time.sleep(0.1)
-        seconds = time.perf_counter() - started
-        emulator = cpu_seconds(localstack_pid) - emulator_before
-        # Peak RSS since exec. (ru_maxrss would also count the time the child was still a fork
-        # of this Python process.)
-        peak_rss_kb = peak_rss(process.pid)
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name} did not drain {n} messages in {args.timeout} s")
+            polls += 1
+            if polls % 25 == 0:  # the function processes of --lambda come and go: look now and then
+                peak = max(peak, sum(status_kb(p, "VmRSS") for p in tree(process.pid)))
+            time.sleep(0.02)
+        seconds, cpu = time.perf_counter() - started, cpu_seconds(process.pid) - cpu_start
+        peak = max(peak, sum(status_kb(p, "VmHWM") for p in tree(process.pid)))
     finally:
-        # Measuring is done; a graceful stop would only wait out a long poll.
-        process.send_signal(signal.SIGKILL)
-        _, _, usage = os.wait4(process.pid, 0)
-        sqs.delete_queue(QueueUrl=url)
-    return {
-        "contender": name, "messages": n, "seconds": round(seconds, 3), "msgs_per_s": round(n / seconds, 1),
-        "cpu_s_per_1k": round((usage.ru_utime + usage.ru_stime) / n * 1000, 4),
-        "peak_rss_mb": round(peak_rss_kb / 1024, 1),
-        "emulator_cpu_s_per_1k": round(emulator / n * 1000, 4),
-    }
+        stop(process)
+    return {"contender": name, "messages": n, "seconds": round(seconds, 3), "msgs_per_s": round(n / seconds, 1),
+            "cpu_ms_per_msg": round(cpu / n * 1000, 4), "rss_mb": round(peak / 1024, 1)}
+
+
+def rounds(names, count):
+    """Each round starts one later in the list, so no contender always runs first or last."""
+    for r in range(count):
+        k = r % len(names)
+        yield r + 1, names[k:] + names[:k]
 
 
 def drain(args, sqs):
-    table = contenders(Path(args.bin), sys.executable, args.endpoint)
-    # The attribute variant is for explaining the ceiling; it runs only when asked for.
-    names = [n for n in table if n in (args.contenders or [])] if args.contenders else [n for n in table if "attributes" not in n]
+    names = [n for n in contenders(args, "", "") if not args.contenders or n in args.contenders]
+    print(f"\n## Drain on LocalStack: {args.messages} messages, {len(names)} contenders, {args.rounds} rounds", flush=True)
     runs = []
-    print(f"\nDrain: {args.messages} messages x {len(names)} contenders x {args.rounds} rounds", flush=True)
-    for round_number in range(args.rounds):
-        order = names[round_number % len(names):] + names[:round_number % len(names)]
+    for number, order in rounds(names, args.rounds):
         for name in order:
-            row = drain_once(name, table[name], sqs, args.endpoint, args.messages, args.localstack_pid,
-                             f"{round_number}-{names.index(name)}-{int(time.time())}", args.timeout)
-            row["round"] = round_number + 1
+            n = args.messages // 5 if name == PY_ORIGINAL else args.messages
+            url = sqs.create_queue(QueueName=f"bench-{number}-{names.index(name)}-{int(time.time())}")["QueueUrl"]
+            asyncio.run(fill(args.endpoint, url, n))
+            row = drain_localstack(args, sqs, name, contenders(args, args.endpoint, url)[name], url, n)
+            sqs.delete_queue(QueueUrl=url)
+            row["round"] = number
             runs.append(row)
-            print(f"  round {row['round']} {name:24} {row['msgs_per_s']:>9.1f} msg/s  "
-                  f"{row['cpu_s_per_1k']:.4f} CPU s/1k  {row['peak_rss_mb']:.1f} MB", flush=True)
-    # A partial run (--contenders) must not overwrite the full run's figures.
-    with open(RESULTS / ("drain-partial.csv" if args.contenders else "drain.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["round", *runs[0].keys() - {"round"}])
-        writer.writeheader()
-        writer.writerows(runs)
-    medians = {}
+            print(f"  round {number} {name:24} {row['msgs_per_s']:>9,.0f} msg/s  {row['cpu_ms_per_msg']:.4f} CPU ms/msg  "
+                  f"{row['rss_mb']:.1f} MB", flush=True)
+    return summarise(runs, names)
+
+
+def summarise(runs, names):
+    table = {}
     for name in names:
         mine = [r for r in runs if r["contender"] == name]
-        medians[name] = {k: statistics.median(r[k] for r in mine)
-                         for k in ["msgs_per_s", "cpu_s_per_1k", "peak_rss_mb", "emulator_cpu_s_per_1k"]}
-    return medians
+        table[name] = {"rate": spread([r["msgs_per_s"] for r in mine]),
+                       "cpu": spread([r["cpu_ms_per_msg"] for r in mine], 3),
+                       "rss": spread([r["rss_mb"] for r in mine], 1),
+                       "messages": mine[0]["messages"], "runs": mine}
+    return table
 
 
-def print_drain(medians, messages, rounds):
-    print(f"\nDrain, {messages} messages, median of {rounds} rounds:\n")
-    print("| contender | msg/s | consumer CPU s / 1k msgs | peak RSS MB | LocalStack CPU s / 1k msgs |")
-    print("|---|---:|---:|---:|---:|")
-    for name, m in medians.items():
-        print(f"| {name} | {m['msgs_per_s']:.0f} | {m['cpu_s_per_1k']:.4f} | {m['peak_rss_mb']:.1f} | {m['emulator_cpu_s_per_1k']:.3f} |")
-    ours, tuned = medians["local-runner"], medians["local-runner tuned"]
-    print("\nRatios (same run):")
-    for label, mine in [("local-runner", ours), ("local-runner tuned", tuned)]:
-        print(f"- {label}: {mine['msgs_per_s'] / medians['python tuned']['msgs_per_s']:.2f}x python tuned, "
-              f"{mine['msgs_per_s'] / medians['python original design']['msgs_per_s']:.1f}x original design, "
-              f"{mine['msgs_per_s'] / medians['raw rust client']['msgs_per_s'] * 100:.0f} % of the raw client ceiling; "
-              f"CPU per message {mine['cpu_s_per_1k'] / medians['python tuned']['cpu_s_per_1k']:.3f} of python tuned")
+def print_table(title, table):
+    print(f"\n{title}\n")
+    print("| contender | msg/s min / median / max | CPU ms per msg min / median / max | peak RSS MB (median) |")
+    print("|---|---:|---:|---:|")
+    for name, t in table.items():
+        print(f"| {name} | {t['rate']['text']} | {t['cpu']['text']} | {t['rss']['median']:.1f} |")
 
 
-def chart(medians, messages):
+def compare(table, ours, theirs, key="rate", higher=True):
+    """`ours / theirs` on medians, and whether the ranges are apart (a claim) or overlap."""
+    a, b = table[ours][key], table[theirs][key]
+    ratio = a["median"] / b["median"] if b["median"] else float("inf")
+    apart = (a["min"] > b["max"]) if higher else (a["max"] < b["min"])
+    overlap = not (a["min"] > b["max"] or a["max"] < b["min"])
+    return {"ratio": round(ratio, 3), "ranges": "apart" if apart else ("overlap" if overlap else "apart, the other way")}
+
+
+# ---------------------------------------------------------------------------------------------
+# The stub endpoint: capacity per core
+
+
+def stub_get(stub, path):
+    with urllib.request.urlopen(stub + path, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def stub_start(stub, n):
+    urllib.request.urlopen(urllib.request.Request(f"{stub}/control/start?messages={n}", method="POST"), timeout=5).read()
+
+
+def drain_stub(args, stub, name, argv_env, n):
+    stub_start(stub, 0)
+    process = start(*argv_env, pin=0)
+    try:
+        deadline = time.perf_counter() + args.timeout
+        while stub_get(stub, "/control/stats")["receives"] == 0:  # started and polling
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} on the stub")
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name} never polled the stub")
+            time.sleep(0.02)
+        time.sleep(0.5)
+        cpu_start = cpu_seconds(process.pid)
+        stub_start(stub, n)
+        while (stats := stub_get(stub, "/control/stats"))["deleted"] < n:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} on the stub")
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name} did not drain {n} stub messages in {args.timeout} s: {stats}")
+            time.sleep(0.01)
+        cpu = cpu_seconds(process.pid) - cpu_start
+        peak = sum(status_kb(p, "VmHWM") for p in tree(process.pid))
+    finally:
+        stop(process)
+    seconds = stats["seconds"]
+    return {"contender": name, "messages": n, "seconds": round(seconds, 3), "msgs_per_s": round(n / seconds, 1),
+            "cpu_ms_per_msg": round(cpu / n * 1000, 4), "rss_mb": round(peak / 1024, 1)}
+
+
+def stub(args):
+    process = subprocess.Popen(["taskset", "-c", "1", str(Path(args.bin) / "stub-sqs")], stdout=subprocess.PIPE, text=True)
+    address = process.stdout.readline().split()[-1]
+    url = f"{address}/000000000000/stub"
+    names = [n for n in contenders(args, "", "") if not args.contenders or n in args.contenders]
+    n_stub = args.stub_messages
+    print(f"\n## Stub endpoint, one core each: {n_stub} messages, {len(names)} contenders, {args.rounds} rounds", flush=True)
+    runs = []
+    try:
+        for number, order in rounds(names, args.rounds):
+            for name in order:
+                n = n_stub // 10 if name == PY_ORIGINAL else n_stub
+                row = drain_stub(args, address, name, contenders(args, address, url)[name], n)
+                row["round"] = number
+                runs.append(row)
+                print(f"  round {number} {name:24} {row['msgs_per_s']:>9,.0f} msg/s  {row['cpu_ms_per_msg']:.4f} CPU ms/msg  "
+                      f"{row['rss_mb']:.1f} MB", flush=True)
+    finally:
+        stop(process)
+    return summarise(runs, names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaling
+
+
+def scaling(args, sqs):
+    bin_dir = Path(args.bin)
+    configs = [(1, p) for p in (1, 2, 4, 8, 16)] + [(2, p) for p in (1, 2, 4, 8)]
+    n = args.messages
+    print(f"\n## Scaling on LocalStack: {n} messages, {args.rounds_scaling} rounds", flush=True)
+    points = {}
+    for number in range(args.rounds_scaling):
+        for processes, pollers in configs:
+            url = sqs.create_queue(QueueName=f"bench-scale-{number}-{processes}x{pollers}-{int(time.time())}")["QueueUrl"]
+            asyncio.run(fill(args.endpoint, url, n))
+            argv = [str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json",
+                    "--queue", url, "--pollers", str(pollers)]
+            launched = [start(argv, {}) for _ in range(processes)]
+            try:
+                while True:
+                    visible, hidden = counts(sqs, url)
+                    if hidden > 0 or visible < n:
+                        break
+                    time.sleep(0.01)
+                started, cpu_start = time.perf_counter(), sum(cpu_seconds(p.pid) for p in launched)
+                while sum(counts(sqs, url)) > 0:
+                    if time.perf_counter() - started > args.timeout:
+                        raise RuntimeError("scaling run did not drain")
+                    time.sleep(0.02)
+                seconds, cpu = time.perf_counter() - started, sum(cpu_seconds(p.pid) for p in launched) - cpu_start
+            finally:
+                for p in launched:
+                    stop(p)
+            sqs.delete_queue(QueueUrl=url)
+            key = f"{processes}x{pollers}"
+            points.setdefault(key, []).append({"msgs_per_s": n / seconds, "cpu_ms_per_msg": cpu / n * 1000})
+            print(f"  round {number + 1} {processes} process(es) x {pollers:>2} pollers  {n / seconds:>8,.0f} msg/s  "
+                  f"{cpu / n * 1000:.4f} CPU ms/msg", flush=True)
+    result = {key: {"processes": int(key.split("x")[0]), "pollers": int(key.split("x")[1]),
+                    "rate": spread([p["msgs_per_s"] for p in v]), "cpu": spread([p["cpu_ms_per_msg"] for p in v], 3)}
+              for key, v in points.items()}
+    scaling_chart(result, n)
+    return result
+
+
+def scaling_chart(result, n):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(medians)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    colours = ["#1f6feb" if n.startswith("local-runner") else "#8b949e" for n in names]
-    left.barh(names, [medians[n]["msgs_per_s"] for n in names], color=colours)
-    left.set_xlabel("messages / s (higher is better)")
-    left.invert_yaxis()
-    right.barh(names, [medians[n]["cpu_s_per_1k"] for n in names], color=colours)
-    right.set_xlabel("consumer CPU s per 1,000 messages (lower is better)")
-    right.invert_yaxis()
-    right.set_yticklabels([])
-    fig.suptitle(f"Draining {messages:,} messages from LocalStack (median of rounds, same machine, same run)")
+    for processes, colour, label in [(1, "#1f6feb", "one process"), (2, "#d29922", "two processes on one queue")]:
+        mine = sorted((v for v in result.values() if v["processes"] == processes), key=lambda v: v["pollers"])
+        total = [v["pollers"] * processes for v in mine]
+        for axis, key in [(left, "rate"), (right, "cpu")]:
+            med = [v[key]["median"] for v in mine]
+            low = [v[key]["median"] - v[key]["min"] for v in mine]
+            high = [v[key]["max"] - v[key]["median"] for v in mine]
+            axis.errorbar(total, med, yerr=[low, high], marker="o", capsize=3, color=colour, label=label)
+    for axis in (left, right):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks([1, 2, 4, 8, 16])
+        axis.set_xticklabels(["1", "2", "4", "8", "16"])
+        axis.set_xlabel("pollers in all (one long poll each)")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    left.set_ylabel("messages / s (median, min-max bars)")
+    right.set_ylabel("consumer CPU ms per message")
+    fig.suptitle(f"local-runner draining {n:,} messages from LocalStack (keep-alive gateway), by pollers")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "scaling.png", dpi=110)
+
+
+def drain_chart(table, stub_table):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(t, title) for t, title in [(table, "LocalStack"), (stub_table, "stub endpoint, one core each")] if t]
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 3.8 * len(panels)), squeeze=False)
+    for row, (t, title) in enumerate(panels):
+        names = list(t)
+        colours = ["#1f6feb" if n.startswith("local-runner") else "#8b949e" for n in names]
+        for column, (key, label) in enumerate([("rate", "messages / s"), ("cpu", "consumer CPU ms per message")]):
+            axis = axes[row][column]
+            med = [t[n][key]["median"] for n in names]
+            err = [[t[n][key]["median"] - t[n][key]["min"] for n in names], [t[n][key]["max"] - t[n][key]["median"] for n in names]]
+            axis.barh(names, med, xerr=err, color=colours, capsize=3)
+            axis.set_xlabel(f"{label} ({title}; median, min-max bars)")
+            axis.invert_yaxis()
+            if column:
+                axis.set_yticklabels([])
     fig.tight_layout()
     fig.savefig(RESULTS / "drain.png", dpi=110)
 
 
+# ---------------------------------------------------------------------------------------------
+# Memory at scale
+
+
+def metric(address, name):
+    try:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=2) as answer:
+            for line in answer.read().decode().splitlines():
+                if line.startswith(name):
+                    return float(line.split()[-1])
+    except OSError:
+        pass
+    return 0.0
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory(args, sqs):
+    bin_dir = Path(args.bin)
+    figures = {}
+    # 1,000 messages in flight: slow messages, room for 1,000 at once.
+    url = sqs.create_queue(QueueName=f"bench-inflight-{int(time.time())}", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
+    asyncio.run(fill(args.endpoint, url, 1200, work_ms=8000))
+    address = f"127.0.0.1:{free_port()}"
+    process = start([str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json", "--queue", url,
+                     "--max-in-flight", "1000", "--pollers", "8", "--metrics-addr", address], {})
+    try:
+        deadline, most = time.time() + 60, 0.0
+        while time.time() < deadline and most < 1000:
+            most = max(most, metric(address, "local_runner_messages_in_flight"))
+            time.sleep(0.1)
+        time.sleep(1)
+        figures["in_flight_1000"] = {"in_flight": most, "rss_mb": round(status_kb(process.pid, "VmRSS") / 1024, 1),
+                                     "peak_rss_mb": round(status_kb(process.pid, "VmHWM") / 1024, 1)}
+    finally:
+        stop(process)
+        sqs.delete_queue(QueueUrl=url)
+    print(f"\n## Memory\n  1,000 in flight: {figures['in_flight_1000']}", flush=True)
+
+    # 10,000-message batches under --lambda.
+    n = 10000
+    url = sqs.create_queue(QueueName=f"bench-bigbatch-{int(time.time())}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    asyncio.run(fill(args.endpoint, url, n))
+    process = start([str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json", "--queue", url,
+                     "--lambda", str(bin_dir / "bootstrap"), "--esm-batch-size", "10000", "--batching-window", "5",
+                     "--max-concurrency", "2", "--function-timeout", "120"], {})
+    try:
+        deadline, runner_peak, function_peak = time.time() + 300, 0, 0
+        while sum(counts(sqs, url)) > 0 and time.time() < deadline:
+            runner_peak = max(runner_peak, status_kb(process.pid, "VmHWM"))
+            for p in tree(process.pid)[1:]:
+                function_peak = max(function_peak, status_kb(p, "VmHWM"))
+            time.sleep(0.05)
+        drained = sum(counts(sqs, url)) == 0
+        figures["lambda_batches_10000"] = {"drained": drained, "runner_peak_rss_mb": round(runner_peak / 1024, 1),
+                                           "function_peak_rss_mb": round(function_peak / 1024, 1)}
+    finally:
+        stop(process)
+        sqs.delete_queue(QueueUrl=url)
+    print(f"  10,000-message batches under --lambda: {figures['lambda_batches_10000']}", flush=True)
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency and the bootstrap
+
+
 def latency(args, sqs, count=200):
-    """send → handled on an idle queue, local-runner with default settings (long polling)."""
+    """send -> handled on an idle queue, local-runner with default settings (long polling)."""
     url = sqs.create_queue(QueueName=f"bench-latency-{int(time.time())}")["QueueUrl"]
     process = subprocess.Popen([str(Path(args.bin) / "local-runner"), "--endpoint-url", args.endpoint,
-                                "--queue", url, "--log-format", "json"],
+                                "--queue", url, "--log-format", "json"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     handled, polling = {}, threading.Event()
 
@@ -214,8 +508,7 @@ def latency(args, sqs, count=200):
     deadline = time.time() + 30
     while len(handled) < count and time.time() < deadline:
         time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    stop(process)
     sqs.delete_queue(QueueUrl=url)
     millis = sorted((handled[k] - sent[k]) * 1000 for k in sent if k in handled)
     q = statistics.quantiles(millis, n=100)
@@ -223,7 +516,7 @@ def latency(args, sqs, count=200):
             "max_ms": round(millis[-1], 1)}
 
 
-class RuntimeApi(http.server.BaseHTTPRequestHandler):
+class RuntimeApi(__import__("http.server").server.BaseHTTPRequestHandler):
     """A minimal Lambda Runtime API for measuring the bootstrap: hands out `remaining` events."""
     event = b""
     remaining = 0
@@ -265,6 +558,7 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
 
 
 def bootstrap_run(bootstrap, invocations):
+    import http.server
     RuntimeApi.remaining, RuntimeApi.first_next, RuntimeApi.answered = invocations, None, 0
     RuntimeApi.done.clear()
     records = [{"messageId": f"00000000-0000-4000-8000-{i:012d}", "receiptHandle": "h", "body": body(i),
@@ -279,12 +573,12 @@ def bootstrap_run(bootstrap, invocations):
     started = time.perf_counter()
     process = subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     RuntimeApi.done.wait(120)
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines() if ":" in line)
+    rss, hwm = status_kb(process.pid, "VmRSS"), status_kb(process.pid, "VmHWM")
     process.kill()
     process.wait()
     server.shutdown()
     return {"first_next_ms": (RuntimeApi.first_next - started) * 1000, "answered": RuntimeApi.answered,
-            "rss_mb": int(status["VmRSS"].split()[0]) / 1024, "peak_rss_mb": int(status["VmHWM"].split()[0]) / 1024}
+            "rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024}
 
 
 def bootstrap_figures(args):
@@ -296,43 +590,138 @@ def bootstrap_figures(args):
     archive.unlink()
     cold = [bootstrap_run(bootstrap, 1)["first_next_ms"] for _ in range(7)]
     warm = bootstrap_run(bootstrap, 1000)
-    figures.update({"exec_to_first_next_ms_median": round(statistics.median(cold), 2),
-                    "exec_to_first_next_ms_runs": [round(c, 2) for c in cold],
-                    "invocations": warm["answered"], "rss_after_1000_mb": round(warm["rss_mb"], 1),
-                    "peak_rss_mb": round(warm["peak_rss_mb"], 1)})
+    figures.update({"exec_to_first_next_ms": spread(cold, 2), "invocations": warm["answered"],
+                    "rss_after_1000_mb": round(warm["rss_mb"], 1), "peak_rss_mb": round(warm["peak_rss_mb"], 1)})
     return figures
 
 
+# ---------------------------------------------------------------------------------------------
+# Where the CPU goes
+
+
+def profile(args):
+    """perf over local-runner (defaults) draining the stub on one core: the top symbols."""
+    if subprocess.run(["which", "perf"], capture_output=True).returncode != 0:
+        return {"skipped": "perf is not installed"}
+    process = subprocess.Popen(["taskset", "-c", "1", str(Path(args.bin) / "stub-sqs")], stdout=subprocess.PIPE, text=True)
+    address = process.stdout.readline().split()[-1]
+    data = RESULTS / "perf.data"
+    try:
+        stub_start(address, 0)
+        argv, env = contenders(args, address, f"{address}/000000000000/stub")["local-runner"]
+        # The same code with symbols (cargo's `profiling` profile), when bench/run.sh built it.
+        with_symbols = ROOT / "target" / "profiling" / "local-runner"
+        if with_symbols.exists():
+            argv = [str(with_symbols), *argv[1:]]
+        runner = start(argv, env, pin=0)
+        while stub_get(address, "/control/stats")["receives"] == 0:
+            time.sleep(0.02)
+        n = args.stub_messages
+        recorder = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", str(data), "-p", str(runner.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        stub_start(address, n)
+        while stub_get(address, "/control/stats")["deleted"] < n:
+            time.sleep(0.05)
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait()
+        stop(runner)
+    finally:
+        stop(process)
+    report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,sym", "--stdio",
+                             "--percent-limit", "0.7", "-g", "none"], capture_output=True, text=True).stdout
+    # Inclusive shares: how much of the CPU is under each of the runner's stages.
+    inclusive = subprocess.run(["perf", "report", "-i", str(data), "--children", "--sort", "sym", "--stdio",
+                                "--percent-limit", "4", "-g", "none"], capture_output=True, text=True).stdout
+    lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
+    under = [line for line in inclusive.splitlines() if line.strip() and not line.startswith("#")]
+    data.unlink(missing_ok=True)
+    Path(str(data) + ".old").unlink(missing_ok=True)
+    return {"self": lines[:30], "inclusive": under[:40]}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--localstack-pid", type=int, required=True)
     parser.add_argument("--bin", required=True, help="folder with the release binaries")
-    parser.add_argument("--messages", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--timeout", type=int, default=900, help="seconds one drain may take")
-    parser.add_argument("--only", choices=["drain", "latency", "bootstrap"], action="append")
-    parser.add_argument("--contenders", action="append", help="run only these drain contenders (repeatable)")
+    parser.add_argument("--messages", type=int, default=5000, help="messages per drain on LocalStack")
+    parser.add_argument("--stub-messages", type=int, default=20000, help="messages per drain on the stub")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds-scaling", type=int, default=3)
+    parser.add_argument("--timeout", type=int, default=600, help="seconds one drain may take")
+    parser.add_argument("--only", choices=["drain", "stub", "scaling", "memory", "bootstrap", "latency", "profile"],
+                        action="append")
+    parser.add_argument("--contenders", action="append", help="run only these contenders (repeatable)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     sqs = client(args.endpoint)
-    only = set(args.only or ["drain", "latency", "bootstrap"])
-    summary = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}, "messages": args.messages,
-               "rounds": args.rounds}
+    only = args.only or ["bootstrap", "latency", "memory", "drain", "stub", "scaling", "profile"]
+    path = RESULTS / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() and args.only else {}
+    summary.update({"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
+                    "date": datetime.now().date().isoformat()})
     if "bootstrap" in only:
         summary["bootstrap"] = bootstrap_figures(args)
-        print("\nLambda bootstrap:", json.dumps(summary["bootstrap"]), flush=True)
+        print("\n## Lambda bootstrap\n", json.dumps(summary["bootstrap"]), flush=True)
     if "latency" in only:
         summary["latency"] = latency(args, sqs)
-        print("\nLatency, send -> handled, idle queue, long polling:", json.dumps(summary["latency"]), flush=True)
+        print("\n## Latency, send -> handled, idle queue, long polling\n", json.dumps(summary["latency"]), flush=True)
+    if "memory" in only:
+        summary["memory"] = memory(args, sqs)
     if "drain" in only:
-        medians = drain(args, sqs)
-        summary["drain_medians"] = medians
-        if not args.contenders:
-            print_drain(medians, args.messages, args.rounds)
-            chart(medians, args.messages)
-    if not args.contenders:
-        (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        summary["drain"] = drain(args, sqs)
+        print_table(f"Drain on LocalStack, {args.messages} messages ({args.messages // 5} for {PY_ORIGINAL}), {args.rounds} rounds",
+                    summary["drain"])
+    if "stub" in only:
+        summary["stub"] = stub(args)
+        print_table(f"Stub endpoint, one core each, {args.stub_messages} messages ({args.stub_messages // 10} for {PY_ORIGINAL}), "
+                    f"{args.rounds} rounds", summary["stub"])
+    if "drain" in only or "stub" in only:
+        drain_chart(summary.get("drain"), summary.get("stub"))
+    if "scaling" in only:
+        summary["scaling"] = scaling(args, sqs)
+    if "profile" in only:
+        summary["profile"] = profile(args)
+        print("\n## Profile: local-runner on the stub, one core\n### self\n" + "\n".join(summary["profile"].get("self", []))
+              + "\n### inclusive\n" + "\n".join(summary["profile"].get("inclusive", [])), flush=True)
+    summary["targets"] = targets(summary)
+    print("\n## Targets\n" + "\n".join(f"- {t}" for t in summary["targets"]), flush=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def targets(summary):
+    out = []
+    drain, stub = summary.get("drain"), summary.get("stub")
+    if drain and {"local-runner", "raw rust client", "python tuned"} <= drain.keys():
+        c = compare(drain, "local-runner", "raw rust client")
+        out.append(f"LocalStack: local-runner at {c['ratio'] * 100:.0f} % of the raw client (target >= 95 %; ranges {c['ranges']})")
+        c = compare(drain, "local-runner", "python tuned")
+        out.append(f"LocalStack: local-runner {c['ratio']:.2f}x python tuned (target >= 1; ranges {c['ranges']})")
+    if drain and {"local-runner", "local-runner --lambda"} <= drain.keys():
+        c = compare(drain, "local-runner --lambda", "local-runner")
+        out.append(f"LocalStack: --lambda at {c['ratio'] * 100:.0f} % of in process (target >= 70 %; ranges {c['ranges']})")
+    if stub and {"local-runner", "raw rust client", "python tuned"} <= stub.keys():
+        c = compare(stub, "local-runner", "python tuned")
+        out.append(f"stub, one core: local-runner {c['ratio']:.1f}x python tuned (target >= 5x; ranges {c['ranges']})")
+        c = compare(stub, "local-runner", "raw rust client")
+        out.append(f"stub, one core: local-runner at {c['ratio'] * 100:.0f} % of the raw client (target >= 80 %; ranges {c['ranges']})")
+        c = compare(stub, "local-runner", "python tuned", key="cpu", higher=False)
+        out.append(f"stub: local-runner CPU per message {c['ratio']:.3f}x python tuned's (target <= 0.1; ranges {c['ranges']})")
+    memory = summary.get("memory", {})
+    if "in_flight_1000" in memory:
+        m = memory["in_flight_1000"]
+        out.append(f"RSS with {m['in_flight']:.0f} in flight: {m['peak_rss_mb']} MB peak (target <= 50 MB)")
+    if "lambda_batches_10000" in memory:
+        m = memory["lambda_batches_10000"]
+        out.append(f"10,000-message batches under --lambda: runner {m['runner_peak_rss_mb']} MB, function {m['function_peak_rss_mb']} MB")
+    if isinstance(summary.get("bootstrap", {}).get("exec_to_first_next_ms"), dict):
+        b = summary["bootstrap"]
+        out.append(f"bootstrap: {b['peak_rss_mb']} MB peak RSS after 1,000 invocations (was 4.8), exec -> first /next "
+                   f"{b['exec_to_first_next_ms']['median']:.1f} ms median (was 3.5)")
+    return out
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The benchmarks, side by side in one run: drain throughput and cost against Python baselines and
-# a raw client ceiling, send -> handled latency, the Lambda bootstrap's size, start and memory,
-# then the batch core microbenchmarks. Results land in bench/results/.
+# The benchmarks, side by side in one run (bench/harness.py says what each section measures):
+# drain on LocalStack (its default keep-alive gateway, as users run it), capacity per core on a
+# stub SQS endpoint, scaling by pollers and processes, memory at scale, the Lambda bootstrap,
+# latency, a CPU profile, then the batch core's criterion benches. Results: bench/results/.
 #
-#   bench/run.sh                        # 20,000 messages x 3 rounds (about 20 minutes)
-#   bench/run.sh --messages 2000 --rounds 1 --only drain
+#   bench/run.sh                                   # everything (about 40 minutes)
+#   bench/run.sh --only stub --rounds 3            # one section; see bench/harness.py --help
 #   SKIP_CRITERION=1 bench/run.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,16 +17,19 @@ if ! "$venv/bin/python" -c 'import aiobotocore, matplotlib' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiobotocore==3.10.0' 'matplotlib==3.11.2'
 fi
 echo "bench: building release binaries" >&2
-cargo build --quiet --release -p local-runner -p handler -p bench --bins
+cargo build --quiet --release --locked -p local-runner -p handler -p bench --bins
+if command -v perf >/dev/null; then
+  # The profile section runs the same code with symbols.
+  cargo build --quiet --profile profiling --locked -p local-runner --bin local-runner
+fi
 
 export LOCALSTACK_STATE="$PWD/.localstack/bench" LOCALSTACK_PORT=0
 trap 'scripts/localstack.sh stop' EXIT
 endpoint=$(scripts/localstack.sh start)
-"$venv/bin/python" bench/harness.py --endpoint "$endpoint" --localstack-pid "$(cat "$LOCALSTACK_STATE/pid")" \
-  --bin target/release "$@"
+"$venv/bin/python" bench/harness.py --endpoint "$endpoint" --bin target/release "$@"
 scripts/localstack.sh stop
 trap - EXIT
 
 if [ -z "${SKIP_CRITERION:-}" ]; then
-  cargo bench --quiet -p bench --bench batch_core 2>&1 | tee bench/results/criterion.txt
+  cargo bench --quiet --locked -p bench --bench batch_core 2>&1 | tee bench/results/criterion.txt
 fi

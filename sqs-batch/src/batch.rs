@@ -402,7 +402,10 @@ impl<H: Handler> Lane<H> {
         let handler = &*self.handler;
         let record = &self.records[index];
         let message_id = record.message_id.as_deref();
-        let span = tracing::info_span!("message", message_id);
+        // A debug span: the outcome line below carries the message id itself, and the JSON and
+        // terminal formats show no spans; at info, a span per message would cost a fifth of a
+        // consumer's CPU (measured in BENCHMARKS.md) for nothing printed.
+        let span = tracing::debug_span!("message", message_id);
         let mut id: Option<String> = None;
         let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
         // Which delivery this is: a failure's log line says how close it is to the DLQ.

@@ -36,7 +36,17 @@ pub fn filter(filter: Option<&str>) -> EnvFilter {
 /// Installs the global tracing subscriber writing to stdout in `format`, filtered by
 /// [`filter`]. A subscriber installed earlier (a test harness, an embedding program) is kept.
 pub fn init(format: LogFormat, directive: Option<&str>) {
-    let builder = tracing_subscriber::fmt().with_env_filter(filter(directive)).with_target(false);
+    init_to(format, directive, std::io::stdout);
+}
+
+/// [`init`], writing to `writer` instead of stdout: a long-running consumer hands its lines to a
+/// writer thread, so a log line costs the message that logs it no write of its own.
+pub fn init_to<W>(format: LogFormat, directive: Option<&str>, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter(directive)).with_target(false).with_writer(writer);
     let installed = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => {

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, timeout::TimeoutConfig};
+use aws_sdk_sqs::config::{
+    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig, timeout::TimeoutConfig,
+};
 
 /// Connection attempts that take longer than this fail; the SDK then retries.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -50,6 +52,10 @@ impl Connection {
     /// and the dummy `test`/`test` otherwise: a local run never reaches out to the network for
     /// credentials. The full AWS credential chain (profiles, SSO, instance metadata) is used only
     /// for other endpoints.
+    ///
+    /// Stalled-stream protection is off: every attempt already has a timeout that covers its whole
+    /// answer, and the protection's timers and body wrapper cost about a tenth of a consumer's
+    /// messages per CPU second (BENCHMARKS.md, "Where the CPU goes").
     pub async fn client(&self, longest_wait: Duration) -> Client {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -67,12 +73,14 @@ impl Connection {
                 .endpoint_url(endpoint)
                 .credentials_provider(credentials)
                 .timeout_config(timeouts)
+                .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                 .build();
             return Client::from_conf(sqs);
         }
         let shared = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
             .timeout_config(timeouts)
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .load()
             .await;
         Client::from_conf(remote_config(&shared, self.endpoint_url.clone()))

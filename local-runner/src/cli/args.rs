@@ -53,7 +53,9 @@ pub struct Cli {
     #[arg(long, default_value_t = MAX_WAIT_SECONDS, value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_WAIT_SECONDS)))]
     pub wait_time_seconds: u8,
 
-    /// Messages being handled at once, across all pollers [default: pollers × batch size].
+    /// Messages being handled at once, across all pollers [default: with the template's function,
+    /// BatchSize × MaximumConcurrency (5 when unset), what the deployed function handles at once;
+    /// else pollers × batch size].
     #[arg(long)]
     pub max_in_flight: Option<NonZeroUsize>,
 

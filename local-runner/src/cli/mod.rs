@@ -47,9 +47,22 @@ where
     if human {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         terminal::init(directive.as_deref(), std::io::stderr().is_terminal(), colour);
-    } else {
-        telemetry::init(LogFormat::Json, directive.as_deref());
     }
+    // For tools: JSON lines through a writer thread that writes them in batches (flushed as soon
+    // as no line is waiting), so that a message's log line costs its handling no write(2). It
+    // never drops a line; the guard flushes what is left when `main` returns.
+    let _flush_at_exit = (!human).then(|| {
+        let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            // Bounds the lines waiting (and the memory they take); a consumer that logs faster
+            // than stdout takes them waits.
+            .buffered_lines_limit(4096)
+            .thread_name("log-writer")
+            .finish(stdout);
+        telemetry::init_to(LogFormat::Json, directive.as_deref(), writer);
+        guard
+    });
     telemetry::log_panics();
     let local_credentials = credentials_from_env();
     let command = cli.command.take();

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg, Place, Target};
 use crate::RunnerError;
 use crate::aws::{Connection, QueueRef};
 use crate::consumer::{Config, RetryBackoff};
-use crate::lambda::{LambdaSpec, Mapping};
+use crate::lambda::{DEFAULT_MAX_CONCURRENCY, LambdaSpec, Mapping};
 use crate::template::filter::Filters;
 use crate::template::{FunctionSpec, SqsEventSpec, Template};
 
@@ -88,6 +89,13 @@ impl Cli {
                 };
                 let event = &function.sqs_events[0];
                 config.filters = Arc::new(filters(function, event)?);
+                if config.max_in_flight.is_none() {
+                    // As many at once as the deployed function would handle.
+                    let concurrency = event.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY.get() as u64);
+                    config.max_in_flight = usize::try_from(event.batch_size.saturating_mul(concurrency))
+                        .ok()
+                        .and_then(NonZeroUsize::new);
+                }
                 let function = TemplateFunction {
                     name: function.logical_id.clone(),
                     template: path,
@@ -370,6 +378,40 @@ mod tests {
             ),
             (defaults.shutdown_timeout, defaults.start_timeout, defaults.stats_interval, defaults.heartbeat)
         );
+    }
+
+    #[test]
+    fn in_process_holds_as_many_messages_as_the_deployed_function_handles_unless_told() {
+        let path = std::env::temp_dir().join(format!("in-flight-{}.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"
+Resources:
+  Queue: {Type: AWS::SQS::Queue}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Q:
+          Type: SQS
+          Properties: {Queue: !GetAtt Queue.Arn, BatchSize: 10, ScalingConfig: {MaximumConcurrency: 7}}
+"#,
+        )
+        .unwrap();
+        let template = path.display().to_string();
+        let in_process = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(
+                [&["local-runner", "--queue", "Queue", "--template", &template], extra].concat(),
+            )
+            .unwrap();
+            match cli.into_plan().unwrap() {
+                Plan::InProcess { config, .. } => config.in_flight_limit().get(),
+                Plan::Lambda(_) => 0,
+            }
+        };
+        assert_eq!(in_process(&[]), 70, "BatchSize × MaximumConcurrency");
+        assert_eq!(in_process(&["--max-in-flight", "15"]), 15, "the flag wins");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -62,14 +62,8 @@ impl<E: BatchExecutor> Batches<E> {
         self.stats.in_flight.inc_by(gauge);
         // SQS starts a message's visibility timeout between the receive's request and its answer.
         let invisible_until = Arc::new(Mutex::new(asked + self.sqs.queue().visibility_timeout));
-        let done = CancellationToken::new();
-        let heartbeat = self.heartbeat.as_ref().map(|housekeeper| {
-            housekeeper.keep_invisible(
-                Arc::clone(&records),
-                asked,
-                Arc::clone(&invisible_until),
-                done.clone(),
-            )
+        let heartbeat = self.heartbeat.as_ref().and_then(|housekeeper| {
+            housekeeper.keep_invisible(&self.sqs, Arc::clone(&records), asked, Arc::clone(&invisible_until))
         });
         let started = Instant::now();
         Stats::add(&self.stats.invoked, records.len());
@@ -78,10 +72,9 @@ impl<E: BatchExecutor> Batches<E> {
             Stats::add(&self.stats.failed_invoke, records.len());
         }
         self.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
-        done.cancel();
         if let Some(heartbeat) = heartbeat {
             // From here on no extension is in flight, so the delete below cannot race one.
-            let _ = heartbeat.await;
+            heartbeat.stop().await;
         }
         self.stats.in_flight.dec_by(gauge);
         self.throttle.invocation(execution.failed_whole);
