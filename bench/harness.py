@@ -317,14 +317,24 @@ def stub(args):
 # Scaling
 
 
+SCALING = [(1, p) for p in (1, 2, 4, 8, 16)] + [(2, p) for p in (1, 2, 4, 8)]
+
+
+def scaling_points(points):
+    return {key: {"processes": int(key.split("x")[0]), "pollers": int(key.split("x")[1]),
+                  "rate": spread([p["msgs_per_s"] for p in v]), "cpu": spread([p["cpu_ms_per_msg"] for p in v], 3)}
+            for key, v in points.items()}
+
+
 def scaling(args, sqs):
+    """local-runner by pollers and processes: on LocalStack (what users see), and on the stub with
+    every process on one core (where the consumer, not the endpoint, is the limit)."""
     bin_dir = Path(args.bin)
-    configs = [(1, p) for p in (1, 2, 4, 8, 16)] + [(2, p) for p in (1, 2, 4, 8)]
     n = args.messages
     print(f"\n## Scaling on LocalStack: {n} messages, {args.rounds_scaling} rounds", flush=True)
     points = {}
     for number in range(args.rounds_scaling):
-        for processes, pollers in configs:
+        for processes, pollers in SCALING:
             url = sqs.create_queue(QueueName=f"bench-scale-{number}-{processes}x{pollers}-{int(time.time())}")["QueueUrl"]
             asyncio.run(fill(args.endpoint, url, n))
             argv = [str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json",
@@ -346,41 +356,75 @@ def scaling(args, sqs):
                 for p in launched:
                     stop(p)
             sqs.delete_queue(QueueUrl=url)
-            key = f"{processes}x{pollers}"
-            points.setdefault(key, []).append({"msgs_per_s": n / seconds, "cpu_ms_per_msg": cpu / n * 1000})
+            points.setdefault(f"{processes}x{pollers}", []).append({"msgs_per_s": n / seconds, "cpu_ms_per_msg": cpu / n * 1000})
             print(f"  round {number + 1} {processes} process(es) x {pollers:>2} pollers  {n / seconds:>8,.0f} msg/s  "
                   f"{cpu / n * 1000:.4f} CPU ms/msg", flush=True)
-    result = {key: {"processes": int(key.split("x")[0]), "pollers": int(key.split("x")[1]),
-                    "rate": spread([p["msgs_per_s"] for p in v]), "cpu": spread([p["cpu_ms_per_msg"] for p in v], 3)}
-              for key, v in points.items()}
-    scaling_chart(result, n)
+    result = {"localstack": scaling_points(points), "stub": scaling_stub(args)}
+    scaling_chart(result, n, args.stub_messages)
     return result
 
 
-def scaling_chart(result, n):
+def scaling_stub(args):
+    stub_process = subprocess.Popen(["taskset", "-c", "1", str(Path(args.bin) / "stub-sqs")], stdout=subprocess.PIPE, text=True)
+    address = stub_process.stdout.readline().split()[-1]
+    n = args.stub_messages
+    print(f"\n## Scaling on the stub, every process on one core: {n} messages, {args.rounds_scaling} rounds", flush=True)
+    points = {}
+    try:
+        for number in range(args.rounds_scaling):
+            for processes, pollers in SCALING:
+                stub_start(address, 0)
+                argv = [str(Path(args.bin) / "local-runner"), "--endpoint-url", address, "--log-format", "json",
+                        "--queue", f"{address}/000000000000/stub", "--pollers", str(pollers)]
+                launched = [start(argv, {}, pin=0) for _ in range(processes)]
+                try:
+                    while stub_get(address, "/control/stats")["receives"] < processes:
+                        time.sleep(0.02)
+                    time.sleep(0.5)
+                    cpu_start = sum(cpu_seconds(p.pid) for p in launched)
+                    stub_start(address, n)
+                    while (stats := stub_get(address, "/control/stats"))["deleted"] < n:
+                        time.sleep(0.01)
+                    cpu = sum(cpu_seconds(p.pid) for p in launched) - cpu_start
+                finally:
+                    for p in launched:
+                        stop(p)
+                rate = n / stats["seconds"]
+                points.setdefault(f"{processes}x{pollers}", []).append({"msgs_per_s": rate, "cpu_ms_per_msg": cpu / n * 1000})
+                print(f"  round {number + 1} {processes} process(es) x {pollers:>2} pollers  {rate:>8,.0f} msg/s  "
+                      f"{cpu / n * 1000:.4f} CPU ms/msg", flush=True)
+    finally:
+        stop(stub_process)
+    return scaling_points(points)
+
+
+def scaling_chart(result, n, n_stub):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for processes, colour, label in [(1, "#1f6feb", "one process"), (2, "#d29922", "two processes on one queue")]:
-        mine = sorted((v for v in result.values() if v["processes"] == processes), key=lambda v: v["pollers"])
-        total = [v["pollers"] * processes for v in mine]
-        for axis, key in [(left, "rate"), (right, "cpu")]:
-            med = [v[key]["median"] for v in mine]
-            low = [v[key]["median"] - v[key]["min"] for v in mine]
-            high = [v[key]["max"] - v[key]["median"] for v in mine]
-            axis.errorbar(total, med, yerr=[low, high], marker="o", capsize=3, color=colour, label=label)
-    for axis in (left, right):
-        axis.set_xscale("log", base=2)
-        axis.set_xticks([1, 2, 4, 8, 16])
-        axis.set_xticklabels(["1", "2", "4", "8", "16"])
-        axis.set_xlabel("pollers in all (one long poll each)")
-        axis.legend()
-        axis.grid(alpha=0.3)
-    left.set_ylabel("messages / s (median, min-max bars)")
-    right.set_ylabel("consumer CPU ms per message")
-    fig.suptitle(f"local-runner draining {n:,} messages from LocalStack (keep-alive gateway), by pollers")
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    for row, (backend, title) in enumerate([("localstack", f"LocalStack (keep-alive gateway), {n:,} messages"),
+                                            ("stub", f"stub endpoint, all on one core, {n_stub:,} messages")]):
+        for processes, colour, label in [(1, "#1f6feb", "one process"), (2, "#d29922", "two processes on one queue")]:
+            mine = sorted((v for v in result[backend].values() if v["processes"] == processes), key=lambda v: v["pollers"])
+            total = [v["pollers"] * processes for v in mine]
+            for axis, key in [(axes[row][0], "rate"), (axes[row][1], "cpu")]:
+                med = [v[key]["median"] for v in mine]
+                low = [v[key]["median"] - v[key]["min"] for v in mine]
+                high = [v[key]["max"] - v[key]["median"] for v in mine]
+                axis.errorbar(total, med, yerr=[low, high], marker="o", capsize=3, color=colour, label=label)
+        for axis in axes[row]:
+            axis.set_xscale("log", base=2)
+            axis.set_xticks([1, 2, 4, 8, 16])
+            axis.set_xticklabels(["1", "2", "4", "8", "16"])
+            axis.set_xlabel("pollers in all (one long poll each)")
+            axis.set_title(title, fontsize=10)
+            axis.legend()
+            axis.grid(alpha=0.3)
+        axes[row][0].set_ylabel("messages / s (median, min-max bars)")
+        axes[row][1].set_ylabel("consumer CPU ms per message")
+    fig.suptitle("local-runner (defaults otherwise) by pollers, and two processes on one queue")
     fig.tight_layout()
     fig.savefig(RESULTS / "scaling.png", dpi=110)
 
@@ -400,7 +444,8 @@ def drain_chart(table, stub_table):
             med = [t[n][key]["median"] for n in names]
             err = [[t[n][key]["median"] - t[n][key]["min"] for n in names], [t[n][key]["max"] - t[n][key]["median"] for n in names]]
             axis.barh(names, med, xerr=err, color=colours, capsize=3)
-            axis.set_xlabel(f"{label} ({title}; median, min-max bars)")
+            axis.set_xlabel(f"{label} (median, min-max bars)")
+            axis.set_title(title, fontsize=10)
             axis.invert_yaxis()
             if column:
                 axis.set_yticklabels([])
@@ -616,8 +661,8 @@ def profile(args):
         runner = start(argv, env, pin=0)
         while stub_get(address, "/control/stats")["receives"] == 0:
             time.sleep(0.02)
-        n = args.stub_messages
-        recorder = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", str(data), "-p", str(runner.pid)],
+        n = args.stub_messages * 10  # a few seconds of samples
+        recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(data), "-p", str(runner.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         stub_start(address, n)

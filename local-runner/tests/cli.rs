@@ -39,24 +39,58 @@ fn an_endpoint_without_a_scheme_is_a_usage_error() {
     assert!(stderr.contains("--endpoint-url"), "{stderr}");
 }
 
+/// The rows of the README's flag table: (flags of the first column, the env column).
+fn readme_flag_table() -> Vec<(Vec<String>, String)> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("the README");
+    let table = readme.split("| flag | env | default | meaning |").nth(1).expect("the README's flag table");
+    table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            // `\|` is a bar inside a cell (`<NAME\|URL>`), not a cell's end.
+            let line = line.replace("\\|", "/");
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let flags = cells[1]
+                .split(['`', ' ', ','])
+                .filter(|word| word.starts_with("--"))
+                .map(|word| word.split(['<', '[', '=']).next().unwrap_or(word).to_owned())
+                .collect();
+            (flags, cells[2].trim_matches('`').to_owned())
+        })
+        .collect()
+}
+
 #[test]
-fn help_lists_every_documented_flag() {
+fn the_readmes_flag_table_and_help_list_the_same_flags_and_environment_variables() {
     let output = Command::new(env!("CARGO_BIN_EXE_local-runner")).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for flag in [
-        "--queue",
-        "--endpoint-url",
-        "--region",
-        "--pollers",
-        "--batch-size",
-        "--wait-time-seconds",
-        "--max-in-flight",
-        "--shutdown-timeout",
-        "--exit-when-idle",
-        "--log-format",
-    ] {
-        assert!(help.contains(flag), "--help should list {flag}");
+    let rows = readme_flag_table();
+    assert!(rows.len() > 20, "the table was found: {rows:?}");
+    let documented: Vec<&String> = rows.iter().flat_map(|(flags, _)| flags).collect();
+    for (flags, env) in &rows {
+        for flag in flags {
+            assert!(
+                help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                "--help lacks {flag}"
+            );
+        }
+        if !env.is_empty() && !flags.is_empty() {
+            assert!(help.contains(&format!("[env: {env}=")), "--help does not say {flags:?} reads {env}");
+        }
+    }
+    let options = help.split("Options:").nth(1).expect("an options section");
+    for line in options.lines().map(str::trim_start).filter(|l| l.starts_with("--") || l.starts_with("-h")) {
+        let flag = line.split([' ', '=']).next().unwrap_or(line);
+        if matches!(flag, "--help" | "-h," | "--version" | "-V,") {
+            continue;
+        }
+        assert!(
+            documented.iter().any(|d| *d == flag),
+            "{flag} is in --help but not in the README's flag table"
+        );
     }
 }
 

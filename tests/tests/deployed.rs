@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 use support::{RunningRunner, depth, drain_bodies, repo_root, runner_bin, unique_name};
 
@@ -166,30 +166,10 @@ fn samples(fifo: bool) -> Vec<Sample> {
 
 /// Sends the samples in order; returns each message id's body.
 async fn send(client: &Client, url: &str, samples: &[Sample]) -> HashMap<String, String> {
-    let mut bodies = HashMap::new();
-    for chunk in samples.chunks(10) {
-        let entries = chunk.iter().enumerate().map(|(i, s)| {
-            let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&s.body);
-            let entry = match &s.group {
-                Some(group) => entry.message_group_id(group).message_deduplication_id(unique_name("d")),
-                None => entry,
-            };
-            entry.build().expect("an entry")
-        });
-        let output = client
-            .send_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries.collect()))
-            .send()
-            .await
-            .expect("sent");
-        assert!(output.failed.is_empty(), "{:?}", output.failed);
-        for sent in output.successful {
-            let index: usize = sent.id.parse().expect("an index");
-            bodies.insert(sent.message_id, chunk[index].body.clone());
-        }
-    }
-    bodies
+    let messages: Vec<(&str, Option<&str>)> =
+        samples.iter().map(|s| (s.body.as_str(), s.group.as_deref())).collect();
+    let ids = support::send_each(client, url, &messages).await;
+    ids.into_iter().zip(samples).map(|(id, sample)| (id, sample.body.clone())).collect()
 }
 
 /// Each message's outcomes (`ok`, `failed`, `skipped`), in the order the log lines say, grouped
@@ -274,20 +254,8 @@ async fn through_local_runner(client: &Client, stack: &Stack, samples: &[Sample]
     let fifo = stack.template.contains("fifo");
     let queue_name = if fifo { format!("{name}.fifo") } else { name.clone() };
     let dlq_name = if fifo { format!("{name}-dlq.fifo") } else { format!("{name}-dlq") };
-    let url_of = |name: String| {
-        let client = client.clone();
-        async move {
-            client
-                .get_queue_url()
-                .queue_name(name)
-                .send()
-                .await
-                .expect("made by up")
-                .queue_url
-                .expect("a URL")
-        }
-    };
-    let (url, dlq_url) = (url_of(queue_name).await, url_of(dlq_name).await);
+    let (url, dlq_url) =
+        (support::queue_url(client, &queue_name).await, support::queue_url(client, &dlq_name).await);
     let bodies = send(client, &url, samples).await;
     let bootstrap = stack.bootstrap.display().to_string();
     let endpoint = endpoint();
@@ -312,18 +280,7 @@ async fn through_local_runner(client: &Client, stack: &Stack, samples: &[Sample]
     assert_eq!(code, Some(0), "{stderr}");
     let lines = runner.lines.lock().expect("not poisoned").clone();
     assert_eq!(depth(client, &url).await, (0, 0), "local-runner drained its queue");
-    let mut dead_letters = drain_bodies(client, &dlq_url).await;
-    dead_letters.sort();
-    let batches =
-        lines.iter().filter(|l| l["message"] == "batch done").filter_map(|l| l["records"].as_u64()).collect();
-    (
-        Ending {
-            outcomes: outcomes(&lines, &bodies),
-            dead_letters,
-            ok_order: ok_order(&lines, &bodies, samples),
-        },
-        batches,
-    )
+    ending(&lines, &bodies, samples, drain_bodies(client, &dlq_url).await)
 }
 
 /// The scenario through the deployed stack and LocalStack's own event source mapping.
@@ -349,18 +306,26 @@ async fn deployed(
         (finished(&outcomes(&lines, &bodies)) >= samples.len() - expected_dead).then_some(lines)
     })
     .await;
-    let mut dead_letters = drain_bodies(client, &stack.dlq_url).await;
+    ending(&lines, &bodies, samples, drain_bodies(client, &stack.dlq_url).await)
+}
+
+/// How a scenario ended, from the function's log lines and the dead letters; and the records of
+/// each invocation.
+fn ending(
+    lines: &[Value],
+    bodies: &HashMap<String, String>,
+    samples: &[Sample],
+    mut dead_letters: Vec<String>,
+) -> (Ending, Vec<u64>) {
     dead_letters.sort();
     let batches =
         lines.iter().filter(|l| l["message"] == "batch done").filter_map(|l| l["records"].as_u64()).collect();
-    (
-        Ending {
-            outcomes: outcomes(&lines, &bodies),
-            dead_letters,
-            ok_order: ok_order(&lines, &bodies, samples),
-        },
-        batches,
-    )
+    let ending = Ending {
+        outcomes: outcomes(lines, bodies),
+        dead_letters,
+        ok_order: ok_order(lines, bodies, samples),
+    };
+    (ending, batches)
 }
 
 /// Writes one row of the parity table for scripts/deploy-localstack.sh to print.

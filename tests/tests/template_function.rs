@@ -116,22 +116,10 @@ async fn every_sqs_function_of_a_template_runs_at_once_on_its_own_queue() {
         .output()
         .expect("run up");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let url_of = |name: String| {
-        let client = client.clone();
-        async move {
-            client
-                .get_queue_url()
-                .queue_name(name)
-                .send()
-                .await
-                .expect("created by up")
-                .queue_url
-                .expect("a URL")
-        }
-    };
-    let (queue_a, queue_b) = (url_of(format!("{prefix}-a")).await, url_of(format!("{prefix}-b")).await);
-    url_of(format!("{prefix}-a-dlq")).await;
-    url_of(format!("{prefix}-b-dlq")).await;
+    let url_of = |suffix: &str| support::queue_url(&client, format!("{prefix}{suffix}"));
+    let (queue_a, queue_b) = (url_of("-a").await, url_of("-b").await);
+    url_of("-a-dlq").await;
+    url_of("-b-dlq").await;
     for (queue, route) in [(&queue_a, "a"), (&queue_b, "b")] {
         let bodies: Vec<String> =
             (0..3).map(|i| json!({"id": format!("{route}-{i}"), "env": "ROUTE"}).to_string()).collect();

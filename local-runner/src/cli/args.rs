@@ -128,7 +128,8 @@ pub struct Cli {
     #[arg(long, default_value_t = DEFAULT_START_TIMEOUT_SECS, value_name = "SECS")]
     pub start_timeout: u64,
 
-    /// Log a stats line this often; 0 for never.
+    /// Log a stats line this often; 0 for never. On a terminal the status line shows the same,
+    /// and no stats line is logged.
     #[arg(long, default_value_t = DEFAULT_STATS_INTERVAL_SECS, value_name = "SECS")]
     pub stats_interval: u64,
 
@@ -218,7 +219,8 @@ pub enum Command {
         #[arg(long, default_value = "default")]
         group: String,
     },
-    /// Show what the queue's dead-letter queue holds: count, ids, receive counts, body starts.
+    /// Show what the queue's dead-letter queue holds: count, ids, receive counts, body starts,
+    /// and why each body is there when the handler cannot parse it.
     Dlq {
         /// Where (the source queue; its RedrivePolicy names the DLQ).
         #[command(flatten)]

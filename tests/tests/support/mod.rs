@@ -116,12 +116,20 @@ pub async fn depth(client: &Client, url: &str) -> (u64, u64) {
 
 /// Sends bodies in batches of ten; with `group`, to a FIFO queue under that message group.
 pub async fn send(client: &Client, url: &str, bodies: &[String], group: Option<&str>) {
-    for (chunk_index, chunk) in bodies.chunks(10).enumerate() {
-        let entries = chunk.iter().enumerate().map(|(i, body)| {
-            let entry = SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(body);
+    let messages: Vec<(&str, Option<&str>)> = bodies.iter().map(|body| (body.as_str(), group)).collect();
+    send_each(client, url, &messages).await;
+}
+
+/// Sends `(body, FIFO group)` pairs in order, in batches of ten; returns their message ids, in
+/// the same order.
+pub async fn send_each(client: &Client, url: &str, messages: &[(&str, Option<&str>)]) -> Vec<String> {
+    let mut ids = Vec::with_capacity(messages.len());
+    for (chunk_index, chunk) in messages.chunks(10).enumerate() {
+        let entries = chunk.iter().enumerate().map(|(i, (body, group))| {
+            let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(*body);
             let entry = match group {
                 Some(group) => entry
-                    .message_group_id(group)
+                    .message_group_id(*group)
                     .message_deduplication_id(format!("{group}-{chunk_index}-{i}-{}", unique_name("d"))),
                 None => entry,
             };
@@ -135,7 +143,17 @@ pub async fn send(client: &Client, url: &str, bodies: &[String], group: Option<&
             .await
             .expect("SendMessageBatch");
         assert!(output.failed.is_empty(), "send failed: {:?}", output.failed);
+        let mut sent: Vec<(usize, String)> =
+            output.successful.into_iter().map(|s| (s.id.parse().expect("an index"), s.message_id)).collect();
+        sent.sort();
+        ids.extend(sent.into_iter().map(|(_, id)| id));
     }
+    ids
+}
+
+/// The URL of the queue called `name`, which must exist.
+pub async fn queue_url(client: &Client, name: impl Into<String>) -> String {
+    client.get_queue_url().queue_name(name).send().await.expect("the queue exists").queue_url.expect("a URL")
 }
 
 /// A valid test message body: `id`, and `ms` of work.
