@@ -51,6 +51,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest (a few minutes, once per machine)" >&2
   cargo install --quiet --locked cargo-nextest
 fi
+# The end-to-end tests run binaries of other packages too (the test function's e2e-bootstrap), which
+# a test build does not make: build every binary first.
+cargo build --workspace --exclude bench --bins --locked
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
 
 step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"

@@ -218,7 +218,7 @@ pub fn bootstrap_bin() -> PathBuf {
     let bootstrap = runner.with_file_name("e2e-bootstrap");
     assert!(
         bootstrap.exists(),
-        "{} is missing: build the workspace (cargo build --workspace)",
+        "{} is missing: build every binary first (cargo build --workspace --bins)",
         bootstrap.display()
     );
     bootstrap
