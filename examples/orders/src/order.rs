@@ -30,7 +30,9 @@ impl Order {
     /// The order's total in cents; `None` if it does not fit in 64 bits.
     #[must_use]
     pub fn total_cents(&self) -> Option<u64> {
-        self.lines.iter().try_fold(0u64, |total, line| total.checked_add(line.unit_price_cents.checked_mul(u64::from(line.quantity))?))
+        self.lines.iter().try_fold(0u64, |total, line| {
+            total.checked_add(line.unit_price_cents.checked_mul(u64::from(line.quantity))?)
+        })
     }
 }
 
@@ -80,7 +82,9 @@ mod tests {
 
     #[test]
     fn a_line_of_nothing_and_an_order_of_no_lines_name_their_field() {
-        let zero = parse(r#"{"order_id":1,"customer_id":1,"lines":[{"sku":"a","quantity":0,"unit_price_cents":1}]}"#);
+        let zero = parse(
+            r#"{"order_id":1,"customer_id":1,"lines":[{"sku":"a","quantity":0,"unit_price_cents":1}]}"#,
+        );
         assert!(matches!(zero, Err(Error::InvalidBody { field: Some(f), .. }) if f == "lines[0].quantity"));
         let empty = parse(r#"{"order_id":1,"customer_id":1,"lines":[]}"#);
         assert!(matches!(empty, Err(Error::InvalidBody { field: Some(f), .. }) if f == "lines"));

@@ -21,7 +21,8 @@ impl Orders {
     pub async fn from_env() -> Self {
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned());
         let config = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region)).load().await;
-        let confirmations = std::env::var("CONFIRMATIONS_QUEUE_URL").ok().filter(|url| !url.trim().is_empty());
+        let confirmations =
+            std::env::var("CONFIRMATIONS_QUEUE_URL").ok().filter(|url| !url.trim().is_empty());
         Self { sqs: aws_sdk_sqs::Client::new(&config), confirmations }
     }
 }
@@ -35,14 +36,27 @@ impl Handler for Orders {
 
     async fn handle(&self, order: Order, context: Context) -> Result<(), Error> {
         let Some(total) = order.total_cents() else {
-            return Err(Error::permanent(format!("order {}: the total does not fit in 64 bits", order.order_id)));
+            return Err(Error::permanent(format!(
+                "order {}: the total does not fit in 64 bits",
+                order.order_id
+            )));
         };
         if let Some(queue_url) = &self.confirmations {
             let confirmation = serde_json::json!({ "order_id": order.order_id, "total_cents": total });
             // A failed send is transient: the order comes back and is confirmed on a later try.
-            self.sqs.send_message().queue_url(queue_url).message_body(confirmation.to_string()).send().await?;
+            self.sqs
+                .send_message()
+                .queue_url(queue_url)
+                .message_body(confirmation.to_string())
+                .send()
+                .await?;
         }
-        tracing::info!(order_id = order.order_id, total_cents = total, delivery = context.receive_count(), "order accepted");
+        tracing::info!(
+            order_id = order.order_id,
+            total_cents = total,
+            delivery = context.receive_count(),
+            "order accepted"
+        );
         Ok(())
     }
 }

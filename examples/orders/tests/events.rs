@@ -29,7 +29,8 @@ async fn every_event_gets_the_response_on_file() {
         }
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let expected: Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{events}/responses/{name}")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(format!("{events}/responses/{name}")).unwrap())
+                .unwrap();
         assert_eq!(invoke(&std::fs::read_to_string(&path).unwrap()).await, expected, "{name}");
         checked += 1;
     }
