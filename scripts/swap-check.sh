@@ -17,6 +17,9 @@ git ls-files -z --cached --others --exclude-standard | tar --null --ignore-faile
 rm -rf "$copy/handler"
 cp -r examples/orders "$copy/handler"
 [ -d .venv ] && ln -s "$root/.venv" "$copy/.venv"
+# The other handler has dependencies of its own: its entry in the copy's Cargo.lock follows them
+# (the crates themselves are already locked for the workspace), so the test command's --locked holds.
+(cd "$copy" && { cargo update --workspace --offline --quiet 2>/dev/null || cargo update --workspace --quiet; })
 echo "swap-check: handler/ is now examples/orders in $copy" >&2
 
 cd "$copy"
