@@ -23,13 +23,15 @@ cp -r examples/orders "$copy/handler"
 echo "swap-check: handler/ is now examples/orders in $copy" >&2
 
 cd "$copy"
-# The deployed path deploys the framework's stacks, which the main test command has proven; what
-# changes here is the handler, which every other step (sam build and sam local invoke included)
-# runs with. SKIP_DEPLOY=0 runs it here too.
 # The copy is not beside ../shared: name the advisory snapshot of this checkout.
 if [ -z "${ADVISORY_DB:-}" ] && [ -d "$root/../shared/advisory-db" ]; then
   ADVISORY_DB=$(cd "$root/../shared/advisory-db" && pwd)
   export ADVISORY_DB
 fi
-SKIP_DEPLOY="${SKIP_DEPLOY:-1}" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/test.sh
+# The deployed path deploys the framework's stacks, which the main test command has proven; what
+# changes here is the handler, which every other step (sam build and sam local invoke included)
+# runs with. SKIP_DEPLOY=0 runs it here too.
+# The nextest profile `swap` leaves out the fault and volume suites, which run the framework's
+# own test runner and not handler/ (.config/nextest.toml says why).
+NEXTEST_PROFILE="${NEXTEST_PROFILE:-swap}" SKIP_DEPLOY="${SKIP_DEPLOY:-1}" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/test.sh
 echo "swap-check: the test command passes with examples/orders as the handler" >&2
