@@ -50,7 +50,9 @@ where
     }
     // For tools: JSON lines through a writer thread that writes them in batches (flushed as soon
     // as no line is waiting), so that a message's log line costs its handling no write(2). It
-    // never drops a line; the guard flushes what is left when `main` returns.
+    // never drops a line while running (a full queue makes the logger wait); when `main` returns,
+    // the guard waits for the thread to write what is left, up to tracing-appender's fixed
+    // second.
     let _flush_at_exit = (!human).then(|| {
         let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()

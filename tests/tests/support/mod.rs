@@ -244,6 +244,7 @@ where
 pub struct RunningRunner {
     pub child: std::process::Child,
     pub lines: std::sync::Arc<Mutex<Vec<serde_json::Value>>>,
+    stdout: Option<std::thread::JoinHandle<()>>,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
@@ -267,7 +268,7 @@ impl RunningRunner {
         let lines = std::sync::Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("piped");
         let sink = std::sync::Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let stdout = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let value = serde_json::from_str(&line)
                     .unwrap_or_else(|_| panic!("every stdout line is a JSON object: {line}"));
@@ -280,7 +281,7 @@ impl RunningRunner {
             let _ = err_pipe.read_to_string(&mut text);
             text
         });
-        Self { child, lines, stderr: Some(stderr) }
+        Self { child, lines, stdout: Some(stdout), stderr: Some(stderr) }
     }
 
     /// Body ids of the messages logged with `"outcome":"ok"`, in log order.
@@ -316,7 +317,11 @@ impl RunningRunner {
             async move { status }
         })
         .await;
-        // stderr closes when the process exits, so the reader thread ends.
+        // Both pipes close when the process exits, so the reader threads end. Joining the stdout
+        // reader means every line the process wrote (the summary last) is in `lines` on return.
+        if let Some(reader) = self.stdout.take() {
+            reader.join().expect("stdout reader");
+        }
         let stderr = self.stderr.take().map(|t| t.join().expect("stderr reader")).unwrap_or_default();
         (status.code(), stderr)
     }
