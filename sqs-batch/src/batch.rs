@@ -29,6 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, clip};
+
 use crate::{BatchError, Context, Error, Handler, Options};
 
 /// Attribute Lambda and SQS set on every FIFO message.
@@ -212,7 +214,7 @@ pub async fn process_batch<H: Handler>(
 ) -> BatchReport {
     let slots = Arc::new(Slots::new(records.len()));
     let stop = run.stop.child_token();
-    let stop_at = run.deadline.map(|deadline| start_limit(deadline, run.deadline_reserve));
+    let stop_at = run.deadline.and_then(|deadline| start_limit(deadline, run.deadline_reserve));
     if stop_at.is_some_and(|at| at <= Instant::now()) {
         tracing::warn!(
             reserve_ms = run.deadline_reserve.as_millis(),
@@ -273,10 +275,11 @@ pub async fn process_batch<H: Handler>(
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// When the last message may start: the deadline minus the reserve, on tokio's clock.
-fn start_limit(deadline: SystemTime, reserve: Duration) -> Instant {
+/// When the last message may start: the deadline minus the reserve, on tokio's clock; `None` for a
+/// deadline too far away for the clock to hold (no limit in practice), never an overflow.
+fn start_limit(deadline: SystemTime, reserve: Duration) -> Option<Instant> {
     let remaining = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-    Instant::now() + remaining.saturating_sub(reserve)
+    Instant::now().checked_add(remaining.saturating_sub(reserve))
 }
 
 /// Every record's outcome as it is known, shared by the lanes while they run.
@@ -412,7 +415,7 @@ impl<H: Handler> Lane<H> {
         let receive_count = context.receive_count();
         let attempt = AssertUnwindSafe(async {
             let message = handler.parse(record)?;
-            id = handler.log_id(&message).map(str::to_owned);
+            id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
             handler.handle(message, context).await
         })
         .catch_unwind()
@@ -429,6 +432,7 @@ impl<H: Handler> Lane<H> {
             Err(error) => {
                 let (kind, retryable) = (error.kind(), error.is_retryable());
                 let text = format!("{error:#}");
+                let text = &*clip(&text, MAX_LOGGED_ERROR_CHARS);
                 // A transient failure is expected to pass; the others are bugs or poison.
                 if matches!(error, Error::Transient(_)) {
                     tracing::warn!(
@@ -457,8 +461,9 @@ impl<H: Handler> Lane<H> {
     }
 }
 
-/// The text a panic was raised with, when it was raised with text.
-pub(crate) fn panic_text(panic: &(dyn Any + Send)) -> String {
+/// The text a panic was raised with, when it was raised with text: what a caught panic is reported
+/// with, here and by a runtime that catches its own tasks' panics.
+pub fn panic_text(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

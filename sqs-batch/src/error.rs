@@ -5,6 +5,8 @@ use std::fmt;
 
 use thiserror::Error as ThisError;
 
+use crate::telemetry::clip;
+
 /// Any error, boxed: what [`Error::Transient`] and [`Error::Permanent`] carry as their cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -48,6 +50,11 @@ pub enum Error {
     Panicked(String),
 }
 
+/// The most characters of a body's field path an [`Error::InvalidBody`] keeps.
+const MAX_FIELD_CHARS: usize = 100;
+/// The most characters of the reason an [`Error::InvalidBody`] keeps.
+const MAX_REASON_CHARS: usize = 300;
+
 impl Error {
     /// A failure worth retrying after a pause, from an error or a message.
     pub fn transient(cause: impl Into<BoxError>) -> Self {
@@ -59,9 +66,16 @@ impl Error {
         Self::Permanent(cause.into())
     }
 
-    /// A body that cannot become the message, naming the field when there is one.
+    /// A body that cannot become the message, naming the field when there is one. Both are cut
+    /// to a line's length: a parser's reason quotes the body (serde's "invalid type: string
+    /// \"...\"" quotes a whole value), and the body is the producer's to make as long as it likes.
     pub fn invalid_body(field: Option<&str>, reason: impl Into<String>) -> Self {
-        Self::InvalidBody { field: field.map(str::to_owned), reason: reason.into() }
+        let reason = reason.into();
+        let reason = match clip(&reason, MAX_REASON_CHARS) {
+            std::borrow::Cow::Borrowed(_) => reason,
+            std::borrow::Cow::Owned(cut) => cut,
+        };
+        Self::InvalidBody { field: field.map(|f| clip(f, MAX_FIELD_CHARS).into_owned()), reason }
     }
 
     /// Whether waiting and trying the same message again can succeed.
@@ -166,10 +180,13 @@ pub enum BatchError {
 
     /// Every message of the batch failed, and the function asked for that to fail the invocation
     /// (`FAIL_ON_FULL_BATCH_FAILURE`), so that the event source mapping backs off.
-    #[error("all {failed} messages of the batch failed")]
+    #[error("no message of the batch succeeded: {failed} failed, {not_started} not started")]
     AllFailed {
-        /// How many.
+        /// Messages that failed.
         failed: usize,
+        /// Messages not started (held back behind a failure of their FIFO group, or past the
+        /// deadline reserve): they did not fail themselves, but none succeeded either.
+        not_started: usize,
     },
 }
 
@@ -241,5 +258,14 @@ mod tests {
         assert_eq!(error.to_string(), "invalid body at `id`: must not be empty");
         assert!(!error.is_retryable());
         assert_eq!(Error::invalid_body(None, "not valid JSON").to_string(), "invalid body: not valid JSON");
+    }
+
+    #[test]
+    fn an_invalid_body_echoes_a_huge_value_or_field_name_only_in_part() {
+        let value = "x".repeat(200_000);
+        let error = Error::invalid_body(Some(&"k".repeat(5_000)), format!("invalid type: string {value:?}"));
+        let text = error.to_string();
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        assert!(text.contains('…'));
     }
 }

@@ -44,7 +44,7 @@ pub async fn handle_event<H: Handler>(
         "batch done"
     );
     if options.fail_on_full_batch_failure && report.all_failed() {
-        return Err(BatchError::AllFailed { failed: records.len() });
+        return Err(BatchError::AllFailed { failed: counts.failed, not_started: counts.not_started });
     }
     report.to_response(&records)
 }
@@ -167,7 +167,7 @@ mod tests {
         let all_failed =
             handle_event(&Arc::new(Sleepy), &options, event(&["fail", "fail"], Duration::from_secs(10)))
                 .await;
-        assert!(matches!(all_failed, Err(BatchError::AllFailed { failed: 2 })));
+        assert!(matches!(all_failed, Err(BatchError::AllFailed { failed: 2, not_started: 0 })));
         let one_ok =
             handle_event(&Arc::new(Sleepy), &options, event(&["fail", "0"], Duration::from_secs(10))).await;
         assert_eq!(failed(&one_ok.unwrap()), ["m0"]);
@@ -175,5 +175,18 @@ mod tests {
             handle_event(&Arc::new(Sleepy), &Options::default(), event(&["fail"], Duration::from_secs(10)))
                 .await;
         assert_eq!(failed(&not_asked.unwrap()), ["m0"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_failure_counts_the_failures_and_the_messages_held_back_apart() {
+        let options = Options { fail_on_full_batch_failure: true, ..Options::default() };
+        let mut fifo = event(&["fail", "0", "0"], Duration::from_secs(10));
+        for record in &mut fifo.payload.records {
+            record.event_source_arn = Some("arn:aws:sqs:us-east-1:000000000000:q.fifo".into());
+            record.attributes.insert("MessageGroupId".into(), "g".into());
+        }
+        let error = handle_event(&Arc::new(Sleepy), &options, fifo).await.unwrap_err();
+        assert!(matches!(error, BatchError::AllFailed { failed: 1, not_started: 2 }), "{error:?}");
+        assert_eq!(error.to_string(), "no message of the batch succeeded: 1 failed, 2 not started");
     }
 }

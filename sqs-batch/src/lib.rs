@@ -41,12 +41,13 @@ pub mod lambda;
 mod options;
 pub mod telemetry;
 
-pub use batch::{BatchReport, Counts, NotStarted, Outcome, Run, is_fifo, process_batch};
+pub use batch::{BatchReport, Counts, NotStarted, Outcome, Run, is_fifo, panic_text, process_batch};
 pub use context::Context;
 pub use error::{BatchError, BoxError, Error, ResultExt};
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use options::{
-    CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, Options, OptionsError,
+    CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, MAX_CONCURRENCY,
+    MAX_DEADLINE_RESERVE_MS, Options, OptionsError,
 };
 
 /// The record and event types both runtimes pass in, as Lambda delivers them.

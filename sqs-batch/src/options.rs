@@ -14,6 +14,12 @@ pub const DEADLINE_RESERVE_VAR: &str = "DEADLINE_RESERVE_MS";
 /// `true`: a batch in which every message failed fails the invocation.
 pub const FAIL_ON_FULL_BATCH_FAILURE_VAR: &str = "FAIL_ON_FULL_BATCH_FAILURE";
 
+/// The most messages a batch can hold (the event source mapping's largest `BatchSize`): more
+/// concurrency than that can never be used.
+pub const MAX_CONCURRENCY: usize = 10_000;
+/// The longest reserve worth keeping: Lambda's longest function timeout, 15 minutes.
+pub const MAX_DEADLINE_RESERVE_MS: u64 = 900_000;
+
 /// How a function runs its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -66,14 +72,18 @@ impl Options {
         let mut options = Self::default();
         let bad = |name, value: &str, expected| OptionsError { name, value: value.to_owned(), expected };
         if let Some(value) = var(CONCURRENCY_VAR) {
-            options.concurrency =
-                value.trim().parse().map_err(|_| bad(CONCURRENCY_VAR, &value, "a whole number above 0"))?;
-        }
-        if let Some(value) = var(DEADLINE_RESERVE_VAR) {
-            let ms: u64 = value
+            options.concurrency = value
                 .trim()
                 .parse()
-                .map_err(|_| bad(DEADLINE_RESERVE_VAR, &value, "a whole number of milliseconds"))?;
+                .ok()
+                .filter(|n: &NonZeroUsize| n.get() <= MAX_CONCURRENCY)
+                .ok_or_else(|| bad(CONCURRENCY_VAR, &value, "a whole number from 1 to 10000"))?;
+        }
+        if let Some(value) = var(DEADLINE_RESERVE_VAR) {
+            let ms: u64 =
+                value.trim().parse().ok().filter(|ms| *ms <= MAX_DEADLINE_RESERVE_MS).ok_or_else(|| {
+                    bad(DEADLINE_RESERVE_VAR, &value, "a whole number of milliseconds from 0 to 900000")
+                })?;
             options.deadline_reserve = Duration::from_millis(ms);
         }
         if let Some(value) = var(FAIL_ON_FULL_BATCH_FAILURE_VAR) {
@@ -115,6 +125,21 @@ mod tests {
         assert_eq!(options.concurrency.get(), 3);
         assert_eq!(options.deadline_reserve, Duration::from_millis(250));
         assert!(options.fail_on_full_batch_failure);
+    }
+
+    #[test]
+    fn numbers_past_their_range_are_refused_not_wrapped() {
+        for (name, value) in [
+            (CONCURRENCY_VAR, "10001"),
+            (CONCURRENCY_VAR, "2305843009213693952"),
+            (CONCURRENCY_VAR, "-1"),
+            (DEADLINE_RESERVE_VAR, "900001"),
+            (DEADLINE_RESERVE_VAR, "18446744073709551615"),
+        ] {
+            let error = from(&[(name, value)]).unwrap_err();
+            assert_eq!(error.name, name, "{value}");
+        }
+        assert_eq!(from(&[(CONCURRENCY_VAR, "10000")]).unwrap().concurrency.get(), 10_000);
     }
 
     #[test]

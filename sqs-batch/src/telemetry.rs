@@ -67,3 +67,39 @@ pub fn log_panics() {
         tracing::error!(panic = %text, location = location.as_deref(), "panic");
     }));
 }
+
+/// The most characters of a message's own id (what [`crate::Handler::log_id`] returns) a log line
+/// carries: an id is for finding a message, and a producer can make one as long as a body.
+pub const MAX_LOGGED_ID_CHARS: usize = 128;
+/// The most characters of an error's text a log line carries.
+pub const MAX_LOGGED_ERROR_CHARS: usize = 1_000;
+
+/// `text` cut to at most `max` characters (a `…` then stands for the rest): anything a message
+/// carries is echoed at a bounded length, however long the producer made it.
+#[must_use]
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(_) => {
+            // Room for the ellipsis: `max - 1` characters of the text, then `…`.
+            let kept = text.char_indices().nth(max.saturating_sub(1)).map_or(0, |(i, _)| i);
+            std::borrow::Cow::Owned(format!("{}…", &text[..kept]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_to_its_limit_at_a_character_boundary() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("exactly10!", 10), "exactly10!");
+        let long = "é".repeat(50);
+        let cut = clip(&long, 10);
+        assert_eq!(cut.chars().count(), 10);
+        assert!(cut.ends_with('…'));
+        assert_eq!(clip("abc", 0), "…");
+    }
+}
