@@ -39,6 +39,17 @@ pub enum RunnerError {
         reason: String,
     },
 
+    /// Something answered at the endpoint, but not as SQS does.
+    #[error(
+        "{endpoint} answered with {status}, which is not an SQS answer: check --endpoint-url (LocalStack listens on http://localhost:4566)"
+    )]
+    NotSqs {
+        /// The endpoint asked.
+        endpoint: String,
+        /// What it answered.
+        status: String,
+    },
+
     /// SQS answered with an error the runner cannot work around (access denied, a bad region).
     #[error(
         "SQS refused {operation} for {queue:?}: {reason}; check the queue, the region and the credentials"
@@ -101,6 +112,29 @@ pub enum RunnerError {
     /// A thread of the runner's own (the heartbeat's) cannot be started.
     #[error("cannot start the heartbeat thread: {0}")]
     Thread(String),
+
+    /// The function's bootstrap cannot start (not executable, exits at once, fails its init):
+    /// the run stops before it receives anything, or, when it stops starting mid-run, releases
+    /// the batch it could not invoke instead of draining the queue into the dead-letter queue.
+    #[error(
+        "the function {function} cannot start: {reason}; fix or rebuild it (cargo build --bin bootstrap) and run again"
+    )]
+    FunctionCannotStart {
+        /// The function's name.
+        function: String,
+        /// What happened when it was started.
+        reason: String,
+    },
+
+    /// A task of the runner panicked: a bug, never a success. The run stopped; messages it held
+    /// come back after their visibility timeout.
+    #[error("internal error: the {task} panicked ({text}); the run stopped: please report this with the log")]
+    Panicked {
+        /// Which task.
+        task: &'static str,
+        /// The panic's text.
+        text: String,
+    },
 
     /// A file the command reads cannot be read.
     #[error("cannot read {path}: {reason}")]

@@ -8,7 +8,7 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &["consumer", "lambda", "tools", "template", "observe", "aws"]),
     ("lambda", &["consumer", "template", "observe", "aws"]),
-    ("tools", &["template", "aws"]),
+    ("tools", &["template", "observe", "aws"]),
     ("consumer", &["observe", "template", "aws"]),
     ("observe", &["aws"]),
     ("template", &[]),
@@ -20,12 +20,55 @@ fn uses(folder: &Path) -> BTreeSet<String> {
     for entry in std::fs::read_dir(folder).expect("a source folder") {
         let path = entry.expect("an entry").path();
         let text = std::fs::read_to_string(&path).expect("a source file");
-        for (_, rest) in text.match_indices("crate::").map(|(at, _)| ((), &text[at + 7..])) {
-            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            found.insert(name);
-        }
+        found.extend(crate_paths(&text));
     }
     found
+}
+
+/// The first segment of every `crate::` path in `text`, grouped imports included:
+/// `crate::{aws::Sqs, observe}` names `aws` and `observe`.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let ident = |rest: &str| -> String {
+        rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+    };
+    let mut found = BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            found.insert(ident(rest));
+            continue;
+        };
+        // Each item at the group's own depth starts after the `{` or a `,`.
+        let mut depth = 1;
+        let mut item_starts = true;
+        for (index, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                ',' if depth == 1 => item_starts = true,
+                c if c.is_whitespace() => {}
+                _ if item_starts && depth == 1 => {
+                    found.insert(ident(&group[index..]));
+                    item_starts = false;
+                }
+                _ => {}
+            }
+        }
+    }
+    found.remove("");
+    found
+}
+
+#[test]
+fn a_grouped_import_names_every_folder_in_it() {
+    let text = "use crate::{aws::{Connection, Sqs}, observe::Stats,\n    template};\nuse crate::lambda::X;";
+    let found: Vec<String> = crate_paths(text).into_iter().collect();
+    assert_eq!(found, ["aws", "lambda", "observe", "template"]);
 }
 
 #[test]

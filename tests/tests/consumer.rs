@@ -40,74 +40,6 @@ async fn two_hundred_messages_are_in_flight_at_once_with_a_batch_size_of_ten() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn work_three_times_longer_than_the_visibility_timeout_is_handled_once_and_deleted_once() {
-    let client = support::client().await;
-    let queue = queue_pair(&client, "heartbeat", false, 2, 5).await;
-    send(&client, &queue.url, &[good_body("slow", 6_000)], None).await;
-
-    let recorder = Arc::new(Recorder::default());
-    let summary =
-        run_recorded(runner_config(&queue.url, 2), &recorder, CancellationToken::new()).await.unwrap();
-    let attempts = recorder.attempts().iter().filter(|a| a.id == "slow").count();
-    assert_eq!(attempts, 1, "the heartbeat kept it invisible: no second delivery");
-    assert_eq!((summary.deleted, summary.delete_failed), (1, 0), "deleted once, no stale receipt handle");
-    assert_eq!(summary.deleted_late, 0, "deleted while the heartbeat still kept it hidden");
-    assert_eq!(depth(&client, &queue.url).await, (0, 0));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_that_blocks_its_thread_cannot_starve_the_heartbeat() {
-    let client = support::client().await;
-    let queue = queue_pair(&client, "blocking", false, 2, 5).await;
-    // Blocks a thread of the runtime for 3 x the visibility timeout, never yielding: a heartbeat
-    // that shared its task or its runtime's threads would not get to extend the visibility.
-    let body = serde_json::json!({ "id": "blocker", "block_ms": 6_000 }).to_string();
-    send(&client, &queue.url, &[body], None).await;
-
-    let recorder = Arc::new(Recorder::default());
-    let summary =
-        run_recorded(runner_config(&queue.url, 2), &recorder, CancellationToken::new()).await.unwrap();
-    let attempts = recorder.attempts().iter().filter(|a| a.id == "blocker").count();
-    assert_eq!(attempts, 1, "no second delivery while the first one blocked: {summary:?}");
-    assert_eq!((summary.deleted, summary.deleted_late), (1, 0), "{summary:?}");
-    assert_eq!(depth(&client, &queue.url).await, (0, 0));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delete_in_time_after_a_long_poll_that_waited_is_not_reported_as_late() {
-    let client = support::client().await;
-    let queue = queue_pair(&client, "waited", false, 4, 5).await;
-    let mut runner =
-        RunningRunner::start(&["--queue", &queue.url, "--pollers", "1", "--wait-time-seconds", "5"]);
-    // Precondition: the poller is in its first long poll before the message is sent.
-    support::eventually(Duration::from_secs(30), "the runner to poll", || {
-        let polling = runner.lines.lock().unwrap().iter().any(|l| l["message"] == "polling");
-        async move { polling.then_some(()) }
-    })
-    .await;
-    // The scenario: the message arrives 3 s into the 5 s long poll, more than half the 4 s
-    // timeout, so only a heartbeat counted from the receive's start keeps the runner's own
-    // bound ahead of the 1.5 s of work.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    send(&client, &queue.url, &[good_body("waited", 1_500)], None).await;
-    support::eventually(Duration::from_secs(30), "the message handled", || {
-        let handled = !runner.handled_ids().is_empty();
-        async move { handled.then_some(()) }
-    })
-    .await;
-    runner.terminate();
-    let (code, stderr) = runner.exit(Duration::from_secs(30)).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    let summary = runner.summary().expect("a summary");
-    assert_eq!(runner.handled_ids(), ["waited"]);
-    assert_eq!(
-        (summary["deleted"].as_u64(), summary["deleted_late"].as_u64()),
-        (Some(1), Some(0)),
-        "{summary}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_that_outlasts_the_visibility_timeout_without_a_heartbeat_is_reported_as_deleted_late() {
     let client = support::client().await;
     let queue = queue_pair(&client, "no-heartbeat", false, 1, 5).await;
@@ -123,31 +55,6 @@ async fn work_that_outlasts_the_visibility_timeout_without_a_heartbeat_is_report
         summary.deleted_late >= 1 && attempts as u64 - 1 <= summary.delete_failed + summary.deleted_late,
         "every second delivery is accounted for: {attempts} attempts, {summary:?}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transient_failures_visibility_grows_with_its_receive_count() {
-    let client = support::client().await;
-    // The queue's own timeout is 30 s: every retry below comes from the back-off.
-    let queue = queue_pair(&client, "backoff", false, 30, 4).await;
-    let body = serde_json::json!({ "id": "unlucky", "fail": "transient" }).to_string();
-    send(&client, &queue.url, &[body], None).await;
-
-    // Idle for longer than the longest gap expected (4 s), so the run sees every attempt.
-    let mut config = runner_config(&queue.url, 6);
-    config.retry_backoff = Some(RetryBackoff { base: Duration::from_secs(1), max: Duration::from_secs(60) });
-    let recorder = Arc::new(Recorder::default());
-    run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
-
-    let attempts = recorder.attempts();
-    let counts: Vec<u32> = attempts.iter().map(|a| a.receive_count).collect();
-    assert_eq!(counts, [1, 2, 3, 4], "one attempt per receive");
-    let gaps: Vec<f64> = attempts.windows(2).map(|w| (w[1].at - w[0].at).as_secs_f64()).collect();
-    // 1 s, 2 s, 4 s, each plus a receive's latency (generous: shared machines stall). A fixed
-    // delay fails the lower bounds; the queue's own 30 s fails the counts above.
-    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(*gap >= expected * 0.9 && *gap < expected + 3.0, "gaps {gaps:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,4 +155,104 @@ async fn metrics_are_served_while_running_and_agree_with_the_summary() {
     assert_eq!(summary.deleted, 30);
     assert_eq!(Some(summary.failed as f64), metric(&text, "local_runner_messages_failed_total"));
     assert!(support::http_get(addr, "/metrics").await.is_none(), "the server stops with the run");
+}
+
+/// Tests whose outcome depends on timing: the nextest configuration runs every test of a
+/// `timing` module alone (no other test shares the machine with it), whatever its name.
+mod timing {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_three_times_longer_than_the_visibility_timeout_is_handled_once_and_deleted_once() {
+        let client = support::client().await;
+        let queue = queue_pair(&client, "heartbeat", false, 2, 5).await;
+        send(&client, &queue.url, &[good_body("slow", 6_000)], None).await;
+
+        let recorder = Arc::new(Recorder::default());
+        let summary =
+            run_recorded(runner_config(&queue.url, 2), &recorder, CancellationToken::new()).await.unwrap();
+        let attempts = recorder.attempts().iter().filter(|a| a.id == "slow").count();
+        assert_eq!(attempts, 1, "the heartbeat kept it invisible: no second delivery");
+        assert_eq!((summary.deleted, summary.delete_failed), (1, 0), "deleted once, no stale receipt handle");
+        assert_eq!(summary.deleted_late, 0, "deleted while the heartbeat still kept it hidden");
+        assert_eq!(depth(&client, &queue.url).await, (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_that_blocks_its_thread_cannot_starve_the_heartbeat() {
+        let client = support::client().await;
+        let queue = queue_pair(&client, "blocking", false, 2, 5).await;
+        // Blocks a thread of the runtime for 3 x the visibility timeout, never yielding: a heartbeat
+        // that shared its task or its runtime's threads would not get to extend the visibility.
+        let body = serde_json::json!({ "id": "blocker", "block_ms": 6_000 }).to_string();
+        send(&client, &queue.url, &[body], None).await;
+
+        let recorder = Arc::new(Recorder::default());
+        let summary =
+            run_recorded(runner_config(&queue.url, 2), &recorder, CancellationToken::new()).await.unwrap();
+        let attempts = recorder.attempts().iter().filter(|a| a.id == "blocker").count();
+        assert_eq!(attempts, 1, "no second delivery while the first one blocked: {summary:?}");
+        assert_eq!((summary.deleted, summary.deleted_late), (1, 0), "{summary:?}");
+        assert_eq!(depth(&client, &queue.url).await, (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delete_in_time_after_a_long_poll_that_waited_is_not_reported_as_late() {
+        let client = support::client().await;
+        let queue = queue_pair(&client, "waited", false, 4, 5).await;
+        let mut runner =
+            RunningRunner::start(&["--queue", &queue.url, "--pollers", "1", "--wait-time-seconds", "5"]);
+        // Precondition: the poller is in its first long poll before the message is sent.
+        support::eventually(Duration::from_secs(30), "the runner to poll", || {
+            let polling = runner.lines.lock().unwrap().iter().any(|l| l["message"] == "polling");
+            async move { polling.then_some(()) }
+        })
+        .await;
+        // The scenario: the message arrives 3 s into the 5 s long poll, more than half the 4 s
+        // timeout, so only a heartbeat counted from the receive's start keeps the runner's own
+        // bound ahead of the 1.5 s of work.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        send(&client, &queue.url, &[good_body("waited", 1_500)], None).await;
+        support::eventually(Duration::from_secs(30), "the message handled", || {
+            let handled = !runner.handled_ids().is_empty();
+            async move { handled.then_some(()) }
+        })
+        .await;
+        runner.terminate();
+        let (code, stderr) = runner.exit(Duration::from_secs(30)).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        let summary = runner.summary().expect("a summary");
+        assert_eq!(runner.handled_ids(), ["waited"]);
+        assert_eq!(
+            (summary["deleted"].as_u64(), summary["deleted_late"].as_u64()),
+            (Some(1), Some(0)),
+            "{summary}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transient_failures_visibility_grows_with_its_receive_count() {
+        let client = support::client().await;
+        // The queue's own timeout is 30 s: every retry below comes from the back-off.
+        let queue = queue_pair(&client, "backoff", false, 30, 4).await;
+        let body = serde_json::json!({ "id": "unlucky", "fail": "transient" }).to_string();
+        send(&client, &queue.url, &[body], None).await;
+
+        // Idle for longer than the longest gap expected (4 s), so the run sees every attempt.
+        let mut config = runner_config(&queue.url, 6);
+        config.retry_backoff =
+            Some(RetryBackoff { base: Duration::from_secs(1), max: Duration::from_secs(60) });
+        let recorder = Arc::new(Recorder::default());
+        run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
+
+        let attempts = recorder.attempts();
+        let counts: Vec<u32> = attempts.iter().map(|a| a.receive_count).collect();
+        assert_eq!(counts, [1, 2, 3, 4], "one attempt per receive");
+        let gaps: Vec<f64> = attempts.windows(2).map(|w| (w[1].at - w[0].at).as_secs_f64()).collect();
+        // 1 s, 2 s, 4 s, each plus a receive's latency (generous: shared machines stall). A fixed
+        // delay fails the lower bounds; the queue's own 30 s fails the counts above.
+        for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+            assert!(*gap >= expected * 0.9 && *gap < expected + 3.0, "gaps {gaps:?}");
+        }
+    }
 }

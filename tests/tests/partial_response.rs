@@ -42,7 +42,7 @@ async fn answered(endpoint: &str, answer: &str) -> (Vec<bool>, bool) {
             serde_json::from_value(serde_json::json!({"messageId": id, "body": "{}"})).expect("a record")
         })
         .collect();
-    let Execution { report, failed_whole } =
+    let Execution { report, failed_whole, .. } =
         executor.execute(&records, &CancellationToken::new(), &CancellationToken::new()).await;
     servers.cancel();
     (report.outcomes.iter().map(sqs_batch::Outcome::is_success).collect(), failed_whole)

@@ -3,11 +3,16 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Connection;
 use crate::RunnerError;
+
+/// How long one try at finding the queue may take while starting: an answer from a local
+/// endpoint takes milliseconds, and a hung one is tried again (and said) after this.
+const START_TRY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQS's default visibility timeout, for a queue whose attributes do not say.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
@@ -162,7 +167,21 @@ pub async fn resolve_within(
     let mut delay = Duration::from_millis(250);
     let mut warned = false;
     loop {
-        match resolve(client, queue, connection).await {
+        // An endpoint that takes the connection and never answers would hold one attempt for
+        // the SDK's whole attempt timeout, three times over: each try gets a few seconds, and the
+        // whole wait no more than the start timeout.
+        let try_until = deadline.min(tokio::time::Instant::now() + START_TRY_TIMEOUT);
+        let attempt = match tokio::time::timeout_at(try_until, resolve(client, queue, connection)).await {
+            Ok(result) => result,
+            Err(_) => Err(RunnerError::EndpointUnreachable {
+                endpoint: connection.describe(),
+                reason: format!(
+                    "no answer within {} s",
+                    START_TRY_TIMEOUT.as_secs().min(start_timeout.as_secs())
+                ),
+            }),
+        };
+        match attempt {
             Err(RunnerError::EndpointUnreachable { reason, .. })
                 if tokio::time::Instant::now() + delay < deadline =>
             {
@@ -202,16 +221,15 @@ pub async fn depth(client: &Client, queue_url: &str) -> Option<u64> {
 }
 
 /// Turns an SDK error of a call about `queue` into what the user should do.
-pub(crate) fn classify<E, R>(
-    err: SdkError<E, R>,
+pub(crate) fn classify<E>(
+    err: SdkError<E, HttpResponse>,
     missing: bool,
     operation: &'static str,
     queue: &str,
     connection: &Connection,
 ) -> RunnerError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
     let endpoint = connection.describe();
     if missing {
@@ -224,6 +242,16 @@ where
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
             RunnerError::EndpointUnreachable { endpoint, reason: root_cause(&err) }
+        }
+        // An answer without an AWS error code: something else listens there (a web server, a
+        // proxy's error page).
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) if err.code().is_none() => {
+            RunnerError::NotSqs {
+                endpoint,
+                status: err
+                    .raw_response()
+                    .map_or_else(|| "an answer".to_owned(), |r| format!("HTTP {}", r.status())),
+            }
         }
         _ => RunnerError::Sqs {
             operation,

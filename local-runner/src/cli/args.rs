@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::{MAX_RECEIVE, MAX_WAIT_SECONDS};
@@ -20,10 +21,60 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// The template read by `--lambda`, `check` and `up`.
 pub const DEFAULT_TEMPLATE: &str = "template.yaml";
 
+/// Every numeric flag has a range, checked by clap before anything runs: a number past it is a
+/// usage error (exit 2) that names the range, never an overflow later on. Each bound is what SQS
+/// or Lambda allows, or the most a local run can use.
+pub mod limits {
+    /// Long-poll tasks: each holds a connection and a receive; past this they only queue up at
+    /// the endpoint.
+    pub const MAX_POLLERS: u64 = 1_000;
+    /// Messages in flight: SQS's own limit of in-flight messages for a standard queue.
+    pub const MAX_IN_FLIGHT: u64 = 120_000;
+    /// Any time in seconds that keeps messages waiting (shutdown, idle exit, back-off, stats):
+    /// 12 hours, SQS's longest visibility timeout.
+    pub const MAX_SECS: u64 = 43_200;
+    /// Waiting for the endpoint at start: one hour.
+    pub const MAX_START_SECS: u64 = 3_600;
+    /// Lambda's longest function timeout, 15 minutes.
+    pub const MAX_FUNCTION_TIMEOUT_SECS: u64 = 900;
+    /// The event source mapping's largest `BatchSize` (standard queues).
+    pub const MAX_ESM_BATCH_SIZE: u64 = 10_000;
+    /// The event source mapping's longest `MaximumBatchingWindowInSeconds`.
+    pub const MAX_BATCHING_WINDOW_SECS: u64 = 300;
+    /// `ScalingConfig.MaximumConcurrency`'s upper bound (AWS's lower bound is 2; locally 1 runs a
+    /// single execution environment, which helps when debugging).
+    pub const MAX_CONCURRENCY: u64 = 1_000;
+    /// `send --count`: a million messages.
+    pub const MAX_SEND_COUNT: u64 = 1_000_000;
+    /// `dlq --limit`.
+    pub const MAX_DLQ_LIMIT: u64 = 10_000;
+}
+
+/// A whole number in `1..=max`, as a `NonZeroUsize`.
+fn positive(max: u64) -> impl TypedValueParser<Value = NonZeroUsize> {
+    // The range starts at 1, so the fallback is never taken.
+    clap::value_parser!(u64)
+        .range(1..=max)
+        .map(|n| usize::try_from(n).ok().and_then(NonZeroUsize::new).unwrap_or(NonZeroUsize::MIN))
+}
+
+/// Seconds in `0..=max`.
+fn seconds(max: u64) -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=max)
+}
+
 /// Long-polls an SQS queue and runs the handler on Lambda-shaped batches: what works here works
 /// behind Lambda's SQS event source mapping.
 #[derive(Debug, Parser)]
-#[command(name = "local-runner", version, about, args_conflicts_with_subcommands = true)]
+// Negative numbers are read as values, so `--pollers -1` is refused for its range rather than
+// mistaken for a flag.
+#[command(
+    name = "local-runner",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
+)]
 pub struct Cli {
     /// Other things to do than running.
     #[command(subcommand)]
@@ -41,8 +92,8 @@ pub struct Cli {
     #[arg(long, env = "AWS_REGION", default_value = DEFAULT_REGION)]
     pub region: String,
 
-    /// Concurrent long-poll tasks.
-    #[arg(long, default_value_t = DEFAULT_POLLERS)]
+    /// Concurrent long-poll tasks (1..=1000).
+    #[arg(long, default_value_t = DEFAULT_POLLERS, value_parser = positive(limits::MAX_POLLERS))]
     pub pollers: NonZeroUsize,
 
     /// Messages per receive (1..=10).
@@ -55,16 +106,16 @@ pub struct Cli {
 
     /// Messages being handled at once, across all pollers [default: with the template's function,
     /// BatchSize × MaximumConcurrency (5 when unset), what the deployed function handles at once;
-    /// else pollers × batch size].
-    #[arg(long)]
+    /// else pollers × batch size] (1..=120000, SQS's in-flight limit).
+    #[arg(long, value_parser = positive(limits::MAX_IN_FLIGHT))]
     pub max_in_flight: Option<NonZeroUsize>,
 
-    /// Seconds that started messages get to finish after SIGINT/SIGTERM.
-    #[arg(long, default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS, value_name = "SECS")]
+    /// Seconds that started messages get to finish after SIGINT/SIGTERM (0..=43200).
+    #[arg(long, default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_SECS, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
     pub shutdown_timeout: u64,
 
-    /// Exit 0 once nothing was received for SECS seconds and nothing is in flight.
-    #[arg(long, value_name = "SECS")]
+    /// Exit 0 once nothing was received for SECS seconds and nothing is in flight (0..=43200).
+    #[arg(long, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
     pub exit_when_idle: Option<u64>,
 
     /// Log format [default: pretty on a terminal, json otherwise].
@@ -97,26 +148,26 @@ pub struct Cli {
     #[arg(long, value_name = "LOGICAL_ID")]
     pub function: Option<String>,
 
-    /// Override the template's BatchSize: messages per invocation (with --lambda).
-    #[arg(long, value_name = "N")]
+    /// Override the template's BatchSize: messages per invocation (with --lambda; 1..=10000).
+    #[arg(long, value_name = "N", requires = "lambda", value_parser = positive(limits::MAX_ESM_BATCH_SIZE))]
     pub esm_batch_size: Option<NonZeroUsize>,
 
-    /// Override the template's MaximumBatchingWindowInSeconds (with --lambda).
-    #[arg(long, value_name = "SECS")]
+    /// Override the template's MaximumBatchingWindowInSeconds (with --lambda; 0..=300).
+    #[arg(long, value_name = "SECS", requires = "lambda", value_parser = seconds(limits::MAX_BATCHING_WINDOW_SECS))]
     pub batching_window: Option<u64>,
 
     /// Override the template's ScalingConfig.MaximumConcurrency: concurrent invocations, one
-    /// process each (with --lambda).
-    #[arg(long, value_name = "N")]
+    /// process each (with --lambda; 1..=1000).
+    #[arg(long, value_name = "N", requires = "lambda", value_parser = positive(limits::MAX_CONCURRENCY))]
     pub max_concurrency: Option<NonZeroUsize>,
 
     /// Visibility after a failed message's first receive, doubling with each receive; 0 leaves
-    /// failures to the queue's own visibility timeout.
-    #[arg(long, default_value_t = DEFAULT_RETRY_BACKOFF_SECS, value_name = "SECS")]
+    /// failures to the queue's own visibility timeout (0..=43200).
+    #[arg(long, default_value_t = DEFAULT_RETRY_BACKOFF_SECS, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
     pub retry_backoff: u64,
 
-    /// The longest visibility the retry back-off sets.
-    #[arg(long, default_value_t = DEFAULT_RETRY_BACKOFF_MAX_SECS, value_name = "SECS")]
+    /// The longest visibility the retry back-off sets (0..=43200).
+    #[arg(long, default_value_t = DEFAULT_RETRY_BACKOFF_MAX_SECS, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
     pub retry_backoff_max: u64,
 
     /// Do not extend the visibility of messages whose work outlasts the queue's visibility
@@ -124,13 +175,14 @@ pub struct Cli {
     #[arg(long)]
     pub no_heartbeat: bool,
 
-    /// How long to wait for the endpoint to answer at start before giving up with exit 1.
-    #[arg(long, default_value_t = DEFAULT_START_TIMEOUT_SECS, value_name = "SECS")]
+    /// How long to wait for the endpoint to answer at start before giving up with exit 1
+    /// (1..=3600).
+    #[arg(long, default_value_t = DEFAULT_START_TIMEOUT_SECS, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=limits::MAX_START_SECS))]
     pub start_timeout: u64,
 
     /// Log a stats line this often; 0 for never. On a terminal the status line shows the same,
-    /// and no stats line is logged.
-    #[arg(long, default_value_t = DEFAULT_STATS_INTERVAL_SECS, value_name = "SECS")]
+    /// and no stats line is logged (0..=43200).
+    #[arg(long, default_value_t = DEFAULT_STATS_INTERVAL_SECS, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
     pub stats_interval: u64,
 
     /// Serve Prometheus metrics at http://ADDR/metrics while running (e.g. 127.0.0.1:9464).
@@ -138,8 +190,9 @@ pub struct Cli {
     pub metrics_addr: Option<SocketAddr>,
 
     /// Override the template's function Timeout (with --lambda). Without --lambda: give each
-    /// batch Lambda's deadline, so that messages not started before it are reported failed.
-    #[arg(long, value_name = "SECS")]
+    /// batch Lambda's deadline, so that messages not started before it are reported failed
+    /// (1..=900, and above the function's DEADLINE_RESERVE_MS).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=limits::MAX_FUNCTION_TIMEOUT_SECS))]
     pub function_timeout: Option<u64>,
 }
 
@@ -209,9 +262,9 @@ pub enum Command {
         /// A file with one message body per line.
         #[arg(long, value_name = "PATH", conflicts_with_all = ["count", "body"])]
         file: Option<PathBuf>,
-        /// Send this many messages of --body.
-        #[arg(long, value_name = "N", required_unless_present = "file", requires = "body")]
-        count: Option<usize>,
+        /// Send this many messages of --body (1..=1000000).
+        #[arg(long, value_name = "N", required_unless_present = "file", requires = "body", value_parser = positive(limits::MAX_SEND_COUNT))]
+        count: Option<NonZeroUsize>,
         /// The body to send --count times; `{i}` becomes each message's number (0, 1, ...).
         #[arg(long, value_name = "TEXT")]
         body: Option<String>,
@@ -225,17 +278,17 @@ pub enum Command {
         /// Where (the source queue; its RedrivePolicy names the DLQ).
         #[command(flatten)]
         target: Target,
-        /// Show at most this many messages.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        /// Show at most this many messages (1..=10000).
+        #[arg(long, default_value = "20", value_parser = positive(limits::MAX_DLQ_LIMIT))]
+        limit: NonZeroUsize,
     },
     /// Move every message of the dead-letter queue back to the queue (StartMessageMoveTask).
     Redrive {
         /// Where (the source queue).
         #[command(flatten)]
         target: Target,
-        /// How long to wait for the move to finish.
-        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        /// How long to wait for the move to finish (1..=43200).
+        #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=limits::MAX_SECS))]
         timeout: u64,
     },
 }

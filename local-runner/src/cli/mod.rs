@@ -17,7 +17,7 @@ use sqs_batch::{BoxError, Handler, Options, telemetry};
 use tokio_util::sync::CancellationToken;
 
 pub use args::{
-    Cli, Command, DEFAULT_ENDPOINT, DEFAULT_REGION, DEFAULT_TEMPLATE, LogFormatArg, Place, Target,
+    Cli, Command, DEFAULT_ENDPOINT, DEFAULT_REGION, DEFAULT_TEMPLATE, LogFormatArg, Place, Target, limits,
 };
 pub use plan::{LambdaRun, Plan, TemplateFunction};
 
@@ -82,12 +82,16 @@ where
         Ok(runtime) => runtime,
         Err(err) => return exit_with(Err(RunnerError::Thread(err.to_string()))),
     };
-    let result = match (command, plan) {
+    // A panic anywhere on the way is a bug: it ends the run with an error line and exit 1, never
+    // with a success or a hang.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match (command, plan) {
         (Some(command), _) => runtime.block_on(tool(command, local_credentials, build)),
         (None, Some(plan)) => runtime.block_on(run(plan, local_credentials, build, human)),
         (None, None) => Ok(()),
-    };
-    exit_with(result)
+    }));
+    exit_with(result.unwrap_or_else(|panic| {
+        Err(RunnerError::Panicked { task: "main task", text: sqs_batch::panic_text(&*panic) })
+    }))
 }
 
 /// Sets the template function's environment for the handler in this process, as Lambda sets it
@@ -95,8 +99,10 @@ where
 #[allow(unsafe_code)]
 fn set_environment(environment: &std::collections::BTreeMap<String, String>) {
     for (name, value) in environment {
-        // SAFETY: called from `main` before the tokio runtime (or any other thread of this
-        // process) starts, so nothing can read the environment while it changes.
+        // SAFETY: called from `main` before the tokio runtime starts. One other thread exists by
+        // then: the JSON log writer (tracing-appender's worker), which only writes lines to stdout
+        // and never reads the environment; nothing else of this process runs yet, so nothing can
+        // read the environment while it changes.
         unsafe { std::env::set_var(name, value) };
     }
 }
@@ -140,14 +146,24 @@ where
             }
             let mut first_error = None;
             while let Some(done) = mappings.join_next().await {
-                match done {
-                    Ok(Ok(summary)) => report(&summary),
-                    Ok(Err(error)) => {
-                        shutdown.cancel();
-                        first_error.get_or_insert(error);
+                let error = match done {
+                    Ok(Ok(summary)) => {
+                        report(&summary);
+                        continue;
                     }
-                    Err(_) => {}
-                }
+                    Ok(Err(error)) => error,
+                    Err(join) => RunnerError::Panicked {
+                        task: "event source mapping",
+                        text: if join.is_panic() {
+                            sqs_batch::panic_text(&*join.into_panic())
+                        } else {
+                            "it was cancelled".into()
+                        },
+                    },
+                };
+                // One mapping that cannot go on stops the others: the run as a whole failed.
+                shutdown.cancel();
+                first_error.get_or_insert(error);
             }
             first_error.map_or(Ok(()), Err)
         }
@@ -167,6 +183,10 @@ where
                     handler_concurrency = options.concurrency.get(),
                     "no template function: running with the handler's defaults"
                 ),
+            }
+            if let Some(timeout) = function_timeout {
+                let name = function.as_ref().map_or("--function-timeout", |f| f.name.as_str());
+                plan::outlasts_reserve(timeout, &options, name)?;
             }
             let handler = build().await.map_err(|err| RunnerError::Handler(err.to_string()))?;
             let mut executor = InProcess::new(Arc::new(handler), options);
@@ -210,6 +230,7 @@ where
             connection.local_credentials = local_credentials;
             let client = connection.client(Duration::ZERO).await;
             let parsed = Template::load_with(template, parameter_overrides)?;
+            parsed.usable()?;
             return tools::up(&client, queue.as_deref(), &parsed, template, function.as_deref()).await;
         }
         Command::Send { target, .. } | Command::Dlq { target, .. } | Command::Redrive { target, .. } => {
@@ -224,7 +245,9 @@ where
         Command::Send { file, count, body, group, .. } => {
             let bodies = match (file, count, body) {
                 (Some(path), ..) => tools::Bodies::from_file(&path)?,
-                (None, Some(count), Some(template)) => tools::Bodies::Numbered { count, template },
+                (None, Some(count), Some(template)) => {
+                    tools::Bodies::Numbered { count: count.get(), template }
+                }
                 _ => {
                     return Err(RunnerError::Usage(
                         "send: pass --file PATH, or --count N with --body TEXT".into(),
@@ -248,7 +271,7 @@ where
                 record.body = Some(body.to_owned());
                 handler.as_ref().map(|handler| handler.parse(&record).err().map(|e| format!("{e:#}")))
             };
-            tools::show_dlq(&client, &connection, &queue, limit, &explain).await
+            tools::show_dlq(&client, &connection, &queue, limit.get(), &explain).await
         }
         Command::Redrive { timeout, .. } => {
             tools::redrive(&client, &connection, &queue, Duration::from_secs(timeout)).await

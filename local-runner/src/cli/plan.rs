@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqs_batch::telemetry::LogFormat;
+use sqs_batch::{DEADLINE_RESERVE_VAR, Options};
 
 use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg, Place, Target};
 use crate::RunnerError;
@@ -68,6 +69,13 @@ impl Cli {
         let template = self.load_template()?;
         let function_timeout = self.function_timeout.map(Duration::from_secs);
         match self.lambda.clone() {
+            // clap ties these to --lambda, but lets them through beside --no-template (which
+            // conflicts with --lambda): they would be accepted and ignored.
+            None if self.esm_batch_size.is_some() || self.batching_window.is_some() || self.max_concurrency.is_some() => {
+                Err(RunnerError::Usage(
+                    "--esm-batch-size, --batching-window and --max-concurrency set the emulated event source mapping: they need --lambda".into(),
+                ))
+            }
             None => {
                 let queue = queue.ok_or_else(|| {
                     RunnerError::Usage("--queue (or SQS_QUEUE) must name a queue or give its URL".into())
@@ -95,6 +103,13 @@ impl Cli {
                     config.max_in_flight = usize::try_from(event.batch_size.saturating_mul(concurrency))
                         .ok()
                         .and_then(NonZeroUsize::new);
+                }
+                for (name, value) in &function.unresolved_environment {
+                    tracing::warn!(
+                        function = %function.logical_id,
+                        variable = %name,
+                        "{name} is {value} in the template, which only a deployment resolves: it is not set for this run"
+                    );
                 }
                 let function = TemplateFunction {
                     name: function.logical_id.clone(),
@@ -162,6 +177,11 @@ impl Cli {
                     if let Some(timeout) = function_timeout {
                         spec.timeout = timeout;
                     }
+                    // The bootstrap reads its options from the function's environment: a timeout
+                    // inside its deadline reserve would have it start no message, ever.
+                    let options = Options::from_vars(|name| spec.environment.get(name).cloned())
+                        .map_err(|e| RunnerError::Usage(format!("{}: {e}", function.logical_id)))?;
+                    outlasts_reserve(spec.timeout, &options, &function.logical_id)?;
                     runs.push(LambdaRun { config, function: spec, mapping });
                 }
                 // One status line on a terminal: the first function's.
@@ -207,6 +227,7 @@ impl Cli {
             None => return Ok(None),
         };
         let template = Template::load_with(&path, &self.parameter_overrides)
+            .and_then(|template| template.usable().map(|()| template))
             .map_err(|e| RunnerError::Usage(format!("--template: {e}")))?;
         Ok(Some((path, template)))
     }
@@ -221,6 +242,27 @@ impl Cli {
             None => LogFormat::Json,
         }
     }
+}
+
+/// A function timeout must leave time after the deadline reserve, or every batch would start
+/// nothing and its messages would spend their receives on the way to the dead-letter queue.
+///
+/// # Errors
+/// [`RunnerError::Usage`] naming both settings.
+pub(crate) fn outlasts_reserve(
+    timeout: Duration,
+    options: &Options,
+    function: &str,
+) -> Result<(), RunnerError> {
+    if timeout > options.deadline_reserve {
+        return Ok(());
+    }
+    Err(RunnerError::Usage(format!(
+        "{function}: the function timeout ({} ms) does not exceed its deadline reserve {DEADLINE_RESERVE_VAR} ({} ms), \
+         so no message could ever start: raise --function-timeout (or Timeout), or lower {DEADLINE_RESERVE_VAR}",
+        timeout.as_millis(),
+        options.deadline_reserve.as_millis()
+    )))
 }
 
 /// The function whose settings a run in process on `queue` follows: the one named, the only
@@ -248,7 +290,11 @@ fn choose_for_queue<'t>(
                 .collect();
             match reading.as_slice() {
                 [one] => Ok(Some(one)),
-                _ => Err(RunnerError::Usage(format!(
+                [_, _, ..] => Err(RunnerError::Usage(format!(
+                    "several functions of the template read {queue_name:?} ({}): choose one with --function",
+                    reading.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ")
+                ))),
+                [] => Err(RunnerError::Usage(format!(
                     "the template has several functions with SQS events ({}) and none reads {queue_name:?}: choose one with --function, or pass --no-template",
                     several.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ")
                 ))),
@@ -319,23 +365,50 @@ impl Place {
     }
 }
 
-/// `--endpoint-url` and `--region`: an empty endpoint means AWS's own.
+/// `--endpoint-url` and `--region`: an empty endpoint means AWS's own. A URL that cannot be an
+/// endpoint (no host, a space, a port past 65535) is a usage error now, not a minute of retries
+/// that ends in "is LocalStack running?".
 fn connection(endpoint: &str, region: &str) -> Result<Connection, RunnerError> {
     let endpoint = match endpoint.trim() {
         "" => None,
-        url if url.starts_with("http://") || url.starts_with("https://") => {
-            Some(url.trim_end_matches('/').to_owned())
-        }
-        url => {
-            return Err(RunnerError::Usage(format!(
-                "--endpoint-url must start with http:// or https://, got {url:?}"
-            )));
-        }
+        url => Some(endpoint_url(url)?),
     };
     match region.trim() {
         "" => Err(RunnerError::Usage("--region must not be empty (for example us-east-1)".into())),
         region => Ok(Connection::new(endpoint, region)),
     }
+}
+
+/// An endpoint URL as the SDK will use it: `http(s)://host[:port][/path]`.
+fn endpoint_url(url: &str) -> Result<String, RunnerError> {
+    let shown = crate::observe::printable(url, 100);
+    let bad = |why: &str| {
+        RunnerError::Usage(format!(
+            "--endpoint-url {shown:?} {why}: give one like http://localhost:4566, or an empty string for AWS"
+        ))
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(bad("must start with http:// or https://"));
+    }
+    let uri: axum::http::Uri = url.parse().map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Err(bad("has no host"));
+    };
+    // `Authority::port` is `None` for a port that is not a u16: read what follows the host.
+    let text = authority.as_str();
+    let after_host = match text.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => text.rfind(':').map_or("", |at| &text[at..]),
+    };
+    if let Some(port) = after_host.strip_prefix(':')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(bad("has a port outside 0..=65535"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("has a query string"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -426,6 +499,25 @@ Resources:
         assert!(parse(&["--queue", "q", "--batch-size", "0"]).is_err());
         assert!(parse(&["--queue", "q", "--wait-time-seconds", "21"]).is_err());
         assert!(parse(&["--queue", "q", "--pollers", "0"]).is_err());
+    }
+
+    #[test]
+    fn an_endpoint_that_cannot_be_one_is_a_usage_error() {
+        for endpoint in [
+            "http://",
+            "https://",
+            "http:// 127.0.0.1:4566",
+            "http://127.0.0.1:99999",
+            "http://a b",
+            "http://:4566",
+        ] {
+            let error = parse(&["--queue", "q", "--endpoint-url", endpoint]).unwrap_err();
+            assert!(error.contains("--endpoint-url"), "{endpoint}: {error}");
+        }
+        for endpoint in ["http://localhost:4566", "https://sqs.us-east-1.amazonaws.com/", "http://[::1]:4566"]
+        {
+            assert!(parse(&["--queue", "q", "--endpoint-url", endpoint]).is_ok(), "{endpoint}");
+        }
     }
 
     #[test]

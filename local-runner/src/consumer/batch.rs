@@ -1,9 +1,11 @@
 //! One received batch: kept invisible while it runs, then settled with SQS.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use futures::FutureExt;
 use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +15,7 @@ use super::backoff::{RetryBackoff, Throttle, receive_count};
 use super::executor::BatchExecutor;
 use super::heartbeat::Housekeeper;
 use super::idle::Idle;
+use crate::RunnerError;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
 use crate::aws::{Retries, Sqs};
 use crate::observe::Stats;
@@ -37,6 +40,9 @@ pub(crate) struct Batches<E> {
     pub(crate) abandon: CancellationToken,
     /// The batches running.
     pub(crate) tracker: TaskTracker,
+    /// Why the run cannot go on, once something said so (the function cannot start, a batch's
+    /// task panicked): the run stops and returns it.
+    pub(crate) fatal: Mutex<Option<RunnerError>>,
 }
 
 impl<E: BatchExecutor> Batches<E> {
@@ -49,7 +55,29 @@ impl<E: BatchExecutor> Batches<E> {
         permits: OwnedSemaphorePermit,
     ) {
         let batches = Arc::clone(self);
-        self.tracker.spawn(async move { batches.run(records.into(), asked, permits).await });
+        self.tracker.spawn(async move {
+            // A panic here is a bug of the runner, not of a handler (the batch core catches
+            // those): it stops the run with an error instead of leaving a batch in flight forever.
+            let ran = AssertUnwindSafe(batches.run(records.into(), asked, permits)).catch_unwind().await;
+            if let Err(panic) = ran {
+                batches.stop_run(RunnerError::Panicked {
+                    task: "batch task",
+                    text: sqs_batch::panic_text(&*panic),
+                });
+            }
+        });
+    }
+
+    /// Stops the run with `error` (the first one given wins).
+    pub(crate) fn stop_run(&self, error: RunnerError) {
+        tracing::error!(%error, "stopping the run");
+        self.fatal.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(error);
+        self.stop.cancel();
+    }
+
+    /// The error that stopped the run, if one did.
+    pub(crate) fn take_fatal(&self) -> Option<RunnerError> {
+        self.fatal.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     /// Handles one batch and settles it.
@@ -67,7 +95,10 @@ impl<E: BatchExecutor> Batches<E> {
         });
         let started = Instant::now();
         Stats::add(&self.stats.invoked, records.len());
-        let execution = self.executor.execute(&records, &self.stop, &self.abandon).await;
+        let mut execution = self.executor.execute(&records, &self.stop, &self.abandon).await;
+        if let Some(error) = execution.fatal.take() {
+            self.stop_run(error);
+        }
         if execution.failed_whole {
             Stats::add(&self.stats.failed_invoke, records.len());
         }

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 use sqs_batch::{BatchReport, Handler, Options, Run, SqsMessage, process_batch};
 use tokio_util::sync::CancellationToken;
 
+use crate::RunnerError;
+
 /// How a batch ended.
 #[derive(Debug)]
 pub struct Execution {
@@ -17,6 +19,17 @@ pub struct Execution {
     /// failed with `FAIL_ON_FULL_BATCH_FAILURE`): the pollers back off, as Lambda's event source
     /// mapping does.
     pub failed_whole: bool,
+    /// The run cannot go on (the function cannot start): it stops, and this is its error. The
+    /// report then holds the batch as not started, so its messages are released at once.
+    pub fatal: Option<RunnerError>,
+}
+
+impl Execution {
+    /// A batch that ran: one outcome per record.
+    #[must_use]
+    pub fn ran(report: BatchReport, failed_whole: bool) -> Self {
+        Self { report, failed_whole, fatal: None }
+    }
 }
 
 /// Turns a Lambda-shaped batch into one outcome per record.
@@ -63,10 +76,13 @@ impl<H: Handler> BatchExecutor for InProcess<H> {
     ) -> Execution {
         let mut run = Run::new(&self.options).stop_on(stop.clone()).abandon_on(abandon.clone());
         if let Some(timeout) = self.function_timeout {
-            run = run.deadline(SystemTime::now() + timeout);
+            // Past what the clock holds there is no deadline to keep.
+            if let Some(deadline) = SystemTime::now().checked_add(timeout) {
+                run = run.deadline(deadline);
+            }
         }
         let report = process_batch(&self.handler, records, &run).await;
         let failed_whole = self.options.fail_on_full_batch_failure && report.all_failed();
-        Execution { report, failed_whole }
+        Execution::ran(report, failed_whole)
     }
 }

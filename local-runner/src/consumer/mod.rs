@@ -92,6 +92,7 @@ pub async fn run<E: BatchExecutor>(
         stop: stop.clone(),
         abandon: CancellationToken::new(),
         tracker: TaskTracker::new(),
+        fatal: std::sync::Mutex::new(None),
     });
 
     let helpers = TaskTracker::new();
@@ -137,15 +138,17 @@ pub async fn run<E: BatchExecutor>(
         );
     }
 
-    // Until told to stop, or a poller cannot go on.
+    // Until told to stop, or a poller cannot go on (it returned an error, or panicked).
     let mut fatal = None;
-    tokio::select! {
-        () = stop.cancelled() => {}
-        Some(Ok(Err(error))) = pollers.join_next() => {
-            fatal = Some(error);
-            stop.cancel();
+    while fatal.is_none() {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(joined) = pollers.join_next() => {
+                fatal = poller_error(joined);
+            }
         }
     }
+    stop.cancel();
     tracing::info!(
         shutdown_timeout_secs = config.shutdown_timeout.as_secs(),
         "stopping: no new receives; letting started messages finish"
@@ -157,12 +160,15 @@ pub async fn run<E: BatchExecutor>(
         abandon.cancel();
     });
     while let Some(joined) = pollers.join_next().await {
-        if let Ok(Err(error)) = joined {
+        if let Some(error) = poller_error(joined) {
             fatal.get_or_insert(error);
         }
     }
     batches.tracker.close();
     batches.tracker.wait().await;
+    if let Some(error) = batches.take_fatal() {
+        fatal.get_or_insert(error);
+    }
     timer.abort();
     finished.cancel();
     helpers.wait().await;
@@ -189,4 +195,15 @@ pub async fn run<E: BatchExecutor>(
         "summary"
     );
     fatal.map_or(Ok(summary), Err)
+}
+
+/// Why a poller that ended stops the run: its error, or its panic (a bug, never a success).
+fn poller_error(joined: Result<Result<(), RunnerError>, tokio::task::JoinError>) -> Option<RunnerError> {
+    match joined {
+        Ok(result) => result.err(),
+        Err(join) if join.is_panic() => {
+            Some(RunnerError::Panicked { task: "poller", text: sqs_batch::panic_text(&*join.into_panic()) })
+        }
+        Err(_) => Some(RunnerError::Panicked { task: "poller", text: "it was cancelled".into() }),
+    }
 }

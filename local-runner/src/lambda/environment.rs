@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
+use super::peer::{OwnProcessOnly, Owner};
 use super::runtime_api::{ApiState, Invocation, Reply, router};
 
 /// Why an invocation produced no answer.
@@ -29,6 +30,18 @@ pub enum InvokeError {
         /// What it posted to `init/error`, if anything.
         init: String,
     },
+    /// The process exited (or posted `init/error`) before it took its invocation: the function
+    /// cannot start, and every invocation would end the same way.
+    #[error("the process exited before taking an invocation ({status}){init}")]
+    Init {
+        /// How it exited.
+        status: String,
+        /// What it posted to `init/error`, if anything.
+        init: String,
+    },
+    /// The process did not ask for an invocation within Lambda's init limit.
+    #[error("it did not ask for an invocation within {0:?} of starting (Lambda's init limit)")]
+    InitTimeout(Duration),
     /// The process could not be started.
     #[error("cannot start {path}: {reason}")]
     Spawn {
@@ -37,7 +50,23 @@ pub enum InvokeError {
         /// Why.
         reason: String,
     },
+    /// The environment's Runtime API cannot listen on 127.0.0.1.
+    #[error("cannot listen for the function's Runtime API on 127.0.0.1: {0}")]
+    Listen(#[source] std::io::Error),
 }
+
+impl InvokeError {
+    /// Whether the function cannot start at all (not a failure of one invocation): a run then
+    /// stops rather than send message after message to a function that never runs them.
+    #[must_use]
+    pub fn is_start_failure(&self) -> bool {
+        matches!(self, Self::Init { .. } | Self::InitTimeout(_) | Self::Spawn { .. } | Self::Listen(_))
+    }
+}
+
+/// How long a new process may take to ask for its first invocation: Lambda's limit on the init
+/// phase of an on-demand function.
+pub(crate) const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Environment {
     index: usize,
@@ -45,6 +74,8 @@ pub(crate) struct Environment {
     state: Arc<ApiState>,
     invocations: mpsc::Sender<Invocation>,
     child: Option<Child>,
+    /// The process the Runtime API answers (and the processes it starts).
+    owner: Arc<Owner>,
     spec: Arc<LambdaSpec>,
 }
 
@@ -54,15 +85,18 @@ impl Environment {
         index: usize,
         spec: Arc<LambdaSpec>,
         shutdown: CancellationToken,
-    ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
+    ) -> Result<Self, InvokeError> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(InvokeError::Listen)?;
+        let address = listener.local_addr().map_err(InvokeError::Listen)?;
+        let owner = Arc::new(Owner::default());
+        let listener = OwnProcessOnly { inner: listener, owner: Arc::clone(&owner) };
         let (invocations, next) = mpsc::channel(1);
         let state = Arc::new(ApiState {
             function_arn: spec.function_arn(),
             next: tokio::sync::Mutex::new(next),
             pending: Mutex::default(),
             init_error: Mutex::default(),
+            asked: tokio::sync::Notify::new(),
         });
         let app = router(Arc::clone(&state));
         tokio::spawn(async move {
@@ -71,17 +105,37 @@ impl Environment {
                 tracing::error!(error = %err, "the Runtime API server stopped");
             }
         });
-        Ok(Self { index, address, state, invocations, child: None, spec })
+        Ok(Self { index, address, state, invocations, child: None, owner, spec })
+    }
+
+    /// Starts the process and waits until it asks for its first invocation: its init is done.
+    ///
+    /// # Errors
+    /// [`InvokeError::Spawn`], [`InvokeError::Init`] (it exited first) or
+    /// [`InvokeError::InitTimeout`].
+    pub(crate) async fn warm_up(&mut self) -> Result<(), InvokeError> {
+        self.ensure_running()?;
+        let child = self.child.as_mut().expect("ensure_running started the process");
+        let ended = tokio::select! {
+            () = self.state.asked.notified() => return Ok(()),
+            () = tokio::time::sleep(INIT_TIMEOUT) => None,
+            status = child.wait() => Some(status.map_or_else(|e| e.to_string(), |s| s.to_string())),
+        };
+        self.reset(None).await;
+        Err(match ended {
+            None => InvokeError::InitTimeout(INIT_TIMEOUT),
+            Some(status) => InvokeError::Init { status, init: self.init_error() },
+        })
     }
 
     /// Sends one event to the function and waits for its answer, at most the function timeout.
     pub(crate) async fn invoke(&mut self, event: Bytes) -> Result<Reply, InvokeError> {
         self.ensure_running()?;
         let request_id = request_id();
-        let deadline = SystemTime::now() + self.spec.timeout;
-        let deadline_ms = deadline
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let deadline_ms = SystemTime::now()
+            .checked_add(self.spec.timeout)
+            .and_then(|deadline| deadline.duration_since(UNIX_EPOCH).ok())
+            .map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let (reply_tx, reply_rx) = oneshot::channel();
         self.state
             .pending
@@ -117,18 +171,25 @@ impl Environment {
         match ended {
             Ended::Replied(reply) => Ok(reply),
             Ended::TimedOut => {
-                self.reset(&request_id).await;
+                self.reset(Some(&request_id)).await;
                 Err(InvokeError::Timeout(timeout))
             }
             Ended::Exited(status) => {
-                self.reset(&request_id).await;
-                let init = self.state.init_error.lock().unwrap_or_else(PoisonError::into_inner).take();
-                Err(InvokeError::Crashed {
-                    status,
-                    init: init.map(|e| format!("; init error: {e}")).unwrap_or_default(),
+                let never_taken = self.reset(Some(&request_id)).await;
+                let init = self.init_error();
+                Err(if never_taken {
+                    InvokeError::Init { status, init }
+                } else {
+                    InvokeError::Crashed { status, init }
                 })
             }
         }
+    }
+
+    /// What the process posted to `init/error`, as the tail of an error's text.
+    fn init_error(&self) -> String {
+        let init = self.state.init_error.lock().unwrap_or_else(PoisonError::into_inner).take();
+        init.map(|e| format!("; init error: {}", crate::observe::printable(&e, 300))).unwrap_or_default()
     }
 
     /// Starts the bootstrap unless it is running.
@@ -171,19 +232,28 @@ impl Environment {
             }
         }
         tracing::info!(environment = self.index, pid = child.id(), "function process started (cold start)");
+        self.owner.set(child.id());
         self.child = Some(child);
         Ok(())
     }
 
     /// After a timeout or crash: kill the process, forget the invocation, empty the queue.
-    async fn reset(&mut self, request_id: &str) {
+    /// Whether an invocation was still waiting there: the process never took it.
+    async fn reset(&mut self, request_id: Option<&str>) -> bool {
         if let Some(mut child) = self.child.take() {
+            self.owner.set(None);
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
-        self.state.take_pending(request_id);
+        if let Some(request_id) = request_id {
+            self.state.take_pending(request_id);
+        }
         // An invocation the process never took would be handed to the next process: drop it.
-        while self.state.next.lock().await.try_recv().is_ok() {}
+        let mut never_taken = false;
+        while self.state.next.lock().await.try_recv().is_ok() {
+            never_taken = true;
+        }
+        never_taken
     }
 }
 

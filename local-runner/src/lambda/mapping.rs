@@ -8,10 +8,11 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsEvent;
 use axum::body::Bytes;
 use serde_json::Value;
-use sqs_batch::{BatchReport, Error, Outcome, SqsMessage};
+use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
-use super::{LambdaPool, LambdaSpec};
+use super::{InvokeError, LambdaPool, LambdaSpec};
+use crate::RunnerError;
 use crate::consumer::{BatchExecutor, Execution};
 use crate::template::SqsEventSpec;
 
@@ -50,6 +51,7 @@ impl Mapping {
 /// Runs batches through the real bootstrap, as an SQS event source mapping does.
 pub struct LambdaExecutor {
     pool: LambdaPool,
+    function: String,
     report_batch_item_failures: bool,
 }
 
@@ -58,8 +60,22 @@ impl LambdaExecutor {
     /// is cancelled.
     #[must_use]
     pub fn new(function: LambdaSpec, mapping: &Mapping, shutdown: CancellationToken) -> Self {
+        let name = function.function_name.clone();
         let pool = LambdaPool::new(function, mapping.max_concurrency, shutdown);
-        Self { pool, report_batch_item_failures: mapping.report_batch_item_failures }
+        Self { pool, function: name, report_batch_item_failures: mapping.report_batch_item_failures }
+    }
+
+    /// Starts the first execution environment and waits for its init, before any message is
+    /// received for it.
+    ///
+    /// # Errors
+    /// [`RunnerError::FunctionCannotStart`]: not executable, exits at once, fails its init.
+    pub async fn warm_up(&self) -> Result<(), RunnerError> {
+        self.pool.warm_up().await.map_err(|err| self.cannot_start(&err))
+    }
+
+    fn cannot_start(&self, error: &InvokeError) -> RunnerError {
+        RunnerError::FunctionCannotStart { function: self.function.clone(), reason: error.to_string() }
     }
 }
 
@@ -82,10 +98,19 @@ impl BatchExecutor for LambdaExecutor {
             answer = self.pool.invoke(body) => answer,
             () = abandon.cancelled() => {
                 let report = BatchReport { outcomes: records.iter().map(|_| Outcome::Abandoned).collect() };
-                return Execution { report, failed_whole: false };
+                return Execution::ran(report, false);
             }
         };
         match answer {
+            Err(err) if err.is_start_failure() => {
+                // The function never saw these: released at once, and the run stops.
+                let outcomes = records.iter().map(|_| Outcome::NotStarted(NotStarted::Stopped)).collect();
+                Execution {
+                    report: BatchReport { outcomes },
+                    failed_whole: false,
+                    fatal: Some(self.cannot_start(&err)),
+                }
+            }
             Err(err) => {
                 tracing::warn!(error = %err, records = records.len(), "invocation failed; the whole batch returns to the queue");
                 failed_whole(records, &format!("invocation failed: {err}"))
@@ -95,10 +120,10 @@ impl BatchExecutor for LambdaExecutor {
                 failed_whole(records, &format!("function error: {error}"))
             }
             Ok(Ok(response)) if self.report_batch_item_failures => partial_report(records, &response),
-            Ok(Ok(_)) => Execution {
-                report: BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() },
-                failed_whole: false,
-            },
+            Ok(Ok(_)) => Execution::ran(
+                BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() },
+                false,
+            ),
         }
     }
 }
@@ -106,7 +131,7 @@ impl BatchExecutor for LambdaExecutor {
 /// Every record failed because the invocation did.
 fn failed_whole(records: &[SqsMessage], why: &str) -> Execution {
     let outcomes = records.iter().map(|_| Outcome::Failed(Error::transient(why.to_owned()))).collect();
-    Execution { report: BatchReport { outcomes }, failed_whole: true }
+    Execution::ran(BatchReport { outcomes }, true)
 }
 
 /// Applies a partial batch response as Lambda does:
@@ -128,7 +153,7 @@ fn partial_report(records: &[SqsMessage], response: &[u8]) -> Execution {
                     _ => Outcome::Succeeded,
                 })
                 .collect();
-            Execution { report: BatchReport { outcomes }, failed_whole: false }
+            Execution::ran(BatchReport { outcomes }, false)
         }
         Err(why) => {
             tracing::warn!(%why, "the function's partial batch response fails the whole batch");

@@ -7,6 +7,7 @@
 
 mod environment;
 mod mapping;
+mod peer;
 mod pool;
 mod runtime_api;
 mod spec;
@@ -32,8 +33,12 @@ use crate::observe::Summary;
 /// come back after the queue's visibility timeout). Unless `config.max_in_flight` is set, the
 /// runner holds no more messages than the invocations running at once can take.
 ///
+/// The function's first execution environment is started, and its init awaited, before anything
+/// is received: a bootstrap that cannot start stops the run at once.
+///
 /// # Errors
-/// As [`consumer::run`].
+/// [`RunnerError::FunctionCannotStart`] when the bootstrap cannot start (at first, or later on:
+/// then its batch is released unhandled); otherwise as [`consumer::run`].
 pub async fn run(
     mut config: Config,
     function: LambdaSpec,
@@ -48,8 +53,11 @@ pub async fn run(
         config.max_in_flight = Some(mapping.batch_size.saturating_mul(mapping.max_concurrency));
     }
     let servers = CancellationToken::new();
-    let result =
-        consumer::run(config, LambdaExecutor::new(function, &mapping, servers.clone()), shutdown).await;
+    let executor = LambdaExecutor::new(function, &mapping, servers.clone());
+    let result = match executor.warm_up().await {
+        Ok(()) => consumer::run(config, executor, shutdown).await,
+        Err(error) => Err(error),
+    };
     servers.cancel();
     result
 }

@@ -30,6 +30,28 @@ impl LambdaPool {
         Self { spec: Arc::new(spec), slots, idle: Mutex::default(), started: Mutex::new(0), shutdown }
     }
 
+    /// Starts one environment and waits for its process to finish its init (ask for an
+    /// invocation), then keeps it for the first invocation: a function that cannot start is
+    /// known before a single message is received for it.
+    ///
+    /// # Errors
+    /// [`InvokeError`] for which [`InvokeError::is_start_failure`] holds.
+    pub async fn warm_up(&self) -> Result<(), InvokeError> {
+        let mut environment = self.new_environment().await?;
+        environment.warm_up().await?;
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(environment);
+        Ok(())
+    }
+
+    async fn new_environment(&self) -> Result<Environment, InvokeError> {
+        let index = {
+            let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+            *started += 1;
+            *started
+        };
+        Environment::start(index, Arc::clone(&self.spec), self.shutdown.clone()).await
+    }
+
     /// Invokes the function once with `event`, in an idle environment or a new one.
     ///
     /// # Errors
@@ -42,19 +64,7 @@ impl LambdaPool {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut environment = match idle {
             Some(environment) => environment,
-            None => {
-                let index = {
-                    let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
-                    *started += 1;
-                    *started
-                };
-                Environment::start(index, Arc::clone(&self.spec), self.shutdown.clone()).await.map_err(
-                    |err| InvokeError::Spawn {
-                        path: "the Runtime API listener".into(),
-                        reason: err.to_string(),
-                    },
-                )?
-            }
+            None => self.new_environment().await?,
         };
         let result = environment.invoke(event).await;
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(environment);

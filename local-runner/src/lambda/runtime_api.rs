@@ -44,6 +44,8 @@ pub(crate) struct ApiState {
     pub(crate) pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// What the runtime posted to `init/error`, if it did.
     pub(crate) init_error: Mutex<Option<String>>,
+    /// Notified each time the runtime asks for an invocation: the first time, its init is done.
+    pub(crate) asked: tokio::sync::Notify,
 }
 
 impl ApiState {
@@ -64,6 +66,7 @@ pub(crate) fn router(state: Arc<ApiState>) -> Router {
 }
 
 async fn next(State(state): State<Arc<ApiState>>) -> Response {
+    state.asked.notify_one();
     let invocation = state.next.lock().await.recv().await;
     let Some(invocation) = invocation else {
         return (StatusCode::GONE, "the environment is shutting down").into_response();

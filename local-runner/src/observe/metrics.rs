@@ -21,7 +21,24 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// # Errors
 /// [`RunnerError::MetricsAddr`] when the address cannot be listened on.
 pub(crate) async fn listen(addr: SocketAddr) -> Result<TcpListener, RunnerError> {
+    if let Some(warning) = exposure(addr) {
+        tracing::warn!(%addr, "{warning}");
+    }
     TcpListener::bind(addr).await.map_err(|err| RunnerError::MetricsAddr { addr, reason: err.to_string() })
+}
+
+/// What serving metrics on `addr` shows to others, when it shows them to anyone but this machine.
+fn exposure(addr: SocketAddr) -> Option<String> {
+    let ip = addr.ip();
+    if ip.is_loopback() {
+        return None;
+    }
+    let who = if ip.is_unspecified() { "every network interface" } else { "a network interface" };
+    Some(format!(
+        "metrics are served on {who}: anyone who can reach this machine there can read them (queue names, counts); \
+         use 127.0.0.1:{} to keep them on this machine",
+        addr.port()
+    ))
 }
 
 /// Serves `registry` on `listener` until `stop` is cancelled.
@@ -46,5 +63,22 @@ pub(crate) async fn serve(listener: TcpListener, registry: Registry, stop: Cance
     let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
     if let Err(err) = served {
         tracing::warn!(%err, "the metrics server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_on_every_interface_are_warned_about_and_loopback_is_not() {
+        let all: SocketAddr = "0.0.0.0:9464".parse().unwrap();
+        assert!(
+            exposure(all)
+                .is_some_and(|w| w.contains("every network interface") && w.contains("127.0.0.1:9464"))
+        );
+        assert!(exposure("[::]:9464".parse().unwrap()).is_some());
+        assert!(exposure("127.0.0.1:9464".parse().unwrap()).is_none());
+        assert!(exposure("[::1]:9464".parse().unwrap()).is_none());
     }
 }

@@ -3,10 +3,12 @@
 
 mod failures;
 pub(crate) mod metrics;
+mod printable;
 mod report;
 mod stats;
 pub mod terminal;
 
+pub use printable::printable;
 pub(crate) use report::report;
 pub(crate) use stats::Stats;
 /// The target of the `summary` event: a terminal shows a summary for people in its place.

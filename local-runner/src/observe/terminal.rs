@@ -23,7 +23,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use super::{FailureGroup, SUMMARY_TARGET, Summary};
+use sqs_batch::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS};
+
+use super::{FailureGroup, SUMMARY_TARGET, Summary, printable};
 
 /// Failure reasons the summary lists before it sums up the rest.
 const REASONS_SHOWN: usize = 8;
@@ -116,7 +118,11 @@ pub(crate) fn function_line(line: &str) {
     let colour = colour();
     let text = match function_fields(line) {
         Some((level, fields)) => render(level, &fields, colour),
-        None => format!("{} {}", paint(colour, &Style::new().dim(), &local_time()), line.trim_end()),
+        None => format!(
+            "{} {}",
+            paint(colour, &Style::new().dim(), &local_time()),
+            printable(line.trim_end(), MAX_FUNCTION_LINE_CHARS)
+        ),
     };
     print(&format!("{text}\n"));
 }
@@ -202,8 +208,19 @@ struct Fields {
     rest: Vec<(String, String)>,
 }
 
+/// The most characters of a field name a line shows (a function's JSON line names its own).
+const MAX_FIELD_NAME_CHARS: usize = 64;
+/// The most characters of a line a function printed that is not JSON.
+const MAX_FUNCTION_LINE_CHARS: usize = 2_000;
+/// The most characters of a failure reason the summary shows.
+const MAX_REASON_CHARS: usize = 300;
+
 impl Fields {
+    /// Records a field. Every value is made [`printable`] here, once, whatever it came from: the
+    /// message's own id, an error quoting the body, a function's line.
     fn put(&mut self, name: &str, value: String) {
+        let limit = if name == "id" { MAX_LOGGED_ID_CHARS } else { MAX_LOGGED_ERROR_CHARS };
+        let value = printable(&value, limit);
         let slot = match name {
             "message" => &mut self.message,
             "outcome" => &mut self.outcome,
@@ -216,7 +233,7 @@ impl Fields {
             // Said by the outcome and the error's kind already.
             "retryable" => return,
             _ => {
-                self.rest.push((name.to_owned(), value));
+                self.rest.push((printable(name, MAX_FIELD_NAME_CHARS), value));
                 return;
             }
         };
@@ -321,7 +338,7 @@ fn paint(colour: bool, style: &Style, text: &str) -> String {
 /// their messages went.
 #[must_use]
 pub fn summary_text(summary: &Summary, colour: bool) -> String {
-    let queue = &summary.queue;
+    let queue = printable(&summary.queue, MAX_REASON_CHARS);
     let bold = Style::new().bold();
     let secs = summary.elapsed.as_secs_f64();
     let handled = summary.succeeded + summary.failed;
@@ -353,7 +370,7 @@ pub fn summary_text(summary: &Summary, colour: bool) -> String {
             let _ = writeln!(
                 text,
                 "          {}  ({times}, {messages})",
-                paint(colour, &Style::new().red(), &group.reason)
+                paint(colour, &Style::new().red(), &printable(&group.reason, MAX_REASON_CHARS))
             );
             let _ = writeln!(text, "            -> {}", destinations(group, summary));
         }
@@ -463,6 +480,43 @@ mod tests {
             false,
         );
         assert!(line.ends_with(r#"WARN  receive failed  error="connection refused""#), "{line}");
+    }
+
+    #[test]
+    fn a_producers_escape_sequences_and_line_breaks_cannot_forge_a_line() {
+        let forged = "\u{1b}[31mRED\u{1b}[0m\r\n12:00:00 ok      FORGED";
+        for line in [
+            render(Level::INFO, &fields(&[("outcome", "ok"), ("id", forged)]), true),
+            render(Level::ERROR, &fields(&[("outcome", "failed"), ("error", forged)]), false),
+            render(Level::WARN, &fields(&[("message", "x"), (forged, forged)]), false),
+        ] {
+            assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
+            assert!(!line.contains("\u{1b}[31m") && line.contains(r"\x1b[31mRED"), "{line:?}");
+        }
+        let summary = Summary {
+            queue: "q".into(),
+            failed: 1,
+            failures: vec![FailureGroup {
+                reason: forged.into(),
+                failures: 1,
+                messages: 1,
+                ..FailureGroup::default()
+            }],
+            ..Summary::default()
+        };
+        let text = summary_text(&summary, false);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains("\nFORGED") && text.contains(r"\r\n12:00:00"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_huge_id_or_error_is_echoed_only_in_part() {
+        let huge = "i".repeat(200_000);
+        let line =
+            render(Level::ERROR, &fields(&[("outcome", "failed"), ("id", &huge), ("error", &huge)]), false);
+        assert!(line.len() < 2_000, "{} bytes", line.len());
     }
 
     #[test]

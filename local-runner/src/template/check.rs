@@ -12,7 +12,7 @@ impl Template {
     /// The rules the code relies on, checked for every function's SQS events.
     #[must_use]
     pub fn check(&self) -> Vec<Finding> {
-        let mut findings = Vec::new();
+        let mut findings = self.problems.clone();
         if self.functions.is_empty() {
             findings.push(Finding {
                 rule: "sqs-function",
@@ -21,6 +21,7 @@ impl Template {
             });
         }
         for function in &self.functions {
+            Self::check_function(function, &mut findings);
             for event in &function.sqs_events {
                 self.check_event(function, event, &mut findings);
             }
@@ -42,6 +43,19 @@ impl Template {
             }
         }
         for (queue, mappings) in by_queue {
+            if mappings.len() > 1 && mappings.iter().all(|(_, event)| event.filters.is_empty()) {
+                let names: Vec<String> =
+                    mappings.iter().map(|(f, e)| format!("{}.Events.{}", f.logical_id, e.name)).collect();
+                findings.push(Finding {
+                    rule: "shared-queue",
+                    message: format!(
+                        "{queue} feeds {}: each message goes to one of them, whichever polls first; a local run \
+                         on {queue} must choose one with --function",
+                        names.join(" and ")
+                    ),
+                    warning: true,
+                });
+            }
             if mappings.len() > 1 && mappings.iter().any(|(_, event)| !event.filters.is_empty()) {
                 let names: Vec<String> =
                     mappings.iter().map(|(f, e)| format!("{}.Events.{}", f.logical_id, e.name)).collect();
@@ -97,6 +111,41 @@ impl Template {
         }
     }
 
+    /// What holds for the function whatever its events: its environment as a local run gets it,
+    /// and its options against its timeout.
+    fn check_function(function: &FunctionSpec, findings: &mut Vec<Finding>) {
+        for (name, value) in &function.unresolved_environment {
+            findings.push(Finding {
+                rule: "environment-unresolved",
+                message: format!(
+                    "{}.Environment.Variables.{name} is {value}, which only a deployment resolves: a local run \
+                     leaves it unset (give a plain value or a parameter, or set it in the environment)",
+                    function.logical_id
+                ),
+                warning: true,
+            });
+        }
+        let mut found = |rule, message: String| findings.push(Finding { rule, message, warning: false });
+        match sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned()) {
+            Err(error) => {
+                found("handler-options", format!("{}.Environment.Variables: {error}", function.logical_id))
+            }
+            Ok(options) if function.timeout <= options.deadline_reserve => found(
+                "deadline-reserve",
+                format!(
+                    "{}: Timeout {} s does not exceed the deadline reserve ({} ms, {}): the function would start \
+                     no message; raise Timeout or lower {}",
+                    function.logical_id,
+                    function.timeout.as_secs(),
+                    options.deadline_reserve.as_millis(),
+                    sqs_batch::DEADLINE_RESERVE_VAR,
+                    sqs_batch::DEADLINE_RESERVE_VAR
+                ),
+            ),
+            Ok(_) => {}
+        }
+    }
+
     fn check_event(&self, function: &FunctionSpec, event: &SqsEventSpec, findings: &mut Vec<Finding>) {
         let at = format!("{}.Events.{}", function.logical_id, event.name);
         self.check_filters(&at, event, findings);
@@ -119,12 +168,6 @@ impl Template {
                      partial batch responses, and without it one failed message fails and retries the \
                      whole batch"
                 ),
-            );
-        }
-        if let Some(concurrency) = event.max_concurrency.filter(|c| !(2..=1000).contains(c)) {
-            found(
-                "maximum-concurrency",
-                format!("{at}: ScalingConfig.MaximumConcurrency is {concurrency}; Lambda accepts 2 to 1000"),
             );
         }
         let Some(queue) = event.queue.as_ref().and_then(|q| self.queues.get(q)) else {
@@ -206,7 +249,7 @@ impl Template {
                 ),
             );
         }
-        if queue.redrive.is_none() {
+        if queue.redrive.is_none() && !queue.redrive_unreadable {
             found(
                 "redrive-policy",
                 format!(

@@ -17,7 +17,8 @@ mod tests;
 mod yaml;
 
 use yaml::{
-    as_bool, as_u64, broad_policies, logical_ref, redrive_policy, resolve_parameters, scalar_text, to_json,
+    NumberField, as_bool, broad_policies, logical_ref, redrive_policy, resolve_parameters, scalar_text,
+    shown, to_json,
 };
 
 /// Lambda's default function timeout when the template sets none.
@@ -28,6 +29,23 @@ const DEFAULT_MEMORY_MB: u64 = 128;
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
 /// The event source mapping's default batch size.
 const DEFAULT_BATCH_SIZE: u64 = 10;
+/// Lambda's longest function timeout, in seconds.
+const MAX_TIMEOUT_SECS: u64 = 900;
+/// The event source mapping's largest `BatchSize` (standard queues; FIFO: 10, a rule of `check`).
+const MAX_BATCH_SIZE: u64 = 10_000;
+/// The longest `MaximumBatchingWindowInSeconds`.
+const MAX_BATCHING_WINDOW_SECS: u64 = 300;
+/// The largest `ScalingConfig.MaximumConcurrency` (the smallest is 2).
+const MAX_MAXIMUM_CONCURRENCY: u64 = 1_000;
+/// SQS's longest visibility timeout: 12 hours.
+const MAX_VISIBILITY_SECS: u64 = 43_200;
+/// The largest `maxReceiveCount` a redrive policy may have.
+const MAX_RECEIVE_COUNT: u64 = 1_000;
+/// The largest template read: CloudFormation takes template bodies up to 1 MB (from S3).
+const MAX_TEMPLATE_BYTES: usize = 1024 * 1024;
+/// The deepest nesting of `[` and `{` read. Real templates nest a few levels; a hostile file of
+/// nested brackets costs the YAML parser time quadratic in its depth before it gives up.
+const MAX_NESTING: usize = 64;
 
 /// A template that cannot be used.
 #[derive(Debug, Error)]
@@ -51,6 +69,15 @@ pub enum TemplateError {
     /// No function with an SQS event, or more than one and none chosen.
     #[error("{0}")]
     Function(String),
+    /// A number the template gives is outside what AWS accepts (or only a deployment could
+    /// work it out): AWS would refuse the stack.
+    #[error("{problem}{}; `local-runner check` lists every problem", if *more > 0 { format!(" (and {more} more)") } else { String::new() })]
+    Unusable {
+        /// The first problem, one line naming the field, the value and the limit.
+        problem: String,
+        /// How many more there are.
+        more: usize,
+    },
     /// The function's SQS event does not point at a queue the template defines.
     #[error(
         "{function}'s SQS event does not point at an AWS::SQS::Queue of the template (use !GetAtt <Queue>.Arn), so its settings are unknown"
@@ -73,6 +100,9 @@ pub struct QueueSpec {
     /// `RedrivePolicy`: the DLQ's logical id (when it is one of the template's) and
     /// `maxReceiveCount`.
     pub redrive: Option<(Option<String>, u64)>,
+    /// A `RedrivePolicy` is there but cannot be read (one of [`Template::problems`] says why):
+    /// not the same as none.
+    pub redrive_unreadable: bool,
     /// Encrypted at rest: `SqsManagedSseEnabled: true` or a `KmsMasterKeyId`.
     pub encrypted: bool,
     /// The FIFO settings given as plain values (`ContentBasedDeduplication`,
@@ -134,6 +164,10 @@ pub struct FunctionSpec {
     pub memory_mb: u64,
     /// `Environment.Variables`, Globals merged under the function's own (plain strings only).
     pub environment: BTreeMap<String, String>,
+    /// The variables given as an intrinsic function only a deployment resolves (`!GetAtt`,
+    /// `!Sub` of a resource, `!Ref` to a resource), with what they were: not set locally, and
+    /// said so.
+    pub unresolved_environment: BTreeMap<String, String>,
     /// `LoggingConfig.LogFormat`.
     pub log_format: Option<String>,
     /// `LoggingConfig.ApplicationLogLevel`.
@@ -154,6 +188,9 @@ pub struct Template {
     pub functions: Vec<FunctionSpec>,
     /// Queues, by logical id.
     pub queues: BTreeMap<String, QueueSpec>,
+    /// Numbers outside their AWS range, numbers only a deployment could work out, and redrive
+    /// policies that cannot be read: `check` lists them, a run refuses the template.
+    pub problems: Vec<Finding>,
 }
 
 /// One broken rule, or a warning.
@@ -199,27 +236,70 @@ impl Template {
 
     /// [`Template::parse`] with parameter values.
     ///
+    /// A number outside the range AWS accepts for its field, or one that cannot be worked out
+    /// without deploying (`!If`, `!Ref` to an undeclared parameter), does not fail the parse: it
+    /// becomes one of [`Template::problems`] (`check` lists them all; a run refuses the template
+    /// with the first, [`Template::usable`]) and its field keeps AWS's default.
+    ///
     /// # Errors
     /// A description of what is not valid.
     pub fn parse_with(text: &str, overrides: &[(String, String)]) -> Result<Self, String> {
+        hostile_shape(text)?;
         let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
         let doc = resolve_parameters(to_json(yaml), overrides);
         let resources = doc.get("Resources").and_then(Value::as_object).ok_or("no Resources section")?;
         let globals = doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Null);
+        let mut problems = Vec::new();
+        let mut number = |at: String, value: &Value, range: std::ops::RangeInclusive<u64>, unit: &str| {
+            NumberField { at: &at, range, unit }.read(value).unwrap_or_else(|message| {
+                problems.push(Finding { rule: "limit", message, warning: false });
+                None
+            })
+        };
 
         let mut queues = BTreeMap::new();
+        let mut unreadable_redrive = Vec::new();
         for (id, resource) in resources {
             if resource["Type"] == "AWS::SQS::Queue" {
                 let props = &resource["Properties"];
-                let redrive = redrive_policy(&props["RedrivePolicy"]);
+                let policy = redrive_policy(&props["RedrivePolicy"]);
+                let redrive_unreadable = policy.is_err();
+                let redrive = match policy {
+                    Ok(Some((dlq, count))) => {
+                        let at = format!("{id}.RedrivePolicy.maxReceiveCount");
+                        number(at, &Value::from(count), 1..=MAX_RECEIVE_COUNT, "SQS's limit")
+                            .map(|n| (dlq, n))
+                    }
+                    Ok(None) => None,
+                    Err(why) => {
+                        unreadable_redrive.push(Finding {
+                            rule: "redrive-policy",
+                            message: format!("{id}.RedrivePolicy cannot be read: {why}"),
+                            warning: false,
+                        });
+                        None
+                    }
+                };
+                let visibility = number(
+                    format!("{id}.VisibilityTimeout"),
+                    &props["VisibilityTimeout"],
+                    0..=MAX_VISIBILITY_SECS,
+                    "SQS's limit, in seconds",
+                );
+                let retention = number(
+                    format!("{id}.MessageRetentionPeriod"),
+                    &props["MessageRetentionPeriod"],
+                    60..=1_209_600,
+                    "SQS's limit, in seconds",
+                );
                 queues.insert(
                     id.clone(),
                     QueueSpec {
                         logical_id: id.clone(),
                         fifo: as_bool(&props["FifoQueue"]).unwrap_or(false),
-                        visibility_timeout: as_u64(&props["VisibilityTimeout"])
-                            .map_or(DEFAULT_VISIBILITY, Duration::from_secs),
+                        visibility_timeout: visibility.map_or(DEFAULT_VISIBILITY, Duration::from_secs),
                         redrive,
+                        redrive_unreadable,
                         encrypted: as_bool(&props["SqsManagedSseEnabled"]).unwrap_or(false)
                             || !props["KmsMasterKeyId"].is_null(),
                         fifo_settings: FIFO_SETTINGS
@@ -227,7 +307,7 @@ impl Template {
                             .filter_map(|&key| Some((key.to_owned(), scalar_text(&props[key])?)))
                             .collect(),
                         name: props["QueueName"].as_str().map(str::to_owned),
-                        retention_period: as_u64(&props["MessageRetentionPeriod"]),
+                        retention_period: retention,
                     },
                 );
             }
@@ -250,6 +330,7 @@ impl Template {
                         continue;
                     }
                     let ep = &event["Properties"];
+                    let at = format!("{id}.Events.{name}");
                     let responses = ep["FunctionResponseTypes"].as_array();
                     let patterns: Vec<&Value> = ep["FilterCriteria"]["Filters"]
                         .as_array()
@@ -257,16 +338,32 @@ impl Template {
                         .flatten()
                         .map(|f| &f["Pattern"])
                         .collect();
+                    let batch_size = number(
+                        format!("{at}.BatchSize"),
+                        &ep["BatchSize"],
+                        1..=MAX_BATCH_SIZE,
+                        "Lambda's limit",
+                    );
+                    let window = number(
+                        format!("{at}.MaximumBatchingWindowInSeconds"),
+                        &ep["MaximumBatchingWindowInSeconds"],
+                        0..=MAX_BATCHING_WINDOW_SECS,
+                        "Lambda's limit, in seconds",
+                    );
+                    let max_concurrency = number(
+                        format!("{at}.ScalingConfig.MaximumConcurrency"),
+                        &ep["ScalingConfig"]["MaximumConcurrency"],
+                        2..=MAX_MAXIMUM_CONCURRENCY,
+                        "Lambda's limit",
+                    );
                     sqs_events.push(SqsEventSpec {
                         name: name.clone(),
                         queue: logical_ref(&ep["Queue"]),
-                        batch_size: as_u64(&ep["BatchSize"]).unwrap_or(DEFAULT_BATCH_SIZE),
-                        batching_window: Duration::from_secs(
-                            as_u64(&ep["MaximumBatchingWindowInSeconds"]).unwrap_or(0),
-                        ),
+                        batch_size: batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+                        batching_window: Duration::from_secs(window.unwrap_or(0)),
                         report_batch_item_failures: responses
                             .is_some_and(|r| r.iter().any(|t| t == "ReportBatchItemFailures")),
-                        max_concurrency: as_u64(&ep["ScalingConfig"]["MaximumConcurrency"]),
+                        max_concurrency,
                         filters: patterns
                             .iter()
                             .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
@@ -279,19 +376,40 @@ impl Template {
                 continue;
             }
             let mut environment = BTreeMap::new();
+            let mut unresolved_environment = BTreeMap::new();
             for vars in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
                 for (key, value) in vars.as_object().into_iter().flatten() {
-                    if let Some(text) = scalar_text(value) {
-                        environment.insert(key.clone(), text);
+                    match scalar_text(value) {
+                        Some(text) => {
+                            unresolved_environment.remove(key);
+                            environment.insert(key.clone(), text);
+                        }
+                        None => {
+                            environment.remove(key);
+                            unresolved_environment.insert(key.clone(), shown(value));
+                        }
                     }
                 }
             }
+            let timeout = number(
+                format!("{id}.Timeout"),
+                &setting("Timeout"),
+                1..=MAX_TIMEOUT_SECS,
+                "Lambda's limit, in seconds",
+            );
+            let memory = number(
+                format!("{id}.MemorySize"),
+                &setting("MemorySize"),
+                128..=10_240,
+                "Lambda's limit, in MB",
+            );
             let logging = setting("LoggingConfig");
             functions.push(FunctionSpec {
                 logical_id: id.clone(),
-                timeout: as_u64(&setting("Timeout")).map_or(DEFAULT_TIMEOUT, Duration::from_secs),
-                memory_mb: as_u64(&setting("MemorySize")).unwrap_or(DEFAULT_MEMORY_MB),
+                timeout: timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+                memory_mb: memory.unwrap_or(DEFAULT_MEMORY_MB),
                 environment,
+                unresolved_environment,
                 log_format: logging["LogFormat"].as_str().map(str::to_owned),
                 log_level: logging["ApplicationLogLevel"].as_str().map(str::to_owned),
                 sqs_events,
@@ -299,7 +417,23 @@ impl Template {
                 binary: resource["Metadata"]["BuildProperties"]["Binary"].as_str().map(str::to_owned),
             });
         }
-        Ok(Self { functions, queues })
+        problems.extend(unreadable_redrive);
+        Ok(Self { functions, queues, problems })
+    }
+
+    /// Whether a run can follow this template: a number outside its AWS range (or one only a
+    /// deployment could work out) would make AWS refuse the stack, so a local run refuses it too.
+    ///
+    /// # Errors
+    /// [`TemplateError::Unusable`] with the first problem; `check` lists all of them.
+    pub fn usable(&self) -> Result<(), TemplateError> {
+        match self.problems.first() {
+            None => Ok(()),
+            Some(problem) => Err(TemplateError::Unusable {
+                problem: problem.message.clone(),
+                more: self.problems.len() - 1,
+            }),
+        }
     }
 
     /// The function to run: the one named, or the only one with an SQS event.
@@ -338,4 +472,30 @@ impl Template {
             .and_then(|id| self.queues.get(id));
         queue.ok_or_else(|| TemplateError::NoQueue { function: function.logical_id.clone() })
     }
+}
+
+/// Refuses text whose size or nesting would cost the YAML parser minutes before it fails: a
+/// template is read before anything runs, and any file can be passed as one.
+fn hostile_shape(text: &str) -> Result<(), String> {
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "it is {} bytes; templates are read up to {MAX_TEMPLATE_BYTES} bytes (CloudFormation's limit is 1 MB)",
+            text.len()
+        ));
+    }
+    // Brackets inside quoted text count too: real templates stay far below the limit anyway.
+    let mut depth = 0usize;
+    for byte in text.bytes() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!("it nests brackets deeper than {MAX_NESTING} levels"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }

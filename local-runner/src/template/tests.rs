@@ -159,10 +159,7 @@ fn a_batch_above_ten_without_a_window_is_caught() {
 
 #[test]
 fn a_maximum_concurrency_outside_lambdas_range_is_caught() {
-    assert_eq!(
-        rules(&GOOD.replace("MaximumConcurrency: 5", "MaximumConcurrency: 1")),
-        ["maximum-concurrency"]
-    );
+    assert_eq!(rules(&GOOD.replace("MaximumConcurrency: 5", "MaximumConcurrency: 1")), ["limit"]);
 }
 
 #[test]
@@ -286,4 +283,154 @@ fn a_queue_is_named_by_its_queue_name_or_its_logical_id() {
     assert_eq!(Template::parse(&named).unwrap().queues["Queue"].local_name(), "orders");
     assert_eq!(Template::parse(GOOD).unwrap().queues["Queue"].local_name(), "Queue");
     assert_eq!(Template::parse(&fifo_good()).unwrap().queues["Queue"].local_name(), "Queue.fifo");
+}
+
+/// Every numeric field the model reads, with a value past each end of its AWS range: each is one
+/// `limit` finding naming the field, the value and the range, and a run refuses the template.
+#[test]
+fn every_number_outside_its_aws_range_is_one_finding_that_names_field_value_and_range() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "    Timeout: 30\n",
+            "    Timeout: 18446744073709551615\n",
+            "Fn.Timeout is 18446744073709551615, outside 1..=900",
+        ),
+        ("    Timeout: 30\n", "    Timeout: 0\n", "Fn.Timeout is 0, outside 1..=900"),
+        (
+            "    Timeout: 30\n",
+            "    Timeout: 30\n    MemorySize: 99999\n",
+            "Fn.MemorySize is 99999, outside 128..=10240",
+        ),
+        ("BatchSize: 10", "BatchSize: 10001", "Fn.Events.Queue.BatchSize is 10001, outside 1..=10000"),
+        ("BatchSize: 10", "BatchSize: 0", "Fn.Events.Queue.BatchSize is 0, outside 1..=10000"),
+        (
+            "MaximumBatchingWindowInSeconds: 5",
+            "MaximumBatchingWindowInSeconds: 301",
+            "MaximumBatchingWindowInSeconds is 301, outside 0..=300",
+        ),
+        ("MaximumConcurrency: 5", "MaximumConcurrency: 1001", "MaximumConcurrency is 1001, outside 2..=1000"),
+        (
+            "VisibilityTimeout: 185",
+            "VisibilityTimeout: 43201",
+            "Queue.VisibilityTimeout is 43201, outside 0..=43200",
+        ),
+        (
+            "VisibilityTimeout: 185",
+            "VisibilityTimeout: 185\n      MessageRetentionPeriod: 59",
+            "Queue.MessageRetentionPeriod is 59, outside 60..=1209600",
+        ),
+        (
+            "maxReceiveCount: 5",
+            "maxReceiveCount: 1001",
+            "Queue.RedrivePolicy.maxReceiveCount is 1001, outside 1..=1000",
+        ),
+        (
+            "BatchSize: 10",
+            "BatchSize: -1",
+            "Fn.Events.Queue.BatchSize is -1, not a whole number from 1 to 10000",
+        ),
+        ("BatchSize: 10", "BatchSize: 2.5", "Fn.Events.Queue.BatchSize is 2.5, not a whole number"),
+        (
+            "BatchSize: 10",
+            "BatchSize: !Ref Missing",
+            "Fn.Events.Queue.BatchSize is !Ref \"Missing\", which cannot be worked out",
+        ),
+        (
+            "    Timeout: 30\n",
+            "    Timeout: !If [Big, 900, 30]\n",
+            "Fn.Timeout is !If [\"Big\",900,30], which cannot be worked out",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(GOOD.contains(from), "{from}");
+        let template = Template::parse(&GOOD.replace(from, to)).unwrap();
+        let limits: Vec<String> =
+            template.check().into_iter().filter(|f| f.rule == "limit").map(|f| f.message).collect();
+        assert_eq!(limits.len(), 1, "{to}: {limits:?}");
+        assert!(limits[0].contains(expected), "{to}: {}", limits[0]);
+        let refused = template.usable().unwrap_err().to_string();
+        assert!(refused.contains(expected) && refused.contains("local-runner check"), "{refused}");
+    }
+}
+
+#[test]
+fn a_number_given_by_a_declared_parameter_is_read_and_one_past_the_range_is_still_caught() {
+    let with_parameter = format!(
+        "Parameters:\n  Size:\n    Type: Number\n    Default: 7\n{}",
+        GOOD.replace("BatchSize: 10", "BatchSize: !Ref Size")
+    );
+    let template = Template::parse(&with_parameter).unwrap();
+    assert_eq!(template.functions[0].sqs_events[0].batch_size, 7);
+    assert!(template.problems.is_empty());
+    let overridden = Template::parse_with(&with_parameter, &[("Size".into(), "20000".into())]).unwrap();
+    assert_eq!(overridden.problems.len(), 1, "{:?}", overridden.problems);
+}
+
+#[test]
+fn a_redrive_policy_given_as_a_sub_is_understood_and_an_unreadable_one_is_not_called_missing() {
+    let sub = GOOD.replace(
+        "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt Dlq.Arn\n        maxReceiveCount: 5\n",
+        "      RedrivePolicy: !Sub '{\"deadLetterTargetArn\": \"${Dlq.Arn}\", \"maxReceiveCount\": 4}'\n",
+    );
+    let template = Template::parse(&sub).unwrap();
+    assert_eq!(template.queues["Queue"].redrive, Some((Some("Dlq".into()), 4)));
+    assert_eq!(template.check(), []);
+    let broken = GOOD.replace(
+        "      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt Dlq.Arn\n        maxReceiveCount: 5\n",
+        "      RedrivePolicy: !Sub '{not json'\n",
+    );
+    let findings = Template::parse(&broken).unwrap().check();
+    let redrive: Vec<&str> =
+        findings.iter().filter(|f| f.rule == "redrive-policy").map(|f| f.message.as_str()).collect();
+    assert_eq!(redrive.len(), 1, "{findings:?}");
+    assert!(redrive[0].contains("cannot be read"), "{}", redrive[0]);
+}
+
+#[test]
+fn environment_values_only_a_deployment_resolves_are_reported_not_dropped_silently() {
+    let text = GOOD.replace(
+        "    Properties:\n      Events:",
+        "    Properties:\n      Environment:\n        Variables:\n          PLAIN: x\n          QUEUE_URL: !GetAtt Queue.QueueUrl\n          NAME: !Sub '${AWS::StackName}-x'\n      Events:",
+    );
+    let template = Template::parse(&text).unwrap();
+    let function = &template.functions[0];
+    assert_eq!(function.environment.keys().collect::<Vec<_>>(), ["PLAIN"]);
+    assert_eq!(function.unresolved_environment.keys().collect::<Vec<_>>(), ["NAME", "QUEUE_URL"]);
+    let findings = template.check();
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert!(findings.iter().all(|f| f.rule == "environment-unresolved" && f.warning));
+    assert!(findings.iter().any(|f| f.message.contains("QUEUE_URL is !GetAtt")), "{findings:?}");
+}
+
+#[test]
+fn two_functions_on_one_queue_without_filters_are_a_warning() {
+    let two = GOOD.replace("  Queue:\n    Type: AWS::SQS::Queue", "  Fn2:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        Q:\n          Type: SQS\n          Properties:\n            Queue: !GetAtt Queue.Arn\n            FunctionResponseTypes: [ReportBatchItemFailures]\n  Queue:\n    Type: AWS::SQS::Queue");
+    let findings = Template::parse(&two).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("shared-queue", true)]);
+    assert!(findings[0].message.contains("--function"), "{}", findings[0].message);
+}
+
+#[test]
+fn a_timeout_inside_the_deadline_reserve_is_caught() {
+    let text = GOOD
+        .replace("    Timeout: 30\n", "    Timeout: 1\n")
+        .replace("VisibilityTimeout: 185", "VisibilityTimeout: 60");
+    assert_eq!(rules(&text), ["deadline-reserve"]);
+    let lowered = text.replace(
+        "    Properties:\n      Events:",
+        "    Properties:\n      Environment:\n        Variables:\n          DEADLINE_RESERVE_MS: 200\n      Events:",
+    );
+    assert_eq!(rules(&lowered), Vec::<&str>::new());
+}
+
+#[test]
+fn a_template_too_large_or_nested_too_deep_is_refused_at_once() {
+    let nested = "[".repeat(200_000);
+    let started = std::time::Instant::now();
+    let error = Template::parse(&nested).unwrap_err();
+    assert!(error.contains("deeper than 64"), "{error}");
+    let huge = format!("Resources: {{}}\n#{}\n", "x".repeat(2 * 1024 * 1024));
+    assert!(Template::parse(&huge).unwrap_err().contains("bytes"));
+    // Both are refused before the YAML parser sees them (it would take a minute on the first).
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -107,21 +107,97 @@ pub(super) fn logical_ref(value: &Value) -> Option<String> {
     value["Fn::GetAtt"][0].as_str().or_else(|| value["Ref"].as_str()).map(str::to_owned)
 }
 
-pub(super) fn redrive_policy(value: &Value) -> Option<(Option<String>, u64)> {
+/// A queue's `RedrivePolicy`: the dead-letter queue's logical id (when it is one of the
+/// template's) and `maxReceiveCount`. `Ok(None)` when there is none; `Err` says why one that is
+/// there cannot be read. It may be an object, a JSON string, or a `!Sub` of a JSON string
+/// (`{"deadLetterTargetArn": "${Dlq.Arn}", ...}`).
+pub(super) fn redrive_policy(value: &Value) -> Result<Option<(Option<String>, u64)>, String> {
     if value.is_null() {
-        return None;
+        return Ok(None);
     }
-    // RedrivePolicy may be an object or a JSON string.
+    let text: Option<&str> = match value {
+        Value::String(text) => Some(text),
+        Value::Object(object) if object.len() == 1 => match object.get("Fn::Sub") {
+            Some(Value::String(text)) => Some(text),
+            // The long form: `[text, {variables}]`.
+            Some(Value::Array(parts)) => parts.first().and_then(Value::as_str),
+            _ => None,
+        },
+        _ => None,
+    };
     let parsed;
-    let policy = match value {
-        Value::String(text) => {
-            parsed = serde_json::from_str::<Value>(text).ok()?;
+    let policy = match text {
+        Some(text) => {
+            parsed = serde_json::from_str::<Value>(text).map_err(|e| format!("it is not JSON ({e})"))?;
             &parsed
         }
-        other => other,
+        None => value,
     };
-    let count = as_u64(&policy["maxReceiveCount"])?;
-    Some((logical_ref(&policy["deadLetterTargetArn"]), count))
+    let count = match &policy["maxReceiveCount"] {
+        Value::Null => return Err("it has no maxReceiveCount".into()),
+        count => {
+            as_u64(count).ok_or_else(|| format!("its maxReceiveCount {} is not a number", shown(count)))?
+        }
+    };
+    let target = &policy["deadLetterTargetArn"];
+    let dlq = logical_ref(target).or_else(|| {
+        // `${Dlq.Arn}` in a `!Sub`.
+        let inner = target.as_str()?.strip_prefix("${")?.strip_suffix('}')?;
+        Some(inner.strip_suffix(".Arn").unwrap_or(inner).to_owned())
+    });
+    Ok(Some((dlq, count)))
+}
+
+/// A number field of the template, checked against the range AWS accepts for it.
+pub(super) struct NumberField<'a> {
+    /// Where it is, for messages: `Fn.Timeout`.
+    pub(super) at: &'a str,
+    /// The smallest and largest value AWS accepts.
+    pub(super) range: std::ops::RangeInclusive<u64>,
+    /// Who sets the limit and in what unit: "Lambda's limit, in seconds".
+    pub(super) unit: &'a str,
+}
+
+impl NumberField<'_> {
+    /// The value, `Ok(None)` when it is not set; `Err` with one line naming the field, the value
+    /// and the range when it is out of range, or not a number at all (an intrinsic function such
+    /// as `!If`, or `!Ref` to a parameter the template does not declare).
+    pub(super) fn read(&self, value: &Value) -> Result<Option<u64>, String> {
+        let (low, high) = (self.range.start(), self.range.end());
+        match value {
+            Value::Null => Ok(None),
+            _ => match as_u64(value) {
+                Some(n) if self.range.contains(&n) => Ok(Some(n)),
+                Some(n) => Err(format!("{} is {n}, outside {low}..={high} ({})", self.at, self.unit)),
+                None if value.is_object() => Err(format!(
+                    "{} is {}, which cannot be worked out without deploying: give a number from {low} to {high}, \
+                     or a parameter with a Default (--parameter-overrides sets it)",
+                    self.at,
+                    shown(value)
+                )),
+                None => Err(format!(
+                    "{} is {}, not a whole number from {low} to {high} ({})",
+                    self.at,
+                    shown(value),
+                    self.unit
+                )),
+            },
+        }
+    }
+}
+
+/// A value as a message shows it: short, on one line, intrinsic functions in their short form
+/// where that is simple (`!Ref X`).
+pub(super) fn shown(value: &Value) -> String {
+    let text = match value {
+        Value::Object(object) if object.len() == 1 => {
+            let (key, inner) = object.iter().next().map_or(("", &Value::Null), |(k, v)| (k.as_str(), v));
+            let tag = key.strip_prefix("Fn::").unwrap_or(key);
+            format!("!{tag} {inner}")
+        }
+        other => other.to_string(),
+    };
+    sqs_batch::telemetry::clip(&text, 80).into_owned()
 }
 
 /// The entries of a function's `Policies` that are far broader than an SQS consumer needs.

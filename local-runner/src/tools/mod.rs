@@ -13,6 +13,7 @@ use crate::RunnerError;
 use crate::aws::queue::resolve;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
 use crate::aws::{Connection, Queue, QueueRef, Retries, Sqs};
+use crate::observe::printable;
 use crate::template::{FunctionSpec, QueueSpec, Template, TemplateError};
 
 /// SendMessageBatch takes at most 10 entries.
@@ -309,12 +310,12 @@ pub async fn show_dlq(
             .and_then(|a: &HashMap<_, _>| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
             .map_or("?", String::as_str);
         let body = message.body.as_deref().unwrap_or_default();
-        let start: String = body.chars().take(80).collect();
-        let more = if body.chars().count() > 80 { "…" } else { "" };
-        let id: String = message.message_id.as_deref().unwrap_or("?").chars().take(8).collect();
-        println!("  {id}  receives {count:>2}  {start}{more}");
+        // A body is the producer's text: shown escaped, so it cannot forge lines of this listing.
+        let start = printable(body, 80);
+        let id = printable(message.message_id.as_deref().unwrap_or("?"), 8);
+        println!("  {id}  receives {count:>2}  {start}");
         match explain(body) {
-            Some(Some(reason)) => println!("            why: {reason}"),
+            Some(Some(reason)) => println!("            why: {}", printable(&reason, 300)),
             Some(None) => {
                 println!("            why: the body is valid; handling it failed (the run's log says how)")
             }
