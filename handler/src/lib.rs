@@ -8,13 +8,14 @@ pub mod message;
 pub mod work;
 
 pub use message::Message;
-use sqs_batch::{BoxError, Handler, handler_fn};
+use sqs_batch::{BoxError, Handler, HandlerExt, from_fn, handler_fn};
 
-/// Builds the handler, once per process.
+/// Builds the handler, once per process: the work, the producer's id for the log lines, and the
+/// layers around it (each one line; the last added runs first).
 ///
 /// # Errors
 /// None for the example; a real handler fails here when it cannot start (a missing setting, a
 /// client that cannot be built), and the runtime reports it.
 pub async fn build() -> Result<impl Handler, BoxError> {
-    Ok(handler_fn(work::handle).log_id(|message: &Message| message.id.as_str()))
+    Ok(handler_fn(work::handle).log_id(|message: &Message| message.id.as_str()).layer(from_fn(work::timed)))
 }

@@ -30,7 +30,9 @@ pub struct Message {
 }
 
 impl Message {
-    /// Parses and validates a message body (what the handler does with each record).
+    /// Parses and validates a message body exactly as the runtime does with each record's body
+    /// (`handler_fn` parses with the same [`sqs_batch::json`]): for tests and tools that start
+    /// from a body rather than a record.
     ///
     /// # Errors
     /// [`sqs_batch::Error::InvalidBody`] naming the field, when the body is not a JSON object of

@@ -96,6 +96,17 @@ pub enum NotStarted {
     Stopped,
 }
 
+impl NotStarted {
+    /// The `reason` field of a skipped message's log line: stable, for tools and the terminal.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EarlierInGroupFailed => "earlier_in_group_failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
 /// What happened to one message.
 #[derive(Debug)]
 pub enum Outcome {
@@ -170,6 +181,21 @@ impl BatchReport {
             response.batch_item_failures.push(failure);
         }
         Ok(response)
+    }
+
+    /// What the invocation answers: the partial batch response, or, when every message failed
+    /// and `options` ask for it (`FAIL_ON_FULL_BATCH_FAILURE`), a failed invocation, so that the
+    /// event source mapping backs off. The one place this policy lives: the Lambda adapter and
+    /// the test kit both answer through it.
+    ///
+    /// # Errors
+    /// [`BatchError::AllFailed`], and as [`BatchReport::to_response`].
+    pub fn respond(&self, records: &[SqsMessage], options: &Options) -> Result<SqsBatchResponse, BatchError> {
+        if options.fail_on_full_batch_failure && self.all_failed() {
+            let counts = self.counts();
+            return Err(BatchError::AllFailed { failed: counts.failed, not_started: counts.not_started });
+        }
+        self.to_response(records)
     }
 
     /// How many messages ended each way.
@@ -394,71 +420,93 @@ impl<H: Handler> Lane<H> {
                 });
             }
             if let Outcome::NotStarted(reason) = &outcome {
-                tracing::info!(message_id = self.records[index].message_id.as_deref(), outcome = "skipped", reason = ?reason);
+                tracing::info!(
+                    message_id = self.records[index].message_id.as_deref(),
+                    outcome = outcome.label(),
+                    reason = reason.as_str()
+                );
             }
             self.slots.set(index, outcome);
         }
     }
 
-    /// Parses and handles one record inside its own span, turning a panic into a failure.
+    /// One message through the core's own layers, outermost first: its span, its outcome line,
+    /// its panic caught. The handler and every layer the user added run inside them, so whatever
+    /// a layer does, or however it fails, the message gets its span, one outcome and one line.
     async fn run_one(&self, index: usize) -> Outcome {
-        let handler = &*self.handler;
         let record = &self.records[index];
         let message_id = record.message_id.as_deref();
-        // A debug span: the outcome line below carries the message id itself, and the JSON and
+        // A debug span: the outcome line carries the message id itself, and the JSON and
         // terminal formats show no spans; at info, a span per message would cost a fifth of a
         // consumer's CPU (measured in BENCHMARKS.md) for nothing printed.
         let span = tracing::debug_span!("message", message_id);
-        let mut id: Option<String> = None;
         let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
         // Which delivery this is: a failure's log line says how close it is to the DLQ.
         let receive_count = context.receive_count();
-        let attempt = AssertUnwindSafe(async {
-            let message = handler.parse(record)?;
-            id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
-            handler.handle(message, context).await
-        })
-        .catch_unwind()
-        .instrument(span)
-        .await;
-        let result = attempt.unwrap_or_else(|panic| Err(Error::Panicked(panic_text(&*panic))));
+        let (result, id) = caught(&*self.handler, record, context).instrument(span).await;
         // The outcome line carries message_id itself, so it is logged outside the span.
-        let id = id.as_deref();
-        match result {
-            Ok(()) => {
-                tracing::info!(message_id, id, receive_count, outcome = "ok");
-                Outcome::Succeeded
-            }
-            Err(error) => {
-                let (kind, retryable) = (error.kind(), error.is_retryable());
-                let text = format!("{error:#}");
-                let text = &*clip(&text, MAX_LOGGED_ERROR_CHARS);
-                // A transient failure is expected to pass; the others are bugs or poison.
-                if matches!(error, Error::Transient(_)) {
-                    tracing::warn!(
-                        message_id,
-                        id,
-                        receive_count,
-                        outcome = "failed",
-                        error_kind = kind,
-                        retryable,
-                        error = text
-                    );
-                } else {
-                    tracing::error!(
-                        message_id,
-                        id,
-                        receive_count,
-                        outcome = "failed",
-                        error_kind = kind,
-                        retryable,
-                        error = text
-                    );
-                }
-                Outcome::Failed(error)
-            }
-        }
+        logged(result, message_id, id.as_deref(), receive_count)
     }
+}
+
+/// Parses and handles one record, a panic in either (or in a layer) caught as that message's
+/// failure. Returns what happened, and the producer's id when the body parsed.
+async fn caught<H: Handler>(
+    handler: &H,
+    record: &SqsMessage,
+    context: Context,
+) -> (Result<(), Error>, Option<String>) {
+    let mut id: Option<String> = None;
+    let attempt = AssertUnwindSafe(async {
+        let message = handler.parse(record)?;
+        id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
+        handler.handle(message, context).await
+    })
+    .catch_unwind()
+    .await;
+    (attempt.unwrap_or_else(|panic| Err(Error::Panicked(panic_text(&*panic)))), id)
+}
+
+/// The message's outcome line, at the level its outcome deserves (a transient failure is expected
+/// to pass; the others are bugs or poison), and its outcome.
+fn logged(
+    result: Result<(), Error>,
+    message_id: Option<&str>,
+    id: Option<&str>,
+    receive_count: u32,
+) -> Outcome {
+    let error = match result {
+        Ok(()) => {
+            tracing::info!(message_id, id, receive_count, outcome = "ok");
+            return Outcome::Succeeded;
+        }
+        Err(error) => error,
+    };
+    let (kind, retryable) = (error.kind(), error.is_retryable());
+    let text = format!("{error:#}");
+    let text = &*clip(&text, MAX_LOGGED_ERROR_CHARS);
+    if matches!(error, Error::Transient(_)) {
+        tracing::warn!(
+            message_id,
+            id,
+            receive_count,
+            outcome = "failed",
+            error_kind = kind,
+            retryable,
+            error = text
+        );
+    } else {
+        tracing::error!(
+            message_id,
+            id,
+            receive_count,
+            outcome = "failed",
+            error_kind = kind,
+            retryable,
+            error = text
+        );
+    }
+    Outcome::Failed(error)
 }
 
 /// The text a panic was raised with, when it was raised with text: what a caught panic is reported

@@ -43,10 +43,27 @@ pub async fn handle_event<H: Handler>(
         skipped = counts.not_started,
         "batch done"
     );
-    if options.fail_on_full_batch_failure && report.all_failed() {
-        return Err(BatchError::AllFailed { failed: counts.failed, not_started: counts.not_started });
-    }
-    report.to_response(&records)
+    report.respond(&records, options)
+}
+
+/// The function as a tower [`Service`](lambda_runtime::tower::Service) of invocations, for a
+/// `main` of one's own: `lambda_runtime::Runtime::new(service(handler, options)).layer(..)`
+/// adds the runtime's own layers. [`run`] is this service run with the defaults.
+pub fn service<H: Handler>(
+    handler: H,
+    options: Options,
+) -> impl lambda_runtime::tower::Service<
+    LambdaEvent<SqsEvent>,
+    Response = SqsBatchResponse,
+    Error = BatchError,
+    Future = impl Future<Output = Result<SqsBatchResponse, BatchError>> + Send,
+> + Clone
++ Send {
+    let handler = Arc::new(handler);
+    service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = Arc::clone(&handler);
+        async move { handle_event(&handler, &options, event).await }
+    })
 }
 
 /// The whole `main` of a Lambda function behind an SQS event source mapping: builds the handler
@@ -81,14 +98,10 @@ where
     let options = Options::from_vars(|name| std::env::var(name).ok()).inspect_err(|error| {
         tracing::error!(%error, "cannot start");
     })?;
-    let handler = Arc::new(build().await.inspect_err(|error| {
+    let handler = build().await.inspect_err(|error| {
         tracing::error!(error = %error, "the handler could not be built");
-    })?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let handler = Arc::clone(&handler);
-        async move { handle_event(&handler, &options, event).await }
-    }))
-    .await
+    })?;
+    lambda_runtime::run(service(handler, options)).await
 }
 
 #[cfg(test)]

@@ -38,13 +38,16 @@ mod error;
 mod handler;
 pub mod json;
 pub mod lambda;
+pub mod layer;
 mod options;
 pub mod telemetry;
+pub mod testing;
 
 pub use batch::{BatchReport, Counts, NotStarted, Outcome, Run, is_fifo, panic_text, process_batch};
 pub use context::Context;
 pub use error::{BatchError, BoxError, Error, ResultExt};
 pub use handler::{Handler, HandlerFn, handler_fn};
+pub use layer::{HandlerExt, Layer, Next, from_fn};
 pub use options::{
     CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, MAX_CONCURRENCY,
     MAX_DEADLINE_RESERVE_MS, Options, OptionsError,

@@ -23,6 +23,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use sqs_batch::NotStarted;
 use sqs_batch::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS};
 
 use super::{FailureGroup, SUMMARY_TARGET, Summary, printable};
@@ -273,8 +274,10 @@ fn render(level: Level, fields: &Fields, colour: bool) -> String {
         }
         if let Some(reason) = &fields.reason {
             let said = match reason.as_str() {
-                "EarlierInGroupFailed" => "held back: an earlier message of its group failed",
-                "Stopped" => "not started: stopping",
+                reason if reason == NotStarted::EarlierInGroupFailed.as_str() => {
+                    "held back: an earlier message of its group failed"
+                }
+                reason if reason == NotStarted::Stopped.as_str() => "not started: stopping",
                 other => other,
             };
             let _ = write!(line, "  {said}");

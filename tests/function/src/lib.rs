@@ -14,7 +14,8 @@
 //! | `trace` | `true`: log the message's context (receive count, group, deadline) as a `context` line |
 //!
 //! An `id` starting with `flaky-` fails (transiently) on its first delivery; `panic-` panics on
-//! its first delivery. A body that is not such an object is an invalid body: poison.
+//! its first delivery; `vetoed-` is failed (permanently) by the [`veto`] layer that [`build`]
+//! adds, before the handler sees it. A body that is not such an object is an invalid body: poison.
 //!
 //! `e2e-bootstrap` (this crate) is a Lambda function built with it; `e2e-runner` (the `e2e`
 //! crate) is `local-runner` built with it.
@@ -25,7 +26,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use sqs_batch::{BoxError, Context, Error, Handler, SqsMessage};
+use sqs_batch::{BoxError, Context, Error, Handler, HandlerExt, Next, SqsMessage, from_fn};
 use tokio::sync::watch;
 
 /// A test message; see the crate documentation.
@@ -148,12 +149,25 @@ impl TestHandler {
     }
 }
 
-/// The hook the test binaries hand to the runtimes.
+/// The hook the test binaries hand to the runtimes: the test handler inside the [`veto`] layer,
+/// so that every runtime is seen to run a layer added in `build()`.
 ///
 /// # Errors
 /// None: the test handler always builds.
-pub async fn build() -> Result<TestHandler, BoxError> {
-    Ok(TestHandler::default())
+pub async fn build() -> Result<impl Handler<Message = TestMessage>, BoxError> {
+    Ok(TestHandler::default().layer(from_fn(veto)))
+}
+
+/// A layer: a message whose `id` starts with `vetoed-` fails permanently before the handler
+/// sees it, with a reason that names the layer.
+///
+/// # Errors
+/// That permanent failure, or the handler's own.
+pub async fn veto(message: TestMessage, context: Context, next: Next<TestMessage>) -> Result<(), Error> {
+    if message.id.starts_with("vetoed-") {
+        return Err(Error::permanent("vetoed by the layer"));
+    }
+    next.run(message, context).await
 }
 
 impl Handler for TestHandler {

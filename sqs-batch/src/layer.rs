@@ -1,0 +1,230 @@
+//! Composing handlers: layers wrap a [`Handler`] in another, the way tower's layers wrap a
+//! service, so timing, metrics, rate limits or idempotency are added in one line and run the
+//! same under Lambda, in `local-runner` and under `local-runner --lambda`: they are part of the
+//! handler value `build()` returns.
+//!
+//! The trait is tower's own [`Layer`] (from `tower-layer`), with a [`Handler`] as the thing it
+//! wraps: a layer written for this crate is an ordinary tower layer, and [`Stack`] and
+//! [`Identity`] compose them. [`from_fn`] makes one from an async function, for the common case
+//! of work around `handle`:
+//!
+//! ```
+//! use sqs_batch::{Context, Error, HandlerExt, Next, handler_fn, from_fn};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Order { id: String }
+//!
+//! async fn handle(order: Order, _: Context) -> Result<(), Error> { Ok(()) }
+//!
+//! async fn timed(order: Order, context: Context, next: Next<Order>) -> Result<(), Error> {
+//!     let started = std::time::Instant::now();
+//!     let result = next.run(order, context).await;
+//!     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+//!     result
+//! }
+//!
+//! let handler = handler_fn(handle).layer(from_fn(timed));
+//! # let _ = handler;
+//! ```
+//!
+//! A layer that needs more (the record before it is parsed, as an envelope does) implements
+//! [`Layer`] for any `H: Handler` and returns a [`Handler`] of its own that calls the inner one.
+//! The batch core keeps what must hold whatever a layer does, outside every layer: each
+//! message's span, its panic caught as that message's failure, and its outcome line.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use tower_layer::{Identity, Layer, Stack};
+
+use crate::{Context, Error, Handler, SqsMessage};
+
+/// [`HandlerExt::layer`] for every handler.
+pub trait HandlerExt: Handler + Sized {
+    /// This handler inside `layer`: the layer's handler sees each message first.
+    #[must_use]
+    fn layer<L>(self, layer: L) -> L::Service
+    where
+        L: Layer<Self>,
+        L::Service: Handler,
+    {
+        layer.layer(self)
+    }
+}
+
+impl<H: Handler> HandlerExt for H {}
+
+/// A layer made of an async function `f(message, context, next)` that may do work before and
+/// after `next.run(message, context)`, or answer without calling it.
+pub fn from_fn<F>(function: F) -> FromFnLayer<F> {
+    FromFnLayer { function }
+}
+
+/// The [`Layer`] [`from_fn`] makes.
+#[derive(Debug, Clone, Copy)]
+pub struct FromFnLayer<F> {
+    function: F,
+}
+
+impl<H, F, Fut> Layer<H> for FromFnLayer<F>
+where
+    H: Handler,
+    F: Fn(H::Message, Context, Next<H::Message>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send,
+{
+    type Service = FromFn<F, H>;
+
+    fn layer(&self, inner: H) -> Self::Service {
+        FromFn { function: self.function.clone(), inner: Arc::new(inner) }
+    }
+}
+
+/// A handler inside a [`from_fn`] layer.
+pub struct FromFn<F, H> {
+    function: F,
+    inner: Arc<H>,
+}
+
+impl<F, H> std::fmt::Debug for FromFn<F, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromFn").finish_non_exhaustive()
+    }
+}
+
+impl<H, F, Fut> Handler for FromFn<F, H>
+where
+    H: Handler,
+    F: Fn(H::Message, Context, Next<H::Message>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send,
+{
+    type Message = H::Message;
+
+    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
+        self.inner.parse(record)
+    }
+
+    fn handle(
+        &self,
+        message: H::Message,
+        context: Context,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let next = Next { inner: Arc::clone(&self.inner) as Arc<dyn Handle<H::Message>> };
+        (self.function)(message, context, next)
+    }
+
+    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
+        self.inner.log_id(message)
+    }
+}
+
+/// The rest of the chain, for a [`from_fn`] layer to call (or not).
+pub struct Next<M> {
+    inner: Arc<dyn Handle<M>>,
+}
+
+impl<M> std::fmt::Debug for Next<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next").finish_non_exhaustive()
+    }
+}
+
+impl<M: Send + 'static> Next<M> {
+    /// Hands the message on to the inner handler.
+    ///
+    /// # Errors
+    /// Whatever the inner handler fails with.
+    pub async fn run(self, message: M, context: Context) -> Result<(), Error> {
+        self.inner.handle_boxed(message, context).await
+    }
+}
+
+type BoxFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
+/// `Handler::handle` with its future boxed: what [`Next`] calls, whatever the inner handler is.
+trait Handle<M>: Send + Sync {
+    fn handle_boxed(&self, message: M, context: Context) -> BoxFuture<'_>;
+}
+
+impl<H: Handler> Handle<H::Message> for H {
+    fn handle_boxed(&self, message: H::Message, context: Context) -> BoxFuture<'_> {
+        Box::pin(self.handle(message, context))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::handler_fn;
+    use crate::testing::{record, run};
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Job {
+        id: String,
+    }
+
+    async fn work(job: Job, _: Context) -> Result<(), Error> {
+        if job.id == "boom" { Err(Error::transient("the work failed")) } else { Ok(()) }
+    }
+
+    async fn veto(job: Job, context: Context, next: Next<Job>) -> Result<(), Error> {
+        if job.id == "vetoed" {
+            return Err(Error::permanent("vetoed by the layer"));
+        }
+        next.run(job, context).await
+    }
+
+    #[tokio::test]
+    async fn a_from_fn_layer_sees_each_message_first_and_may_answer_alone() {
+        let handler = handler_fn(work).log_id(|job: &Job| job.id.as_str()).layer(from_fn(veto));
+        let report = run(
+            handler,
+            [
+                record(r#"{"id":"ok"}"#),
+                record(r#"{"id":"vetoed"}"#),
+                record(r#"{"id":"boom"}"#),
+                record("not json"),
+            ],
+        )
+        .await;
+        assert_eq!(report.labels(), ["ok", "failed", "failed", "failed"]);
+        assert!(report.errors()[1].as_deref().is_some_and(|e| e.contains("vetoed by the layer")));
+        assert!(report.errors()[2].as_deref().is_some_and(|e| e.contains("the work failed")));
+        assert!(
+            report.errors()[3].as_deref().is_some_and(|e| e.starts_with("invalid body")),
+            "parse is the inner handler's"
+        );
+    }
+
+    #[tokio::test]
+    async fn layers_stack_outermost_last_and_each_runs_once_per_message() {
+        static OUTER: AtomicUsize = AtomicUsize::new(0);
+        static INNER: AtomicUsize = AtomicUsize::new(0);
+        async fn outer(job: Job, context: Context, next: Next<Job>) -> Result<(), Error> {
+            assert_eq!(INNER.load(Ordering::SeqCst), OUTER.fetch_add(1, Ordering::SeqCst), "outer first");
+            next.run(job, context).await
+        }
+        async fn inner(job: Job, context: Context, next: Next<Job>) -> Result<(), Error> {
+            INNER.fetch_add(1, Ordering::SeqCst);
+            next.run(job, context).await
+        }
+        let handler = handler_fn(work).layer(from_fn(inner)).layer(from_fn(outer));
+        let report = run(handler, (0..5).map(|i| record(format!(r#"{{"id":"m{i}"}}"#)))).await;
+        assert!(report.failed_ids().is_empty());
+        assert_eq!((OUTER.load(Ordering::SeqCst), INNER.load(Ordering::SeqCst)), (5, 5));
+    }
+
+    #[tokio::test]
+    async fn a_layer_that_panics_fails_its_message_alone() {
+        async fn panics(job: Job, context: Context, next: Next<Job>) -> Result<(), Error> {
+            assert!(job.id != "panic", "a layer with a bug");
+            next.run(job, context).await
+        }
+        let handler = handler_fn(work).layer(from_fn(panics));
+        let report = run(handler, [record(r#"{"id":"a"}"#), record(r#"{"id":"panic"}"#)]).await;
+        assert_eq!(report.labels(), ["ok", "failed"]);
+        assert!(report.errors()[1].as_deref().is_some_and(|e| e.starts_with("handler panicked")));
+    }
+}
