@@ -29,7 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, clip};
+use crate::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, MessageScope, clip};
+use crate::trace::TraceContext;
 
 use crate::{BatchError, Context, Error, Handler, Options};
 
@@ -49,6 +50,9 @@ pub struct Run {
     pub stop: CancellationToken,
     /// Cancelled: stop waiting for running messages (a shutdown whose time ran out).
     pub abandon: CancellationToken,
+    /// The Lambda invocation's request id: a correlation field of every line logged while one
+    /// of its messages is handled.
+    pub request_id: Option<Arc<str>>,
 }
 
 impl Run {
@@ -61,7 +65,15 @@ impl Run {
             deadline_reserve: options.deadline_reserve,
             stop: CancellationToken::new(),
             abandon: CancellationToken::new(),
+            request_id: None,
         }
+    }
+
+    /// This run as the Lambda invocation `request_id`.
+    #[must_use]
+    pub fn request_id(mut self, request_id: &str) -> Self {
+        self.request_id = Some(Arc::from(request_id));
+        self
     }
 
     /// This run with an invocation deadline.
@@ -257,6 +269,7 @@ pub async fn process_batch<H: Handler>(
         order: Arc::clone(&order),
         range,
         deadline: run.deadline,
+        request_id: run.request_id.clone(),
         stop: stop.clone(),
         slots: Arc::clone(&slots),
     };
@@ -395,6 +408,7 @@ struct Lane<H> {
     order: Arc<[usize]>,
     range: Range<usize>,
     deadline: Option<SystemTime>,
+    request_id: Option<Arc<str>>,
     stop: CancellationToken,
     slots: Arc<Slots>,
 }
@@ -439,13 +453,34 @@ impl<H: Handler> Lane<H> {
         // A debug span: the outcome line carries the message id itself, and the JSON and
         // terminal formats show no spans; at info, a span per message would cost a fifth of a
         // consumer's CPU (measured in BENCHMARKS.md) for nothing printed.
-        let span = tracing::debug_span!("message", message_id);
+        let scope = MessageScope::new(Arc::clone(&self.records), index, self.request_id.clone());
+        let trace = scope.trace();
+        let span = tracing::debug_span!(
+            "message",
+            message_id,
+            "messaging.system" = "aws_sqs",
+            "messaging.operation.type" = "process",
+            "messaging.destination.name" = scope.queue_name(),
+            "messaging.message.id" = message_id,
+            "messaging.message.group_id" = scope.group_id(),
+            trace_id = trace.map(tracing::field::display),
+        );
         let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
         // Which delivery this is: a failure's log line says how close it is to the DLQ.
         let receive_count = context.receive_count();
-        let (result, id) = caught(&*self.handler, record, context).instrument(span).await;
+        let handled = caught(&*self.handler, record, context).instrument(span);
+        // Lines the handler logs meanwhile carry the message's correlation fields.
+        let (result, id) = telemetry::in_message_scope(scope.clone(), handled).await;
         // The outcome line carries message_id itself, so it is logged outside the span.
-        logged(result, message_id, id.as_deref(), receive_count)
+        let line = OutcomeLine {
+            message_id,
+            id: id.as_deref(),
+            receive_count,
+            group_id: scope.group_id(),
+            trace_id: trace,
+            request_id: self.request_id.as_deref(),
+        };
+        logged(result, &line)
     }
 }
 
@@ -467,17 +502,25 @@ async fn caught<H: Handler>(
     (attempt.unwrap_or_else(|panic| Err(Error::Panicked(panic_text(&*panic)))), id)
 }
 
+/// The fields of a message's outcome line.
+#[derive(Clone, Copy)]
+struct OutcomeLine<'a> {
+    message_id: Option<&'a str>,
+    id: Option<&'a str>,
+    receive_count: u32,
+    group_id: Option<&'a str>,
+    trace_id: Option<TraceContext>,
+    request_id: Option<&'a str>,
+}
+
 /// The message's outcome line, at the level its outcome deserves (a transient failure is expected
 /// to pass; the others are bugs or poison), and its outcome.
-fn logged(
-    result: Result<(), Error>,
-    message_id: Option<&str>,
-    id: Option<&str>,
-    receive_count: u32,
-) -> Outcome {
+fn logged(result: Result<(), Error>, line: &OutcomeLine<'_>) -> Outcome {
+    let OutcomeLine { message_id, id, receive_count, group_id, trace_id, request_id } = *line;
+    let trace_id = trace_id.map(tracing::field::display);
     let error = match result {
         Ok(()) => {
-            tracing::info!(message_id, id, receive_count, outcome = "ok");
+            tracing::info!(message_id, id, receive_count, group_id, trace_id, request_id, outcome = "ok");
             return Outcome::Succeeded;
         }
         Err(error) => error,
@@ -490,6 +533,9 @@ fn logged(
             message_id,
             id,
             receive_count,
+            group_id,
+            trace_id,
+            request_id,
             outcome = "failed",
             error_kind = kind,
             retryable,
@@ -500,6 +546,9 @@ fn logged(
             message_id,
             id,
             receive_count,
+            group_id,
+            trace_id,
+            request_id,
             outcome = "failed",
             error_kind = kind,
             retryable,

@@ -92,10 +92,17 @@ impl Context {
         self.attribute("MessageDeduplicationId")
     }
 
-    /// The X-Ray trace header the producer's message carried, for linking traces.
+    /// The X-Ray trace header the producer's message carried, as text.
     #[must_use]
     pub fn trace_header(&self) -> Option<&str> {
-        self.attribute("AWSTraceHeader")
+        self.attribute(crate::trace::AWS_TRACE_HEADER)
+    }
+
+    /// The producer's trace context, parsed: a W3C `traceparent` message attribute, else the
+    /// X-Ray `AWSTraceHeader`. The message's outcome line carries its trace id.
+    #[must_use]
+    pub fn trace(&self) -> Option<crate::TraceContext> {
+        crate::TraceContext::of(self.record())
     }
 
     /// A system attribute by name (`ApproximateFirstReceiveTimestamp`, `SequenceNumber`, ...).

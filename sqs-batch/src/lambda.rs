@@ -7,8 +7,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use std::io::Write as _;
+use std::time::Instant;
+
 use crate::batch::{Run, process_batch};
-use crate::telemetry::{self, LogFormat};
+use crate::emf::Emf;
+use crate::telemetry;
 use crate::{BatchError, BoxError, Handler, Options};
 
 /// Handles one Lambda invocation from an SQS event source mapping.
@@ -26,13 +30,24 @@ pub async fn handle_event<H: Handler>(
     options: &Options,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, BatchError> {
+    invoke(handler, options, event, None).await
+}
+
+/// [`handle_event`], then the invocation's metrics line when `emf` is given.
+async fn invoke<H: Handler>(
+    handler: &Arc<H>,
+    options: &Options,
+    event: LambdaEvent<SqsEvent>,
+    emf: Option<&Emf>,
+) -> Result<SqsBatchResponse, BatchError> {
     let LambdaEvent { payload, context } = event;
     let records: Arc<[SqsMessage]> = payload.records.into();
-    let mut run = Run::new(options);
+    let mut run = Run::new(options).request_id(&context.request_id);
     // A deadline of 0 means none was given (a hand-made context): no limit.
     if context.deadline > 0 {
         run = run.deadline(UNIX_EPOCH + Duration::from_millis(context.deadline));
     }
+    let started = Instant::now();
     let report = process_batch(handler, &records, &run).await;
     let counts = report.counts();
     tracing::info!(
@@ -43,6 +58,11 @@ pub async fn handle_event<H: Handler>(
         skipped = counts.not_started,
         "batch done"
     );
+    if let Some(emf) = emf {
+        // Its own line on stdout, where CloudWatch Logs finds it; nowhere to report a failed write.
+        let line = emf.line(&records, counts, started.elapsed(), &context.request_id);
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
     report.respond(&records, options)
 }
 
@@ -59,10 +79,27 @@ pub fn service<H: Handler>(
     Future = impl Future<Output = Result<SqsBatchResponse, BatchError>> + Send,
 > + Clone
 + Send {
+    service_with(handler, options, None)
+}
+
+/// [`service`] that prints each invocation's metrics as an Embedded Metric Format line
+/// ([`Emf::from_vars`] reads Powertools' variables).
+pub fn service_with<H: Handler>(
+    handler: H,
+    options: Options,
+    emf: Option<Emf>,
+) -> impl lambda_runtime::tower::Service<
+    LambdaEvent<SqsEvent>,
+    Response = SqsBatchResponse,
+    Error = BatchError,
+    Future = impl Future<Output = Result<SqsBatchResponse, BatchError>> + Send,
+> + Clone
++ Send {
     let handler = Arc::new(handler);
+    let emf = Arc::new(emf);
     service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let handler = Arc::clone(&handler);
-        async move { handle_event(&handler, &options, event).await }
+        let (handler, emf) = (Arc::clone(&handler), Arc::clone(&emf));
+        async move { invoke(&handler, &options, event, emf.as_ref().as_ref()).await }
     })
 }
 
@@ -70,10 +107,13 @@ pub fn service<H: Handler>(
 /// once with `build` (SDK clients, pools), then answers invocations until Lambda stops the
 /// process.
 ///
-/// As the process's entry point it reads Lambda's environment: `AWS_LAMBDA_LOG_LEVEL` (or
-/// `RUST_LOG`) for the log filter, and the [`Options`] variables (`HANDLER_CONCURRENCY`,
-/// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`). Logs are JSON lines; a panic is logged
-/// as one event.
+/// As the process's entry point it reads Lambda's environment: the advanced logging controls
+/// (`AWS_LAMBDA_LOG_FORMAT`: `JSON`, the default here, or `Text`; `AWS_LAMBDA_LOG_LEVEL`, else
+/// `RUST_LOG`, for the filter), Powertools' metrics variables (one Embedded Metric Format line per
+/// invocation, [`Emf`]) and the [`Options`] variables (`HANDLER_CONCURRENCY`,
+/// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`). Every line logged while a message is
+/// handled carries its correlation fields, the request id among them; a panic is logged as one
+/// event.
 ///
 /// ```no_run
 /// # async fn build() -> Result<sqs_batch::HandlerFn<String, fn(String, sqs_batch::Context) -> std::future::Ready<Result<(), sqs_batch::Error>>>, sqs_batch::BoxError> { unimplemented!() }
@@ -92,16 +132,21 @@ where
     Fut: Future<Output = Result<H, BoxError>>,
     H: Handler,
 {
-    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
-    telemetry::init(LogFormat::Json, filter.as_deref());
+    // Lambda's advanced logging controls: the function's log format and application log level.
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|level| telemetry::lambda_log_level(&level));
+    let filter = level.or_else(|| std::env::var("RUST_LOG").ok());
+    let format = telemetry::lambda_log_format(std::env::var("AWS_LAMBDA_LOG_FORMAT").ok().as_deref());
+    telemetry::init(format, filter.as_deref());
     telemetry::log_panics();
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let emf = Emf::from_vars(|name| std::env::var(name).ok(), &function_name);
     let options = Options::from_vars(|name| std::env::var(name).ok()).inspect_err(|error| {
         tracing::error!(%error, "cannot start");
     })?;
     let handler = build().await.inspect_err(|error| {
         tracing::error!(error = %error, "the handler could not be built");
     })?;
-    lambda_runtime::run(service(handler, options)).await
+    lambda_runtime::run(service_with(handler, options, emf)).await
 }
 
 #[cfg(test)]

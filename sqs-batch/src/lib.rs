@@ -34,6 +34,7 @@
 
 pub mod batch;
 mod context;
+pub mod emf;
 mod error;
 mod handler;
 pub mod json;
@@ -42,6 +43,7 @@ pub mod layer;
 mod options;
 pub mod telemetry;
 pub mod testing;
+pub mod trace;
 
 pub use batch::{BatchReport, Counts, NotStarted, Outcome, Run, is_fifo, panic_text, process_batch};
 pub use context::Context;
@@ -52,6 +54,7 @@ pub use options::{
     CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, MAX_CONCURRENCY,
     MAX_DEADLINE_RESERVE_MS, Options, OptionsError,
 };
+pub use trace::TraceContext;
 
 /// The record and event types both runtimes pass in, as Lambda delivers them.
 pub use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};

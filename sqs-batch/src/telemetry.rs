@@ -1,7 +1,16 @@
 //! Log setup shared by the two runtimes, so a message's log line looks the same in Lambda and
 //! locally. Nothing here runs unless a `main` calls it.
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::SqsMessage;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::trace::TraceContext;
 
 /// The SDK module whose debug output includes credentials' key ids.
 const IDENTITY_PRINTING_MODULE: &str = "aws_smithy_runtime::client::orchestrator::endpoints=info";
@@ -33,8 +42,175 @@ pub fn filter(filter: Option<&str>) -> EnvFilter {
     env_filter
 }
 
+/// The log filter directive for Lambda's advanced logging controls' `AWS_LAMBDA_LOG_LEVEL`
+/// (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`): tracing has no `FATAL`, so it is `error`.
+#[must_use]
+pub fn lambda_log_level(level: &str) -> String {
+    match level.trim().to_ascii_lowercase().as_str() {
+        "fatal" => "error".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The log format for Lambda's `AWS_LAMBDA_LOG_FORMAT`: `Text` is [`LogFormat::Pretty`] (plain
+/// lines, no colours); `JSON`, or nothing set, is [`LogFormat::Json`].
+#[must_use]
+pub fn lambda_log_format(format: Option<&str>) -> LogFormat {
+    match format {
+        Some(text) if text.trim().eq_ignore_ascii_case("text") => LogFormat::Pretty,
+        _ => LogFormat::Json,
+    }
+}
+
+tokio::task_local! {
+    static MESSAGE: MessageScope;
+}
+
+/// The message a task is handling, for the correlation fields of the lines logged meanwhile:
+/// the batch core sets it around a message's parse and handling, in both runtimes.
+#[derive(Debug, Clone)]
+pub struct MessageScope {
+    records: Arc<[SqsMessage]>,
+    index: usize,
+    request_id: Option<Arc<str>>,
+}
+
+impl MessageScope {
+    pub(crate) fn new(records: Arc<[SqsMessage]>, index: usize, request_id: Option<Arc<str>>) -> Self {
+        Self { records, index, request_id }
+    }
+
+    fn record(&self) -> &SqsMessage {
+        &self.records[self.index]
+    }
+
+    /// SQS's id of the message.
+    #[must_use]
+    pub fn message_id(&self) -> Option<&str> {
+        self.record().message_id.as_deref()
+    }
+
+    /// Which delivery this is, as SQS counts it.
+    #[must_use]
+    pub fn receive_count(&self) -> Option<&str> {
+        self.record().attributes.get("ApproximateReceiveCount").map(String::as_str)
+    }
+
+    /// The message group (FIFO queues).
+    #[must_use]
+    pub fn group_id(&self) -> Option<&str> {
+        self.record().attributes.get("MessageGroupId").map(String::as_str)
+    }
+
+    /// The producer's trace context.
+    #[must_use]
+    pub fn trace(&self) -> Option<TraceContext> {
+        TraceContext::of(self.record())
+    }
+
+    /// The Lambda invocation's request id (none locally in process).
+    #[must_use]
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The queue's name, the last part of the record's source ARN.
+    #[must_use]
+    pub fn queue_name(&self) -> Option<&str> {
+        self.record().event_source_arn.as_deref().and_then(|arn| arn.rsplit(':').next())
+    }
+
+    /// The correlation fields, as (name, text) pairs, the ones the message has.
+    #[must_use]
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = Vec::with_capacity(5);
+        let mut put = |name, value: Option<String>| {
+            if let Some(value) = value {
+                fields.push((name, value));
+            }
+        };
+        put("message_id", self.message_id().map(str::to_owned));
+        put("receive_count", self.receive_count().map(str::to_owned));
+        put("group_id", self.group_id().map(str::to_owned));
+        put("trace_id", self.trace().map(|t| t.to_string()));
+        put("request_id", self.request_id().map(str::to_owned));
+        fields
+    }
+}
+
+/// Runs `future` as the handling of the message `scope` names.
+pub(crate) async fn in_message_scope<F: std::future::Future>(scope: MessageScope, future: F) -> F::Output {
+    MESSAGE.scope(scope, future).await
+}
+
+/// The message the current task is handling, if it is handling one.
+#[must_use]
+pub fn current_message() -> Option<MessageScope> {
+    MESSAGE.try_with(Clone::clone).ok()
+}
+
+/// An event format that adds the current message's correlation fields to every line logged while
+/// it is handled (the handler's own lines included), unless the line names its message itself.
+/// JSON lines get them as fields of the object; text lines as `key=value` at the end.
+struct Correlated<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for Correlated<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let names_its_message = event.fields().any(|field| field.name() == "message_id");
+        let scope = if names_its_message { None } else { current_message() };
+        let Some(scope) = scope else { return self.inner.format_event(ctx, writer, event) };
+        let mut line = String::new();
+        self.inner.format_event(ctx, Writer::new(&mut line), event)?;
+        let body = line.trim_end();
+        match body.strip_suffix('}').filter(|_| self.json) {
+            Some(object) => {
+                writer.write_str(object)?;
+                for (name, value) in scope.fields() {
+                    let value = serde_json::to_string(&value).map_err(|_| std::fmt::Error)?;
+                    write!(writer, ",\"{name}\":{value}")?;
+                }
+                writer.write_str("}\n")
+            }
+            None => {
+                writer.write_str(body)?;
+                for (name, value) in scope.fields() {
+                    write!(writer, " {name}={value}")?;
+                }
+                writer.write_str("\n")
+            }
+        }
+    }
+}
+
+/// One JSON object a line, event fields at the top level, with the correlation fields.
+fn json_lines() -> Correlated<tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>>
+{
+    let format = tracing_subscriber::fmt::format()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false);
+    Correlated { inner: format, json: true }
+}
+
 /// Installs the global tracing subscriber writing to stdout in `format`, filtered by
 /// [`filter`]. A subscriber installed earlier (a test harness, an embedding program) is kept.
+/// Lines logged while a message is handled carry its correlation fields (`message_id`,
+/// `receive_count`, `group_id`, `trace_id`, and Lambda's `request_id`).
 pub fn init(format: LogFormat, directive: Option<&str>) {
     init_to(format, directive, std::io::stdout);
 }
@@ -48,10 +224,19 @@ where
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter(directive)).with_target(false).with_writer(writer);
     let installed = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => {
-            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+        LogFormat::Pretty => {
+            let format = tracing_subscriber::fmt::format()
+                .with_target(false)
+                .with_ansi(std::io::stdout().is_terminal());
+            builder
+                .with_ansi(std::io::stdout().is_terminal())
+                .event_format(Correlated { inner: format, json: false })
+                .try_init()
         }
+        LogFormat::Json => builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json_lines())
+            .try_init(),
     };
     // Already installed: keep the one there is.
     drop(installed);
@@ -91,6 +276,82 @@ pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines written into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn json(&self) -> Vec<serde_json::Value> {
+            let bytes = self.0.lock().unwrap().clone();
+            String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+        }
+    }
+
+    #[test]
+    fn a_handlers_own_lines_and_each_outcome_line_carry_the_messages_correlation_fields() {
+        use crate::testing::{record, run};
+        use crate::{Context, Error, handler_fn};
+        const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        const W3C: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        async fn work(_: serde_json::Value, _: Context) -> Result<(), Error> {
+            tracing::info!(step = 1, "own line");
+            Ok(())
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json_lines())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                tracing::info!("outside any message");
+                let records = [
+                    record("{}").id("a").group("g-1").trace_header(XRAY).receive_count(2),
+                    record("{}").id("b").message_attribute("traceparent", W3C),
+                ];
+                run(handler_fn(work), records).await;
+            });
+        });
+        let lines = lines.json();
+        let own =
+            |id: &str| lines.iter().find(|l| l["message"] == "own line" && l["message_id"] == id).cloned();
+        let a = own("a").expect("the handler's line for a carries its message id");
+        assert_eq!((a["receive_count"].as_str(), a["group_id"].as_str()), (Some("2"), Some("g-1")));
+        assert_eq!(a["trace_id"], "5759e988bd862e3fe1be46a994272793");
+        assert_eq!(a["step"], 1, "the line's own fields stay");
+        assert_eq!(own("b").expect("b's line")["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        let outcome =
+            lines.iter().find(|l| l["outcome"] == "ok" && l["message_id"] == "a").expect("a's outcome line");
+        assert_eq!(
+            (outcome["trace_id"].as_str(), outcome["group_id"].as_str()),
+            (Some("5759e988bd862e3fe1be46a994272793"), Some("g-1"))
+        );
+        let outside = lines.iter().find(|l| l["message"] == "outside any message").expect("a line outside");
+        assert!(outside.get("message_id").is_none(), "{outside}");
+    }
+
+    #[test]
+    fn lambdas_logging_controls_map_to_a_format_and_a_filter() {
+        assert_eq!(lambda_log_format(Some("Text")), LogFormat::Pretty);
+        assert_eq!(lambda_log_format(Some("JSON")), LogFormat::Json);
+        assert_eq!(lambda_log_format(None), LogFormat::Json);
+        assert_eq!(lambda_log_level("FATAL"), "error");
+        assert_eq!(lambda_log_level("WARN"), "warn");
+    }
 
     #[test]
     fn clip_keeps_short_text_and_cuts_long_text_to_its_limit_at_a_character_boundary() {

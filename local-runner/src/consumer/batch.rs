@@ -103,6 +103,10 @@ impl<E: BatchExecutor> Batches<E> {
             Stats::add(&self.stats.failed_invoke, records.len());
         }
         self.stats.batch_seconds.observe(started.elapsed().as_secs_f64());
+        self.stats.batch_size.observe(records.len() as f64);
+        if let Some(age) = oldest_age(&records) {
+            self.stats.oldest_message_age.set(age.as_secs_f64());
+        }
         if let Some(heartbeat) = heartbeat {
             // From here on no extension is in flight, so the delete below cannot race one.
             heartbeat.stop().await;
@@ -199,4 +203,11 @@ impl<E: BatchExecutor> Batches<E> {
 
 fn group_of(record: &SqsMessage) -> Option<&str> {
     record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+/// How long ago the batch's oldest message was sent, from its `SentTimestamp`.
+fn oldest_age(records: &[SqsMessage]) -> Option<std::time::Duration> {
+    let sent = records.iter().filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<u64>().ok()).min()?;
+    let sent = std::time::UNIX_EPOCH + std::time::Duration::from_millis(sent);
+    std::time::SystemTime::now().duration_since(sent).ok()
 }

@@ -1,6 +1,8 @@
 //! Why messages failed, by reason, and where each one went: the end-of-run summary's table.
 //!
-//! A failure's reason is its error's text (`invalid body at `id`: missing field `id``). Each
+//! A failure's reason is its error's text in its general shape: ids and numbers in it are put as
+//! `<id>` and `<n>`, and quoted values as `"…"` (`order <id> is out of stock`), so a handler that
+//! names the message in its error still gets one line per kind of failure. Each
 //! message is followed from failure to failure until it succeeds or the run ends; at the end its
 //! last receive count, set against the queue's `maxReceiveCount`, says whether SQS has moved it
 //! to the dead-letter queue or will hand it out again.
@@ -104,8 +106,51 @@ impl Failures {
     }
 }
 
+/// A reason's general shape: every number as `<n>`, every id (a word with a digit and a `-`,
+/// `_`, `.`, `:` or `/` in it, or one of 8 characters or more: `o-17`, a UUID, a hash) as `<id>`,
+/// and every double-quoted value as `"…"`. The words of the message itself stay (`u64`).
+pub(crate) fn shape(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut word = String::new();
+    let mut quoted = false;
+    let flush = |word: &mut String, out: &mut String| {
+        let digits = word.bytes().any(|b| b.is_ascii_digit());
+        let separated = word.contains(['-', '_', '.', ':', '/']);
+        if digits && word.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str("<n>");
+        } else if digits && (separated || word.len() >= 8) {
+            out.push_str("<id>");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in reason.chars() {
+        if quoted {
+            if c == '"' {
+                out.push_str("…\"");
+                quoted = false;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/') && !word.is_empty() {
+            word.push(c);
+            continue;
+        }
+        flush(&mut word, &mut out);
+        out.push(c);
+        quoted = c == '"';
+    }
+    if quoted {
+        out.push('…');
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 impl Inner {
     fn group(&mut self, reason: &str) -> usize {
+        let reason = &shape(reason);
         if let Some(index) = self.by_reason.get(reason) {
             return *index;
         }
@@ -122,6 +167,41 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_that_differ_only_in_ids_numbers_and_quoted_values_share_a_shape() {
+        assert_eq!(
+            shape("transient failure: order o-17 is out of stock"),
+            "transient failure: order <id> is out of stock"
+        );
+        assert_eq!(
+            shape("timed out after 30 s on 9e5b12ab-0000-4000-8000-000000000001"),
+            "timed out after <n> s on <id>"
+        );
+        assert_eq!(
+            shape(r#"invalid body at `id`: invalid type: string "a-very-long-value", expected u64"#),
+            r#"invalid body at `id`: invalid type: string "…", expected u64"#
+        );
+        assert_eq!(
+            shape("invalid body at `id`: must not be empty"),
+            "invalid body at `id`: must not be empty"
+        );
+        assert_eq!(shape(r#"unterminated "quote 42"#), r#"unterminated "…"#);
+    }
+
+    #[test]
+    fn thirty_failures_that_each_name_their_order_are_one_reason() {
+        let failures = Failures::default();
+        for n in 0..30 {
+            failures.failed(&format!("m{n}"), &format!("permanent failure: order o-{n} was cancelled"), 1);
+        }
+        let groups = failures.groups(None);
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(
+            (groups[0].reason.as_str(), groups[0].failures, groups[0].messages),
+            ("permanent failure: order <id> was cancelled", 30, 30)
+        );
+    }
 
     fn redrive(max: u32) -> Redrive {
         Redrive { dead_letter_queue: "orders-dlq".into(), max_receive_count: max }
@@ -171,7 +251,10 @@ mod tests {
     fn reasons_beyond_the_limit_share_one_group() {
         let failures = Failures::default();
         for n in 0..(MAX_REASONS + 50) {
-            failures.failed(&format!("m{n}"), &format!("order {n} failed"), 1);
+            // Reasons that differ in words, not in ids: each its own shape.
+            let word: String =
+                format!("{n:03}").chars().map(|d| char::from(b'a' + (d as u8 - b'0'))).collect();
+            failures.failed(&format!("m{n}"), &format!("order {word} failed"), 1);
         }
         let groups = failures.groups(None);
         assert_eq!(groups.len(), MAX_REASONS);

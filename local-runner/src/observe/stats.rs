@@ -37,6 +37,10 @@ pub(crate) struct Stats {
     pub(crate) in_flight: Gauge,
     /// How long each batch took to run, from its start to its report.
     pub(crate) batch_seconds: Histogram,
+    /// Messages per batch.
+    pub(crate) batch_size: Histogram,
+    /// Age of the last batch's oldest message when it ended, from its `SentTimestamp`.
+    pub(crate) oldest_message_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Why messages failed, and where they went.
     pub(crate) failures: Failures,
 }
@@ -61,6 +65,9 @@ impl Default for Stats {
             in_flight: Gauge::default(),
             // 1 ms to about 65 s: a no-op batch up to work near a Lambda's longer timeouts.
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            // 1 to 16,384: a single message up to the event source mapping's largest batch.
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
+            oldest_message_age: Gauge::default(),
             failures: Failures::default(),
         }
     }
@@ -136,7 +143,10 @@ impl Stats {
     /// These counters as Prometheus metrics (`local_runner_*`), labelled with the queue. Where the
     /// event source mapping has a metric of its own (PolledEventCount, FilteredOutEventCount,
     /// InvokedEventCount, FailedInvokeEventCount, DeletedEventCount), the series is named after
-    /// it, so a dashboard built locally carries over.
+    /// it, and the function's own metrics (the bootstrap's Embedded Metric Format line:
+    /// MessagesSucceeded, MessagesFailed, MessagesNotStarted, BatchSize, BatchDuration,
+    /// OldestMessageAge) by the same names in snake case, so a dashboard built locally carries
+    /// over.
     pub(crate) fn registry(&self, queue: &str) -> Registry {
         let label = [(std::borrow::Cow::Borrowed("queue"), std::borrow::Cow::Owned(queue.to_owned()))];
         let mut registry = Registry::with_prefix_and_labels("local_runner", label.into_iter());
@@ -163,11 +173,15 @@ impl Stats {
             registry.register(name, help, counter.clone());
         }
         let messages = [
-            ("succeeded", "Messages handled successfully", &self.succeeded),
-            ("failed", "Messages handled that failed; left to the queue's redrive policy", &self.failed),
+            ("succeeded", "Messages handled successfully (MessagesSucceeded)", &self.succeeded),
             (
-                "skipped",
-                "Messages not started: behind a failure in their FIFO group, or at shutdown",
+                "failed",
+                "Messages handled that failed; left to the queue's redrive policy (MessagesFailed)",
+                &self.failed,
+            ),
+            (
+                "not_started",
+                "Messages not started: behind a failure in their FIFO group, or at shutdown (MessagesNotStarted)",
                 &self.skipped,
             ),
             ("abandoned", "Messages started but given up when the shutdown timeout ran out", &self.abandoned),
@@ -199,9 +213,16 @@ impl Stats {
         registry.register("messages_in_flight", "Messages being handled right now", self.in_flight.clone());
         registry.register_with_unit(
             "batch_duration",
-            "How long each batch took, from its start to its outcomes",
+            "How long each batch took, from its start to its outcomes (BatchDuration)",
             Unit::Seconds,
             self.batch_seconds.clone(),
+        );
+        registry.register("batch_size", "Messages per batch (BatchSize)", self.batch_size.clone());
+        registry.register_with_unit(
+            "oldest_message_age",
+            "Age of the last batch's oldest message when it ended, from its SentTimestamp (OldestMessageAge)",
+            Unit::Seconds,
+            self.oldest_message_age.clone(),
         );
         registry
     }

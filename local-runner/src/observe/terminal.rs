@@ -191,6 +191,13 @@ where
     ) -> std::fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // A handler's own line, logged while it handles a message, names that message.
+        if fields.message_id.is_none()
+            && let Some(message_id) =
+                sqs_batch::telemetry::current_message().and_then(|m| m.message_id().map(str::to_owned))
+        {
+            fields.put("message_id", message_id);
+        }
         writeln!(writer, "{}", render(*event.metadata().level(), &fields, self.colour))
     }
 }
@@ -231,8 +238,9 @@ impl Fields {
             "error_kind" => &mut self.error_kind,
             "receive_count" => &mut self.receive_count,
             "reason" => &mut self.reason,
-            // Said by the outcome and the error's kind already.
-            "retryable" => return,
+            // Said by the outcome and the error's kind already; the trace and request ids are for
+            // tools (the JSON lines), too long for a line a person reads.
+            "retryable" | "trace_id" | "request_id" => return,
             _ => {
                 self.rest.push((printable(name, MAX_FIELD_NAME_CHARS), value));
                 return;

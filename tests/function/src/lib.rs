@@ -12,6 +12,7 @@
 //! | `gate` | `true`: wait until the test opens the recorder's gate |
 //! | `env` | the name of an environment variable: fail (permanently) unless it is set |
 //! | `trace` | `true`: log the message's context (receive count, group, deadline) as a `context` line |
+//! | `note` | `true`: log a `note` line that names no message (the runtime adds its correlation fields) |
 //!
 //! An `id` starting with `flaky-` fails (transiently) on its first delivery; `panic-` panics on
 //! its first delivery; `vetoed-` is failed (permanently) by the [`veto`] layer that [`build`]
@@ -52,6 +53,10 @@ pub struct TestMessage {
     /// Log the context.
     #[serde(default)]
     pub trace: bool,
+    /// Log a `note` line of the handler's own, naming no message: the runtime adds the
+    /// correlation fields.
+    #[serde(default)]
+    pub note: bool,
 }
 
 /// How a message that always fails fails.
@@ -201,6 +206,9 @@ impl Handler for TestHandler {
 
     async fn handle(&self, message: TestMessage, context: Context) -> Result<(), Error> {
         let first = context.receive_count() == 1;
+        if message.note {
+            tracing::info!(note_of = %message.id, "note");
+        }
         if message.trace {
             let left_ms = context.remaining().map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
             tracing::info!(
