@@ -129,11 +129,11 @@ impl MessageScope {
                 fields.push((name, value));
             }
         };
-        put("message_id", self.message_id().map(str::to_owned));
-        put("receive_count", self.receive_count().map(str::to_owned));
-        put("group_id", self.group_id().map(str::to_owned));
-        put("trace_id", self.trace().map(|t| t.to_string()));
-        put("request_id", self.request_id().map(str::to_owned));
+        put(fields::MESSAGE_ID, self.message_id().map(str::to_owned));
+        put(fields::RECEIVE_COUNT, self.receive_count().map(str::to_owned));
+        put(fields::GROUP_ID, self.group_id().map(str::to_owned));
+        put(fields::TRACE_ID, self.trace().map(|t| t.to_string()));
+        put(fields::REQUEST_ID, self.request_id().map(str::to_owned));
         fields
     }
 }
@@ -169,7 +169,7 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let names_its_message = event.fields().any(|field| field.name() == "message_id");
+        let names_its_message = event.fields().any(|field| field.name() == fields::MESSAGE_ID);
         let scope = if names_its_message { None } else { current_message() };
         let Some(scope) = scope else { return self.inner.format_event(ctx, writer, event) };
         let mut line = String::new();
@@ -251,6 +251,34 @@ pub fn log_panics() {
         let text = crate::batch::panic_text(info.payload());
         tracing::error!(panic = %text, location = location.as_deref(), "panic");
     }));
+}
+
+/// The field names of the log contract: each message's outcome line, and the correlation fields
+/// of every line logged while a message is handled. Tools (and `local-runner`'s terminal view)
+/// read lines by these names; a test holds the lines the core writes to them.
+pub mod fields {
+    /// SQS's message id.
+    pub const MESSAGE_ID: &str = "message_id";
+    /// The producer's own id (`Handler::log_id`), when the body parsed.
+    pub const ID: &str = "id";
+    /// Which delivery this is.
+    pub const RECEIVE_COUNT: &str = "receive_count";
+    /// `ok`, `failed` or `skipped` ([`crate::Outcome::label`]).
+    pub const OUTCOME: &str = "outcome";
+    /// A failure's kind ([`crate::Error::kind`]).
+    pub const ERROR_KIND: &str = "error_kind";
+    /// Whether a retry can help.
+    pub const RETRYABLE: &str = "retryable";
+    /// A failure's text, with its causes.
+    pub const ERROR: &str = "error";
+    /// Why a message was not started ([`crate::NotStarted::as_str`]).
+    pub const REASON: &str = "reason";
+    /// The message group (FIFO queues).
+    pub const GROUP_ID: &str = "group_id";
+    /// The producer's trace id ([`crate::TraceContext`]).
+    pub const TRACE_ID: &str = "trace_id";
+    /// The Lambda invocation's request id.
+    pub const REQUEST_ID: &str = "request_id";
 }
 
 /// The most characters of a message's own id (what [`crate::Handler::log_id`] returns) a log line
@@ -342,6 +370,50 @@ mod tests {
         );
         let outside = lines.iter().find(|l| l["message"] == "outside any message").expect("a line outside");
         assert!(outside.get("message_id").is_none(), "{outside}");
+    }
+
+    #[test]
+    fn the_outcome_lines_the_core_writes_use_the_contracts_field_names() {
+        use crate::testing::{record, run};
+        use crate::{Context, Error, handler_fn};
+        async fn work(id: String, _: Context) -> Result<(), Error> {
+            if id == "bad" { Err(Error::permanent("no")) } else { Ok(()) }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json_lines())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let handler = handler_fn(work).log_id(String::as_str);
+                let records = [
+                    record(r#""ok""#).group("g").trace_header("Root=1-5759e988-bd862e3fe1be46a994272793"),
+                    record(r#""bad""#).group("g"),
+                    record(r#""later""#).group("g"),
+                ];
+                run(handler, records).await;
+            });
+        });
+        let lines = lines.json();
+        let keys = |outcome: &str| -> Vec<String> {
+            let line = lines.iter().find(|l| l[fields::OUTCOME] == outcome).expect(outcome);
+            let mut keys: Vec<String> = line.as_object().unwrap().keys().filter(|k| !["timestamp", "level"].contains(&k.as_str())).cloned().collect();
+            keys.sort();
+            keys
+        };
+        let sorted = |names: &[&str]| -> Vec<String> {
+            let mut names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            names.sort();
+            names
+        };
+        use fields::*;
+        assert_eq!(keys("ok"), sorted(&[MESSAGE_ID, ID, RECEIVE_COUNT, GROUP_ID, TRACE_ID, OUTCOME]));
+        assert_eq!(keys("failed"), sorted(&[MESSAGE_ID, ID, RECEIVE_COUNT, GROUP_ID, OUTCOME, ERROR_KIND, RETRYABLE, ERROR]));
+        assert_eq!(keys("skipped"), sorted(&[MESSAGE_ID, OUTCOME, REASON]));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use sqs_batch::NotStarted;
-use sqs_batch::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS};
+use sqs_batch::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, fields};
 
 use super::{FailureGroup, SUMMARY_TARGET, Summary, printable};
 
@@ -196,7 +196,7 @@ where
             && let Some(message_id) =
                 sqs_batch::telemetry::current_message().and_then(|m| m.message_id().map(str::to_owned))
         {
-            fields.put("message_id", message_id);
+            fields.put(sqs_batch::telemetry::fields::MESSAGE_ID, message_id);
         }
         writeln!(writer, "{}", render(*event.metadata().level(), &fields, self.colour))
     }
@@ -227,20 +227,20 @@ impl Fields {
     /// Records a field. Every value is made [`printable`] here, once, whatever it came from: the
     /// message's own id, an error quoting the body, a function's line.
     fn put(&mut self, name: &str, value: String) {
-        let limit = if name == "id" { MAX_LOGGED_ID_CHARS } else { MAX_LOGGED_ERROR_CHARS };
+        let limit = if name == fields::ID { MAX_LOGGED_ID_CHARS } else { MAX_LOGGED_ERROR_CHARS };
         let value = printable(&value, limit);
         let slot = match name {
             "message" => &mut self.message,
-            "outcome" => &mut self.outcome,
-            "id" => &mut self.id,
-            "message_id" => &mut self.message_id,
-            "error" => &mut self.error,
-            "error_kind" => &mut self.error_kind,
-            "receive_count" => &mut self.receive_count,
-            "reason" => &mut self.reason,
+            fields::OUTCOME => &mut self.outcome,
+            fields::ID => &mut self.id,
+            fields::MESSAGE_ID => &mut self.message_id,
+            fields::ERROR => &mut self.error,
+            fields::ERROR_KIND => &mut self.error_kind,
+            fields::RECEIVE_COUNT => &mut self.receive_count,
+            fields::REASON => &mut self.reason,
             // Said by the outcome and the error's kind already; the trace and request ids are for
             // tools (the JSON lines), too long for a line a person reads.
-            "retryable" | "trace_id" | "request_id" => return,
+            fields::RETRYABLE | fields::TRACE_ID | fields::REQUEST_ID => return,
             _ => {
                 self.rest.push((printable(name, MAX_FIELD_NAME_CHARS), value));
                 return;

@@ -1,0 +1,187 @@
+//! One lane of a batch, and one message through the core's own layers: its span, its panic
+//! caught, its outcome line.
+
+use std::any::Any;
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_lambda_events::sqs::SqsMessage;
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, MessageScope, clip};
+use crate::trace::TraceContext;
+use crate::{Context, Error, Handler};
+
+use super::lanes::Slots;
+use super::{NotStarted, Outcome};
+
+/// One lane of a batch, owned by its task.
+pub(super) struct Lane<H> {
+    pub(super) handler: Arc<H>,
+    pub(super) records: Arc<[SqsMessage]>,
+    pub(super) order: Arc<[usize]>,
+    pub(super) range: Range<usize>,
+    pub(super) deadline: Option<SystemTime>,
+    pub(super) request_id: Option<Arc<str>>,
+    pub(super) stop: CancellationToken,
+    pub(super) slots: Arc<Slots>,
+}
+
+impl<H: Handler> Lane<H> {
+    /// Runs the lane's messages one after another, stopping at the first one that does not
+    /// succeed; records each outcome as soon as it is known.
+    pub(super) async fn run(self) {
+        let mut blocked = None;
+        for &index in &self.order[self.range.clone()] {
+            let outcome = if let Some(reason) = blocked {
+                Outcome::NotStarted(reason)
+            } else if self.stop.is_cancelled() {
+                Outcome::NotStarted(NotStarted::Stopped)
+            } else {
+                self.slots.start(index);
+                self.run_one(index).await
+            };
+            if !outcome.is_success() && blocked.is_none() {
+                blocked = Some(match outcome {
+                    Outcome::NotStarted(NotStarted::Stopped) => NotStarted::Stopped,
+                    _ => NotStarted::EarlierInGroupFailed,
+                });
+            }
+            if let Outcome::NotStarted(reason) = &outcome {
+                tracing::info!(
+                    message_id = self.records[index].message_id.as_deref(),
+                    outcome = outcome.label(),
+                    reason = reason.as_str()
+                );
+            }
+            self.slots.set(index, outcome);
+        }
+    }
+
+    /// One message through the core's own layers, outermost first: its span, its outcome line,
+    /// its panic caught. The handler and every layer the user added run inside them, so whatever
+    /// a layer does, or however it fails, the message gets its span, one outcome and one line.
+    async fn run_one(&self, index: usize) -> Outcome {
+        let record = &self.records[index];
+        let message_id = record.message_id.as_deref();
+        // A debug span: the outcome line carries the message id itself, and the JSON and
+        // terminal formats show no spans; at info, a span per message would cost a fifth of a
+        // consumer's CPU (measured in BENCHMARKS.md) for nothing printed.
+        let scope = MessageScope::new(Arc::clone(&self.records), index, self.request_id.clone());
+        let trace = scope.trace();
+        let span = tracing::debug_span!(
+            "message",
+            message_id,
+            "messaging.system" = "aws_sqs",
+            "messaging.operation.type" = "process",
+            "messaging.destination.name" = scope.queue_name(),
+            "messaging.message.id" = message_id,
+            "messaging.message.group_id" = scope.group_id(),
+            trace_id = trace.map(tracing::field::display),
+        );
+        let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
+        // Which delivery this is: a failure's log line says how close it is to the DLQ.
+        let receive_count = context.receive_count();
+        let handled = caught(&*self.handler, record, context).instrument(span);
+        // Lines the handler logs meanwhile carry the message's correlation fields.
+        let (result, id) = telemetry::in_message_scope(scope.clone(), handled).await;
+        // The outcome line carries message_id itself, so it is logged outside the span.
+        let line = OutcomeLine {
+            message_id,
+            id: id.as_deref(),
+            receive_count,
+            group_id: scope.group_id(),
+            trace_id: trace,
+            request_id: self.request_id.as_deref(),
+        };
+        logged(result, &line)
+    }
+}
+
+/// Parses and handles one record, a panic in either (or in a layer) caught as that message's
+/// failure. Returns what happened, and the producer's id when the body parsed.
+async fn caught<H: Handler>(
+    handler: &H,
+    record: &SqsMessage,
+    context: Context,
+) -> (Result<(), Error>, Option<String>) {
+    let mut id: Option<String> = None;
+    let attempt = AssertUnwindSafe(async {
+        let message = handler.parse(record)?;
+        id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
+        handler.handle(message, context).await
+    })
+    .catch_unwind()
+    .await;
+    (attempt.unwrap_or_else(|panic| Err(Error::Panicked(panic_text(&*panic)))), id)
+}
+
+/// The fields of a message's outcome line.
+#[derive(Clone, Copy)]
+struct OutcomeLine<'a> {
+    message_id: Option<&'a str>,
+    id: Option<&'a str>,
+    receive_count: u32,
+    group_id: Option<&'a str>,
+    trace_id: Option<TraceContext>,
+    request_id: Option<&'a str>,
+}
+
+/// The message's outcome line, at the level its outcome deserves (a transient failure is expected
+/// to pass; the others are bugs or poison), and its outcome.
+fn logged(result: Result<(), Error>, line: &OutcomeLine<'_>) -> Outcome {
+    let OutcomeLine { message_id, id, receive_count, group_id, trace_id, request_id } = *line;
+    let trace_id = trace_id.map(tracing::field::display);
+    let error = match result {
+        Ok(()) => {
+            tracing::info!(message_id, id, receive_count, group_id, trace_id, request_id, outcome = "ok");
+            return Outcome::Succeeded;
+        }
+        Err(error) => error,
+    };
+    let (kind, retryable) = (error.kind(), error.is_retryable());
+    let text = format!("{error:#}");
+    let text = &*clip(&text, MAX_LOGGED_ERROR_CHARS);
+    if matches!(error, Error::Transient(_)) {
+        tracing::warn!(
+            message_id,
+            id,
+            receive_count,
+            group_id,
+            trace_id,
+            request_id,
+            outcome = "failed",
+            error_kind = kind,
+            retryable,
+            error = text
+        );
+    } else {
+        tracing::error!(
+            message_id,
+            id,
+            receive_count,
+            group_id,
+            trace_id,
+            request_id,
+            outcome = "failed",
+            error_kind = kind,
+            retryable,
+            error = text
+        );
+    }
+    Outcome::Failed(error)
+}
+
+/// The text a panic was raised with, when it was raised with text: what a caught panic is reported
+/// with, here and by a runtime that catches its own tasks' panics.
+pub fn panic_text(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned())
+}

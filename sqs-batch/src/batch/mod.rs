@@ -1,0 +1,119 @@
+//! The batch core shared by both runtimes: SQS records in, per-message outcomes and a partial
+//! batch response out.
+//!
+//! The Lambda adapter and `local-runner` both call [`process_batch`], so what a batch does locally
+//! is what it does in Lambda:
+//! - each message runs in a task of its own, at most [`Run::concurrency`] at once, so a
+//!   CPU-heavy handler uses every core of a multi-thread runtime;
+//! - a panic in the handler fails that message alone;
+//! - FIFO queues (source ARN ending in `.fifo`): the messages of one group run in order, one at
+//!   a time; after a group's first failure the rest of that group is not started and is
+//!   reported failed, so SQS redelivers it in order; other groups go on;
+//! - once [`Run::stop`] is cancelled, or the deadline reserve is reached, no further message
+//!   starts and every handler's [`Context`] says so; messages already running finish;
+//! - once [`Run::abandon`] is cancelled, running messages are given up: what finished keeps its
+//!   outcome, what did not is reported [`Outcome::Abandoned`].
+
+mod lane;
+mod lanes;
+mod report;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::sqs::SqsMessage;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::Handler;
+
+use lane::Lane;
+pub use lane::panic_text;
+pub use lanes::is_fifo;
+use lanes::{Slots, plan_lanes};
+pub use report::{BatchReport, Counts, NotStarted, Outcome};
+pub use settings::Run;
+
+/// Handles a batch of records and reports what happened to each.
+///
+/// Never fails and never panics because of a record: every record gets exactly one outcome.
+/// Must be called inside a tokio runtime: each lane of the batch is a task of its own.
+pub async fn process_batch<H: Handler>(
+    handler: &Arc<H>,
+    records: &Arc<[SqsMessage]>,
+    run: &Run,
+) -> BatchReport {
+    let slots = Arc::new(Slots::new(records.len()));
+    let stop = run.stop.child_token();
+    let stop_at = run.deadline.and_then(|deadline| start_limit(deadline, run.deadline_reserve));
+    if stop_at.is_some_and(|at| at <= Instant::now()) {
+        tracing::warn!(
+            reserve_ms = run.deadline_reserve.as_millis(),
+            "invoked inside the deadline reserve: starting nothing"
+        );
+        stop.cancel();
+    }
+
+    let (order, lanes) = plan_lanes(records);
+    let order: Arc<[usize]> = order.into();
+    let lane = |range: Range<usize>| Lane {
+        handler: Arc::clone(handler),
+        records: Arc::clone(records),
+        order: Arc::clone(&order),
+        range,
+        deadline: run.deadline,
+        request_id: run.request_id.clone(),
+        stop: stop.clone(),
+        slots: Arc::clone(&slots),
+    };
+    let mut waiting = lanes.into_iter();
+    let mut running = JoinSet::new();
+    for range in waiting.by_ref().take(run.concurrency.get()) {
+        running.spawn(lane(range).run());
+    }
+
+    // A year away stands for "never": the branch is disabled without a deadline anyway.
+    let reserve_reached = tokio::time::sleep_until(stop_at.unwrap_or_else(|| Instant::now() + YEAR));
+    tokio::pin!(reserve_reached);
+    let mut deadline_armed = stop_at.is_some() && !stop.is_cancelled();
+    loop {
+        tokio::select! {
+            biased;
+            () = run.abandon.cancelled() => {
+                stop.cancel();
+                // A handler stuck in blocking code cannot be interrupted: leave it behind rather
+                // than wait for it. What it reports afterwards is ignored.
+                running.abort_all();
+                running.detach_all();
+                break;
+            }
+            () = &mut reserve_reached, if deadline_armed => {
+                deadline_armed = false;
+                tracing::warn!(reserve_ms = run.deadline_reserve.as_millis(), "deadline near: starting no further messages");
+                stop.cancel();
+            }
+            joined = running.join_next() => match joined {
+                None => break,
+                Some(_) => {
+                    if let Some(range) = waiting.next() {
+                        running.spawn(lane(range).run());
+                    }
+                }
+            }
+        }
+    }
+    slots.report(run.abandon.is_cancelled())
+}
+
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// When the last message may start: the deadline minus the reserve, on tokio's clock; `None` for a
+/// deadline too far away for the clock to hold (no limit in practice), never an overflow.
+fn start_limit(deadline: SystemTime, reserve: Duration) -> Option<Instant> {
+    let remaining = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    Instant::now().checked_add(remaining.saturating_sub(reserve))
+}

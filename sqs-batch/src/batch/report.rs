@@ -1,0 +1,142 @@
+//! What happened to each message of a batch, and what the invocation answers.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+
+use crate::{BatchError, Error, Options};
+
+/// Why a message was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStarted {
+    /// An earlier message of the same FIFO group failed (or was not started); handling this one
+    /// would break the group's order.
+    EarlierInGroupFailed,
+    /// The batch was told to stop before this message started (shutdown or deadline).
+    Stopped,
+}
+
+impl NotStarted {
+    /// The `reason` field of a skipped message's log line: stable, for tools and the terminal.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EarlierInGroupFailed => "earlier_in_group_failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Handled successfully: the runtime deletes it.
+    Succeeded,
+    /// Handled and failed: reported as a batch item failure; SQS delivers it again.
+    Failed(Error),
+    /// Never handled: reported as a batch item failure, so SQS delivers it again.
+    NotStarted(NotStarted),
+    /// Started, then given up on before it finished (a shutdown whose time ran out): whether its
+    /// work happened is unknown, so it is delivered again.
+    Abandoned,
+}
+
+impl Outcome {
+    /// Whether the message was handled successfully and may be deleted.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Succeeded)
+    }
+
+    /// The `outcome` field of the per-message log line.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Succeeded => "ok",
+            Self::Failed(_) => "failed",
+            Self::NotStarted(_) => "skipped",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// How many messages of a batch ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// [`Outcome::Succeeded`].
+    pub succeeded: usize,
+    /// [`Outcome::Failed`].
+    pub failed: usize,
+    /// [`Outcome::NotStarted`].
+    pub not_started: usize,
+    /// [`Outcome::Abandoned`].
+    pub abandoned: usize,
+}
+
+/// The outcome of every record of a batch, in the order the records came.
+#[derive(Debug)]
+pub struct BatchReport {
+    /// `outcomes[i]` belongs to `records[i]` of the batch that was processed.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl BatchReport {
+    /// The partial batch response for Lambda's `ReportBatchItemFailures`: every message that did
+    /// not succeed, by `messageId`, in record order.
+    ///
+    /// # Errors
+    /// [`BatchError::UnidentifiedRecord`] when a record that did not succeed has no `messageId`:
+    /// it cannot be reported alone, so the whole invocation must fail and every message of the
+    /// batch comes back, rather than one being deleted unhandled.
+    pub fn to_response(&self, records: &[SqsMessage]) -> Result<SqsBatchResponse, BatchError> {
+        let mut response = SqsBatchResponse::default();
+        for (index, (record, outcome)) in records.iter().zip(&self.outcomes).enumerate() {
+            if outcome.is_success() {
+                continue;
+            }
+            let id = record.message_id.as_deref().filter(|id| !id.is_empty());
+            let id = id.ok_or(BatchError::UnidentifiedRecord { index })?;
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id.to_owned();
+            response.batch_item_failures.push(failure);
+        }
+        Ok(response)
+    }
+
+    /// What the invocation answers: the partial batch response, or, when every message failed
+    /// and `options` ask for it (`FAIL_ON_FULL_BATCH_FAILURE`), a failed invocation, so that the
+    /// event source mapping backs off. The one place this policy lives: the Lambda adapter and
+    /// the test kit both answer through it.
+    ///
+    /// # Errors
+    /// [`BatchError::AllFailed`], and as [`BatchReport::to_response`].
+    pub fn respond(&self, records: &[SqsMessage], options: &Options) -> Result<SqsBatchResponse, BatchError> {
+        if options.fail_on_full_batch_failure && self.all_failed() {
+            let counts = self.counts();
+            return Err(BatchError::AllFailed { failed: counts.failed, not_started: counts.not_started });
+        }
+        self.to_response(records)
+    }
+
+    /// How many messages ended each way.
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for outcome in &self.outcomes {
+            match outcome {
+                Outcome::Succeeded => counts.succeeded += 1,
+                Outcome::Failed(_) => counts.failed += 1,
+                Outcome::NotStarted(_) => counts.not_started += 1,
+                Outcome::Abandoned => counts.abandoned += 1,
+            }
+        }
+        counts
+    }
+
+    /// Whether the batch failed as a whole: no message succeeded, and at least one was handled
+    /// and failed (the rest held back behind failures). A batch stopped before anything started is
+    /// not a failed batch.
+    #[must_use]
+    pub fn all_failed(&self) -> bool {
+        let counts = self.counts();
+        counts.succeeded == 0 && counts.failed > 0 && counts.abandoned == 0
+    }
+}

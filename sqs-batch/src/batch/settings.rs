@@ -1,0 +1,70 @@
+//! How one batch is run: its limits, its deadline, and the signals that end it early.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Options;
+
+/// How one batch is run: its limits, and the signals that end it early.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The most messages (FIFO: message groups) running at once.
+    pub concurrency: NonZeroUsize,
+    /// The invocation's deadline, if it has one.
+    pub deadline: Option<SystemTime>,
+    /// Time kept in hand before the deadline: no message starts after `deadline - reserve`.
+    pub deadline_reserve: Duration,
+    /// Cancelled: start no further message (a shutdown). Running messages finish.
+    pub stop: CancellationToken,
+    /// Cancelled: stop waiting for running messages (a shutdown whose time ran out).
+    pub abandon: CancellationToken,
+    /// The Lambda invocation's request id: a correlation field of every line logged while one
+    /// of its messages is handled.
+    pub request_id: Option<Arc<str>>,
+}
+
+impl Run {
+    /// A run with the function's options, no deadline, and signals that never fire.
+    #[must_use]
+    pub fn new(options: &Options) -> Self {
+        Self {
+            concurrency: options.concurrency,
+            deadline: None,
+            deadline_reserve: options.deadline_reserve,
+            stop: CancellationToken::new(),
+            abandon: CancellationToken::new(),
+            request_id: None,
+        }
+    }
+
+    /// This run as the Lambda invocation `request_id`.
+    #[must_use]
+    pub fn request_id(mut self, request_id: &str) -> Self {
+        self.request_id = Some(Arc::from(request_id));
+        self
+    }
+
+    /// This run with an invocation deadline.
+    #[must_use]
+    pub fn deadline(mut self, deadline: SystemTime) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// This run, stopped (nothing new starts) when `stop` is cancelled.
+    #[must_use]
+    pub fn stop_on(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// This run, giving up on running messages when `abandon` is cancelled.
+    #[must_use]
+    pub fn abandon_on(mut self, abandon: CancellationToken) -> Self {
+        self.abandon = abandon;
+        self
+    }
+}
