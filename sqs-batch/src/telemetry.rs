@@ -326,6 +326,21 @@ mod tests {
         }
     }
 
+    /// The JSON lines `run` logs, through the runtimes' own line format, on one thread.
+    fn logged_lines(run: impl std::future::Future<Output = ()>) -> Vec<serde_json::Value> {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json_lines())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(run);
+        });
+        lines.json()
+    }
+
     #[test]
     fn a_handlers_own_lines_and_each_outcome_line_carry_the_messages_correlation_fields() {
         use crate::testing::{record, run};
@@ -336,25 +351,14 @@ mod tests {
             tracing::info!(step = 1, "own line");
             Ok(())
         }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .event_format(json_lines())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                tracing::info!("outside any message");
-                let records = [
-                    record("{}").id("a").group("g-1").trace_header(XRAY).receive_count(2),
-                    record("{}").id("b").message_attribute("traceparent", W3C),
-                ];
-                run(handler_fn(work), records).await;
-            });
+        let lines = logged_lines(async {
+            tracing::info!("outside any message");
+            let records = [
+                record("{}").id("a").group("g-1").trace_header(XRAY).receive_count(2),
+                record("{}").id("b").message_attribute("traceparent", W3C),
+            ];
+            run(handler_fn(work), records).await;
         });
-        let lines = lines.json();
         let own =
             |id: &str| lines.iter().find(|l| l["message"] == "own line" && l["message_id"] == id).cloned();
         let a = own("a").expect("the handler's line for a carries its message id");
@@ -379,29 +383,24 @@ mod tests {
         async fn work(id: String, _: Context) -> Result<(), Error> {
             if id == "bad" { Err(Error::permanent("no")) } else { Ok(()) }
         }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .event_format(json_lines())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                let handler = handler_fn(work).log_id(String::as_str);
-                let records = [
-                    record(r#""ok""#).group("g").trace_header("Root=1-5759e988-bd862e3fe1be46a994272793"),
-                    record(r#""bad""#).group("g"),
-                    record(r#""later""#).group("g"),
-                ];
-                run(handler, records).await;
-            });
+        let lines = logged_lines(async {
+            let handler = handler_fn(work).log_id(String::as_str);
+            let records = [
+                record(r#""ok""#).group("g").trace_header("Root=1-5759e988-bd862e3fe1be46a994272793"),
+                record(r#""bad""#).group("g"),
+                record(r#""later""#).group("g"),
+            ];
+            run(handler, records).await;
         });
-        let lines = lines.json();
         let keys = |outcome: &str| -> Vec<String> {
             let line = lines.iter().find(|l| l[fields::OUTCOME] == outcome).expect(outcome);
-            let mut keys: Vec<String> = line.as_object().unwrap().keys().filter(|k| !["timestamp", "level"].contains(&k.as_str())).cloned().collect();
+            let mut keys: Vec<String> = line
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| !["timestamp", "level"].contains(&k.as_str()))
+                .cloned()
+                .collect();
             keys.sort();
             keys
         };
@@ -412,7 +411,10 @@ mod tests {
         };
         use fields::*;
         assert_eq!(keys("ok"), sorted(&[MESSAGE_ID, ID, RECEIVE_COUNT, GROUP_ID, TRACE_ID, OUTCOME]));
-        assert_eq!(keys("failed"), sorted(&[MESSAGE_ID, ID, RECEIVE_COUNT, GROUP_ID, OUTCOME, ERROR_KIND, RETRYABLE, ERROR]));
+        assert_eq!(
+            keys("failed"),
+            sorted(&[MESSAGE_ID, ID, RECEIVE_COUNT, GROUP_ID, OUTCOME, ERROR_KIND, RETRYABLE, ERROR])
+        );
         assert_eq!(keys("skipped"), sorted(&[MESSAGE_ID, OUTCOME, REASON]));
     }
 

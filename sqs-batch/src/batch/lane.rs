@@ -146,32 +146,28 @@ fn logged(result: Result<(), Error>, line: &OutcomeLine<'_>) -> Outcome {
     let (kind, retryable) = (error.kind(), error.is_retryable());
     let text = format!("{error:#}");
     let text = &*clip(&text, MAX_LOGGED_ERROR_CHARS);
+    // One callsite per level (tracing's levels are fixed per callsite), the same fields.
+    macro_rules! failed_line {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                message_id,
+                id,
+                receive_count,
+                group_id,
+                trace_id,
+                request_id,
+                outcome = "failed",
+                error_kind = kind,
+                retryable,
+                error = text
+            )
+        };
+    }
     if matches!(error, Error::Transient(_)) {
-        tracing::warn!(
-            message_id,
-            id,
-            receive_count,
-            group_id,
-            trace_id,
-            request_id,
-            outcome = "failed",
-            error_kind = kind,
-            retryable,
-            error = text
-        );
+        failed_line!(tracing::Level::WARN);
     } else {
-        tracing::error!(
-            message_id,
-            id,
-            receive_count,
-            group_id,
-            trace_id,
-            request_id,
-            outcome = "failed",
-            error_kind = kind,
-            retryable,
-            error = text
-        );
+        failed_line!(tracing::Level::ERROR);
     }
     Outcome::Failed(error)
 }
