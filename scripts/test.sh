@@ -57,6 +57,10 @@ fi
 # a test build does not make: build every binary first.
 cargo build --workspace --exclude bench --bins --locked
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
+# The framework's `opentelemetry` feature (off in the builds above): its spans, links and
+# attributes through an in-memory exporter, and its lints.
+cargo clippy -p sqs-batch --features opentelemetry --all-targets --locked -- -D warnings
+cargo nextest run -p sqs-batch --features opentelemetry --locked --no-fail-fast
 
 step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
 if [ "${SKIP_DEPLOY:-}" = 1 ] || [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sqs_batch::{Context, Error, Handler, Options, Run, process_batch};
+use sqs_batch::{Context, Error, Handler, HandlerExt, Next, Options, Run, from_fn, process_batch};
 
 /// Accepts everything and does nothing: what is left is the batch core's own cost.
 struct Noop;
@@ -84,6 +84,35 @@ fn batch_core(c: &mut Criterion) {
     }
 }
 
+/// A layer that only hands the message on: what the composition seam itself costs per message.
+async fn pass(message: (), context: Context, next: Next<()>) -> Result<(), Error> {
+    next.run(message, context).await
+}
+
+fn batch_core_layered(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let handler = Arc::new(Noop.layer(from_fn(pass)));
+    let run = Run::new(&Options::default());
+    let mut group = c.benchmark_group("batch_core_one_layer/current_thread");
+    for n in [10, 100] {
+        let batch = records(n, false);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("standard", n), &batch, |b, batch| {
+            b.to_async(&runtime).iter(|| {
+                let (handler, batch, run) = (Arc::clone(&handler), Arc::clone(batch), run.clone());
+                async move {
+                    let task = tokio::spawn(async move {
+                        let report = process_batch(&handler, black_box(&batch), &run).await;
+                        black_box(report.to_response(&batch).expect("ids present"))
+                    });
+                    task.await.expect("the batch task")
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn lambda_round_trip(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let handler = Arc::new(Noop);
@@ -102,5 +131,5 @@ fn lambda_round_trip(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, batch_core, lambda_round_trip);
+criterion_group!(benches, batch_core, batch_core_layered, lambda_round_trip);
 criterion_main!(benches);

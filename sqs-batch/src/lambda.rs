@@ -10,6 +10,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use std::io::Write as _;
 use std::time::Instant;
 
+use crate::TraceContext;
 use crate::batch::{Run, process_batch};
 use crate::emf::Emf;
 use crate::telemetry;
@@ -42,7 +43,10 @@ async fn invoke<H: Handler>(
 ) -> Result<SqsBatchResponse, BatchError> {
     let LambdaEvent { payload, context } = event;
     let records: Arc<[SqsMessage]> = payload.records.into();
-    let mut run = Run::new(options).request_id(&context.request_id);
+    // The invocation's own trace, from its context (one process serves many invocations, so
+    // `_X_AMZN_TRACE_ID` is not read).
+    let invocation_trace = context.xray_trace_id.as_deref().and_then(TraceContext::from_xray);
+    let mut run = Run::new(options).request_id(&context.request_id).invocation_trace(invocation_trace);
     // A deadline of 0 means none was given (a hand-made context): no limit.
     if context.deadline > 0 {
         run = run.deadline(UNIX_EPOCH + Duration::from_millis(context.deadline));
@@ -62,6 +66,11 @@ async fn invoke<H: Handler>(
         // Its own line on stdout, where CloudWatch Logs finds it; nowhere to report a failed write.
         let line = emf.line(&records, counts, started.elapsed(), &context.request_id);
         let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+    #[cfg(feature = "opentelemetry")]
+    {
+        // Before Lambda may freeze the environment: the spans of this invocation go out now.
+        let _ = tokio::task::spawn_blocking(crate::otel::flush).await;
     }
     report.respond(&records, options)
 }

@@ -41,6 +41,8 @@ pub mod json;
 pub mod lambda;
 pub mod layer;
 mod options;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 pub mod telemetry;
 pub mod testing;
 pub mod trace;

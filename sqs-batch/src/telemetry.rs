@@ -195,6 +195,34 @@ where
     }
 }
 
+/// `subscriber` with OpenTelemetry's exporting layer, when the `opentelemetry` feature is on and
+/// an OTLP endpoint is configured ([`crate::otel::layer`]); `subscriber` as it is otherwise. For
+/// a runtime that builds its own subscriber (`local-runner`'s terminal view).
+#[cfg(feature = "opentelemetry")]
+pub fn with_exporter<S>(subscriber: S) -> impl tracing::Subscriber + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    let service = std::env::var("OTEL_SERVICE_NAME")
+        .or_else(|_| std::env::var("AWS_LAMBDA_FUNCTION_NAME"))
+        .unwrap_or_else(|_| "sqs-batch".to_owned());
+    subscriber.with(crate::otel::layer(service))
+}
+
+/// `subscriber` as it is: the `opentelemetry` feature is off.
+#[cfg(not(feature = "opentelemetry"))]
+pub fn with_exporter<S: tracing::Subscriber + Send + Sync>(subscriber: S) -> S {
+    subscriber
+}
+
+/// Exports the spans not sent yet (with the `opentelemetry` feature; nothing otherwise): a
+/// runtime calls it before it exits.
+pub fn flush() {
+    #[cfg(feature = "opentelemetry")]
+    crate::otel::flush();
+}
+
 /// One JSON object a line, event fields at the top level, with the correlation fields.
 fn json_lines() -> Correlated<tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>>
 {
@@ -221,6 +249,7 @@ pub fn init_to<W>(format: LogFormat, directive: Option<&str>, writer: W)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    use tracing_subscriber::util::SubscriberInitExt;
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter(directive)).with_target(false).with_writer(writer);
     let installed = match format {
@@ -228,15 +257,19 @@ where
             let format = tracing_subscriber::fmt::format()
                 .with_target(false)
                 .with_ansi(std::io::stdout().is_terminal());
-            builder
+            let subscriber = builder
                 .with_ansi(std::io::stdout().is_terminal())
                 .event_format(Correlated { inner: format, json: false })
-                .try_init()
+                .finish();
+            with_exporter(subscriber).try_init()
         }
-        LogFormat::Json => builder
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .event_format(json_lines())
-            .try_init(),
+        LogFormat::Json => {
+            let subscriber = builder
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(json_lines())
+                .finish();
+            with_exporter(subscriber).try_init()
+        }
     };
     // Already installed: keep the one there is.
     drop(installed);

@@ -89,6 +89,8 @@ where
         (None, Some(plan)) => runtime.block_on(run(plan, local_credentials, build, human)),
         (None, None) => Ok(()),
     }));
+    // Spans not exported yet go out before the process does (with OpenTelemetry on).
+    telemetry::flush();
     exit_with(result.unwrap_or_else(|panic| {
         Err(RunnerError::Panicked { task: "main task", text: sqs_batch::panic_text(&*panic) })
     }))

@@ -57,8 +57,8 @@ pub fn init(directive: Option<&str>, live: bool, colour: bool) {
         .with_writer(Suspending)
         // The summary event is for tools; people get `summary_text` in its place.
         .with_filter(filter_fn(|metadata| metadata.target() != SUMMARY_TARGET));
-    let installed =
-        tracing_subscriber::registry().with(sqs_batch::telemetry::filter(directive)).with(lines).try_init();
+    let subscriber = tracing_subscriber::registry().with(sqs_batch::telemetry::filter(directive)).with(lines);
+    let installed = sqs_batch::telemetry::with_exporter(subscriber).try_init();
     // Already installed (a test harness): keep the one there is.
     drop(installed);
 }

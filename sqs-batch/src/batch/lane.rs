@@ -27,6 +27,9 @@ pub(super) struct Lane<H> {
     pub(super) range: Range<usize>,
     pub(super) deadline: Option<SystemTime>,
     pub(super) request_id: Option<Arc<str>>,
+    /// The Lambda invocation's own trace: with OpenTelemetry, each message's span is its child.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(super) invocation_trace: Option<TraceContext>,
     pub(super) stop: CancellationToken,
     pub(super) slots: Arc<Slots>,
 }
@@ -68,13 +71,16 @@ impl<H: Handler> Lane<H> {
     async fn run_one(&self, index: usize) -> Outcome {
         let record = &self.records[index];
         let message_id = record.message_id.as_deref();
-        // A debug span: the outcome line carries the message id itself, and the JSON and
-        // terminal formats show no spans; at info, a span per message would cost a fifth of a
-        // consumer's CPU (measured in BENCHMARKS.md) for nothing printed.
+        // A debug span (info with the `opentelemetry` feature, which exports it): the outcome line
+        // carries the message id itself, and the JSON and terminal formats show no spans; at
+        // info, a span per message would cost a fifth of a consumer's CPU (measured in
+        // BENCHMARKS.md) for nothing printed.
         let scope = MessageScope::new(Arc::clone(&self.records), index, self.request_id.clone());
         let trace = scope.trace();
-        let span = tracing::debug_span!(
+        let span = tracing::span!(
+            SPAN_LEVEL,
             "message",
+            "otel.kind" = "consumer",
             message_id,
             "messaging.system" = "aws_sqs",
             "messaging.operation.type" = "process",
@@ -83,6 +89,8 @@ impl<H: Handler> Lane<H> {
             "messaging.message.group_id" = scope.group_id(),
             trace_id = trace.map(tracing::field::display),
         );
+        #[cfg(feature = "opentelemetry")]
+        crate::otel::connect(&span, trace.as_ref(), self.invocation_trace.as_ref());
         let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
         // Which delivery this is: a failure's log line says how close it is to the DLQ.
         let receive_count = context.receive_count();
@@ -101,6 +109,12 @@ impl<H: Handler> Lane<H> {
         logged(result, &line)
     }
 }
+
+/// The per-message span's level: exported spans need it enabled at the usual `info` filter.
+#[cfg(feature = "opentelemetry")]
+const SPAN_LEVEL: tracing::Level = tracing::Level::INFO;
+#[cfg(not(feature = "opentelemetry"))]
+const SPAN_LEVEL: tracing::Level = tracing::Level::DEBUG;
 
 /// Parses and handles one record, a panic in either (or in a layer) caught as that message's
 /// failure. Returns what happened, and the producer's id when the body parsed.

@@ -67,6 +67,7 @@ pub async fn process_batch<H: Handler>(
         range,
         deadline: run.deadline,
         request_id: run.request_id.clone(),
+        invocation_trace: run.invocation_trace,
         stop: stop.clone(),
         slots: Arc::clone(&slots),
     };

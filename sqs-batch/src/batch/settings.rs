@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::trace::TraceContext;
+
 use crate::Options;
 
 /// How one batch is run: its limits, and the signals that end it early.
@@ -24,6 +26,8 @@ pub struct Run {
     /// The Lambda invocation's request id: a correlation field of every line logged while one
     /// of its messages is handled.
     pub request_id: Option<Arc<str>>,
+    /// The Lambda invocation's own trace (its context's X-Ray trace id), if it has one.
+    pub invocation_trace: Option<TraceContext>,
 }
 
 impl Run {
@@ -37,7 +41,15 @@ impl Run {
             stop: CancellationToken::new(),
             abandon: CancellationToken::new(),
             request_id: None,
+            invocation_trace: None,
         }
+    }
+
+    /// This run as part of the trace `trace`: the invocation's own.
+    #[must_use]
+    pub fn invocation_trace(mut self, trace: Option<TraceContext>) -> Self {
+        self.invocation_trace = trace;
+        self
     }
 
     /// This run as the Lambda invocation `request_id`.
