@@ -149,6 +149,8 @@ def contenders(args, endpoint, url):
         PY_ORIGINAL: ([python, str(ROOT / "bench/baselines/original_design.py"), endpoint, url], {}),
         "python tuned": ([python, str(ROOT / "bench/baselines/tuned.py"), endpoint, url], {}),
         "raw rust client": ([str(bin_dir / "raw-drain"), endpoint, url, "16"], {}),
+        **({"local-runner baseline": ([str(Path(args.baseline_bin) / "local-runner")] + runner[1:], {})}
+           if args.baseline_bin else {}),
     }
 
 
@@ -700,6 +702,8 @@ def main():
     parser.add_argument("--only", choices=["drain", "stub", "scaling", "memory", "bootstrap", "latency", "profile"],
                         action="append")
     parser.add_argument("--contenders", action="append", help="run only these contenders (repeatable)")
+    parser.add_argument("--baseline-bin", help="a folder with an earlier build's local-runner: raced in the same rounds "
+                        "as 'local-runner baseline', for an A/B measured side by side")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     sqs = client(args.endpoint)

@@ -296,7 +296,7 @@ pub mod fields {
     pub const ID: &str = "id";
     /// Which delivery this is.
     pub const RECEIVE_COUNT: &str = "receive_count";
-    /// `ok`, `failed` or `skipped` ([`crate::Outcome::label`]).
+    /// `ok`, `failed` or `skipped` ([`crate::Outcome::as_str`]).
     pub const OUTCOME: &str = "outcome";
     /// A failure's kind ([`crate::Error::kind`]).
     pub const ERROR_KIND: &str = "error_kind";

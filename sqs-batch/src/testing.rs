@@ -181,7 +181,7 @@ impl Report {
     /// Each message's outcome as its log line says it: `ok`, `failed`, `skipped`, `abandoned`.
     #[must_use]
     pub fn labels(&self) -> Vec<&'static str> {
-        self.report.outcomes.iter().map(Outcome::label).collect()
+        self.report.outcomes.iter().map(Outcome::as_str).collect()
     }
 
     /// Each message's error as its log line says it, `None` for those that did not fail.

@@ -57,7 +57,7 @@ impl<H: Handler> Lane<H> {
             if let Outcome::NotStarted(reason) = &outcome {
                 tracing::info!(
                     message_id = self.records[index].message_id.as_deref(),
-                    outcome = outcome.label(),
+                    outcome = outcome.as_str(),
                     reason = reason.as_str()
                 );
             }

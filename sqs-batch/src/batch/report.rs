@@ -48,7 +48,7 @@ impl Outcome {
 
     /// The `outcome` field of the per-message log line.
     #[must_use]
-    pub fn label(&self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Self::Succeeded => "ok",
             Self::Failed(_) => "failed",

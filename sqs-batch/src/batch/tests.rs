@@ -177,7 +177,7 @@ async fn an_abandoned_batch_keeps_the_outcomes_of_the_messages_that_finished() {
         abandon.cancel();
     };
     let (report, ()) = tokio::join!(batch, abandoner);
-    let labels: Vec<&str> = report.outcomes.iter().map(Outcome::label).collect();
+    let labels: Vec<&str> = report.outcomes.iter().map(Outcome::as_str).collect();
     assert_eq!(labels, ["ok", "abandoned", "ok", "abandoned", "skipped"]);
     assert!(matches!(report.outcomes[4], Outcome::NotStarted(NotStarted::Stopped)));
 }
