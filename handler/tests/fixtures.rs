@@ -6,7 +6,8 @@
 //! These tests are yours to rewrite with your handler: add an event to `events/` and its
 //! expected response to `events/responses/` (same file name), and the first test checks it.
 
-use sqs_batch::testing::{record, records_of_event, run};
+use sqs_batch::testing::{record, records_of_event, run, run_with};
+use sqs_batch::{FifoMode, Options};
 
 #[tokio::test]
 async fn every_event_gets_the_response_on_file() {
@@ -55,18 +56,22 @@ async fn a_valid_message_succeeds_and_a_bad_body_fails_alone_naming_its_field() 
 }
 
 #[tokio::test]
-async fn a_fifo_group_stops_at_its_first_failure_and_other_groups_go_on() {
-    let handler = handler::build().await.expect("the handler builds");
-    let report = run(
-        handler,
+async fn a_fifo_batch_stops_at_its_first_failure_or_with_skip_group_only_that_group_does() {
+    let batch = || {
         [
             record(r#"{"id":"a1","kind":"k"}"#).group("a"),
             record("not json").group("a"),
             record(r#"{"id":"a3","kind":"k"}"#).group("a"),
             record(r#"{"id":"b1","kind":"k"}"#).group("b"),
-        ],
-    )
-    .await;
+        ]
+    };
+    // AWS's rule (FIFO_ON_FAILURE=stop-batch, the default): nothing after the first failure.
+    let report = run(handler::build().await.expect("the handler builds"), batch()).await;
+    assert_eq!(report.labels(), ["ok", "failed", "skipped", "skipped"]);
+    assert_eq!(report.failed_ids(), ["m1", "m2", "m3"]);
+    // FIFO_ON_FAILURE=skip-group: group b goes on.
+    let skip_group = Options { fifo: FifoMode::SkipGroup, ..Options::default() };
+    let report = run_with(handler::build().await.expect("the handler builds"), &skip_group, batch()).await;
     assert_eq!(report.labels(), ["ok", "failed", "skipped", "ok"]);
     assert_eq!(report.failed_ids(), ["m1", "m2"]);
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::TraceContext;
 use crate::batch::{Run, process_batch};
 use crate::emf::Emf;
+use crate::requeue::{Requeued, Requeuer};
 use crate::telemetry;
 use crate::{BatchError, BoxError, Handler, Options};
 
@@ -31,15 +32,17 @@ pub async fn handle_event<H: Handler>(
     options: &Options,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, BatchError> {
-    invoke(handler, options, event, None).await
+    invoke(handler, options, event, None, None).await
 }
 
-/// [`handle_event`], then the invocation's metrics line when `emf` is given.
+/// [`handle_event`], then the failed messages' visibility when `requeuer` is given, and the
+/// invocation's metrics line when `emf` is.
 async fn invoke<H: Handler>(
     handler: &Arc<H>,
     options: &Options,
     event: LambdaEvent<SqsEvent>,
     emf: Option<&Emf>,
+    requeuer: Option<&Requeuer>,
 ) -> Result<SqsBatchResponse, BatchError> {
     let LambdaEvent { payload, context } = event;
     let records: Arc<[SqsMessage]> = payload.records.into();
@@ -54,12 +57,19 @@ async fn invoke<H: Handler>(
     let started = Instant::now();
     let report = process_batch(handler, &records, &run).await;
     let counts = report.counts();
+    let requeued = match requeuer {
+        // Inside what is left of the reserve, with a little kept for the response itself.
+        Some(requeuer) => requeuer.apply(&records, &report, options, time_left(run.deadline)).await,
+        None => Requeued::default(),
+    };
     tracing::info!(
         request_id = %context.request_id,
         records = records.len(),
         ok = counts.succeeded,
         failed = counts.failed,
         skipped = counts.not_started,
+        requeued = requeued.changed,
+        requeue_failed = requeued.failed,
         "batch done"
     );
     if let Some(emf) = emf {
@@ -75,9 +85,25 @@ async fn invoke<H: Handler>(
     report.respond(&records, options)
 }
 
+/// Time left before `deadline`, less a margin for the response; unlimited (the caller's own
+/// cap) without one.
+fn time_left(deadline: Option<std::time::SystemTime>) -> Duration {
+    const MARGIN: Duration = Duration::from_millis(100);
+    deadline.map_or(Duration::MAX, |deadline| {
+        deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(MARGIN)
+    })
+}
+
 /// The function as a tower [`Service`](lambda_runtime::tower::Service) of invocations, for a
 /// `main` of one's own: `lambda_runtime::Runtime::new(service(handler, options)).layer(..)`
 /// adds the runtime's own layers. [`run`] is this service run with the defaults.
+///
+/// Before each response it sets the visibility of the messages that did not succeed, by
+/// `options.retry` ([`crate::retry`]): failures come back at their back-off, messages never
+/// started at once. The function's role needs `sqs:ChangeMessageVisibility` (SAM's
+/// `SQSPollerPolicy` grants it) and, for permanent failures, `sqs:GetQueueAttributes`.
+/// `RETRY_BACKOFF_SECS=0` turns this off: no SQS call is made, and everything that did not
+/// succeed comes back after the queue's visibility timeout.
 pub fn service<H: Handler>(
     handler: H,
     options: Options,
@@ -106,9 +132,10 @@ pub fn service_with<H: Handler>(
 + Send {
     let handler = Arc::new(handler);
     let emf = Arc::new(emf);
+    let requeuer = Arc::new(Requeuer::default());
     service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (handler, emf) = (Arc::clone(&handler), Arc::clone(&emf));
-        async move { invoke(&handler, &options, event, emf.as_ref().as_ref()).await }
+        let (handler, emf, requeuer) = (Arc::clone(&handler), Arc::clone(&emf), Arc::clone(&requeuer));
+        async move { invoke(&handler, &options, event, emf.as_ref().as_ref(), Some(&requeuer)).await }
     })
 }
 
@@ -120,7 +147,8 @@ pub fn service_with<H: Handler>(
 /// (`AWS_LAMBDA_LOG_FORMAT`: `JSON`, the default here, or `Text`; `AWS_LAMBDA_LOG_LEVEL`, else
 /// `RUST_LOG`, for the filter), Powertools' metrics variables (one Embedded Metric Format line per
 /// invocation, [`Emf`]) and the [`Options`] variables (`HANDLER_CONCURRENCY`,
-/// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`). Every line logged while a message is
+/// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`, `FIFO_ON_FAILURE`, the `RETRY_BACKOFF_*`
+/// back-off, applied as [`service`] says). Every line logged while a message is
 /// handled carries its correlation fields, the request id among them; a panic is logged as one
 /// event.
 ///

@@ -43,6 +43,8 @@ pub mod layer;
 mod options;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;
+mod requeue;
+pub mod retry;
 pub mod telemetry;
 pub mod testing;
 pub mod trace;
@@ -53,8 +55,8 @@ pub use error::{BatchError, BoxError, Error, ResultExt};
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use layer::{HandlerExt, Layer, Next, from_fn};
 pub use options::{
-    CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, MAX_CONCURRENCY,
-    MAX_DEADLINE_RESERVE_MS, Options, OptionsError,
+    CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, FIFO_ON_FAILURE_VAR, FifoMode,
+    MAX_CONCURRENCY, MAX_DEADLINE_RESERVE_MS, Options, OptionsError,
 };
 pub use trace::TraceContext;
 

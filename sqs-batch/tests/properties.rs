@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqs_batch::{
-    BatchError, Context, Error, Handler, NotStarted, Options, Outcome, Run, SqsMessage, process_batch,
+    BatchError, Context, Error, FifoMode, Handler, NotStarted, Options, Outcome, Run, SqsMessage,
+    process_batch,
 };
 
 /// Records the order in which it handled records (their index travels in the receipt handle),
@@ -139,6 +140,7 @@ proptest! {
     fn every_record_gets_exactly_one_outcome_and_fifo_groups_stop_at_their_first_failure(
         plan in prop::collection::vec((0u8..4, 0u8..10, any::<bool>(), any::<bool>()), 0..40),
         fifo in any::<bool>(),
+        skip_group in any::<bool>(),
         concurrency in 1usize..12,
     ) {
         // Each record: a group, what the handler does with it (0..=6 ok, 7..=8 fail, 9 panic),
@@ -156,7 +158,8 @@ proptest! {
         }).collect();
         let handler = Arc::new(Scripted::default());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let options = Options { concurrency: std::num::NonZeroUsize::new(concurrency).unwrap(), ..Options::default() };
+        let fifo_mode = if skip_group { FifoMode::SkipGroup } else { FifoMode::StopBatch };
+        let options = Options { concurrency: std::num::NonZeroUsize::new(concurrency).unwrap(), fifo: fifo_mode, ..Options::default() };
         let shared: Arc<[SqsMessage]> = Arc::from(records.clone());
         let report = runtime.block_on(process_batch(&handler, &shared, &Run::new(&options)));
 
@@ -176,10 +179,12 @@ proptest! {
                 let key = format!("g{group}");
                 let in_group: Vec<usize> = (0..records.len()).filter(|&i| records[i].attributes["MessageGroupId"] == key).collect();
                 let first_failure = in_group.iter().position(|&i| !report.outcomes[i].is_success());
+                let batch_stopped = |o: &Outcome| !skip_group && matches!(o, Outcome::NotStarted(NotStarted::EarlierInBatchFailed));
                 for (n, &i) in in_group.iter().enumerate() {
                     match first_failure {
+                        Some(f) if n > f && batch_stopped(&report.outcomes[in_group[f]]) => prop_assert!(batch_stopped(&report.outcomes[i])),
                         Some(f) if n > f => prop_assert!(matches!(report.outcomes[i], Outcome::NotStarted(NotStarted::EarlierInGroupFailed))),
-                        Some(f) if n == f => prop_assert!(matches!(report.outcomes[i], Outcome::Failed(_))),
+                        Some(f) if n == f => prop_assert!(matches!(report.outcomes[i], Outcome::Failed(_)) || batch_stopped(&report.outcomes[i])),
                         _ => prop_assert!(report.outcomes[i].is_success()),
                     }
                 }
@@ -188,6 +193,14 @@ proptest! {
                 sorted.sort_unstable();
                 prop_assert_eq!(order, sorted, "group {} handled in arrival order", group);
             }
+        }
+        // AWS's rule: nothing after the batch's first failure succeeds, whatever its group.
+        if fifo && !skip_group && let Some(first) = report.outcomes.iter().position(|o| !o.is_success()) {
+            prop_assert!(report.outcomes[first..].iter().all(|o| !o.is_success()));
+        }
+        // A message is held back for another group's failure only by AWS's rule, once one failed.
+        if report.outcomes.iter().any(|o| matches!(o, Outcome::NotStarted(NotStarted::EarlierInBatchFailed))) {
+            prop_assert!(fifo && !skip_group && report.outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))));
         }
         match report.to_response(&records) {
             Ok(response) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::Recorder;
-use local_runner::consumer::RetryBackoff;
+use sqs_batch::retry::Backoff;
 use support::{RunningRunner, depth, drain_bodies, good_body, queue_pair, run_recorded, runner_config, send};
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +67,11 @@ async fn a_permanent_failure_and_a_bad_body_reach_the_dead_letter_queue_without_
     send(&client, &queue.url, &[doomed.clone(), "not json".to_owned()], None).await;
 
     let mut config = runner_config(&queue.url, 3);
-    config.retry_backoff = Some(RetryBackoff { base: Duration::from_secs(30), max: Duration::from_secs(60) });
+    config.retry_backoff = Some(Backoff {
+        initial: Duration::from_secs(30),
+        max: Duration::from_secs(60),
+        ..Backoff::default()
+    });
     let recorder = Arc::new(Recorder::default());
     let summary = run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
 
@@ -240,8 +244,11 @@ mod timing {
 
         // Idle for longer than the longest gap expected (4 s), so the run sees every attempt.
         let mut config = runner_config(&queue.url, 6);
-        config.retry_backoff =
-            Some(RetryBackoff { base: Duration::from_secs(1), max: Duration::from_secs(60) });
+        config.retry_backoff = Some(Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            ..Backoff::default()
+        });
         let recorder = Arc::new(Recorder::default());
         run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
 

@@ -10,8 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::{MAX_RECEIVE, MAX_WAIT_SECONDS};
 use crate::consumer::{
-    DEFAULT_POLLERS, DEFAULT_RETRY_BACKOFF_MAX_SECS, DEFAULT_RETRY_BACKOFF_SECS,
-    DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_START_TIMEOUT_SECS, DEFAULT_STATS_INTERVAL_SECS,
+    DEFAULT_POLLERS, DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_START_TIMEOUT_SECS, DEFAULT_STATS_INTERVAL_SECS,
 };
 
 /// The local endpoint when none is given: LocalStack's port.
@@ -161,14 +160,16 @@ pub struct Cli {
     #[arg(long, value_name = "N", requires = "lambda", value_parser = positive(limits::MAX_CONCURRENCY))]
     pub max_concurrency: Option<NonZeroUsize>,
 
-    /// Visibility after a failed message's first receive, doubling with each receive; 0 leaves
-    /// failures to the queue's own visibility timeout (0..=43200).
-    #[arg(long, default_value_t = DEFAULT_RETRY_BACKOFF_SECS, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
-    pub retry_backoff: u64,
+    /// Override the function's RETRY_BACKOFF_SECS: a failed message's visibility after its
+    /// first receive, multiplied with each receive (default 2); 0 leaves failures to the queue's
+    /// visibility timeout (0..=43200). With --lambda the function gets it too.
+    #[arg(long, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
+    pub retry_backoff: Option<u64>,
 
-    /// The longest visibility the retry back-off sets (0..=43200).
-    #[arg(long, default_value_t = DEFAULT_RETRY_BACKOFF_MAX_SECS, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
-    pub retry_backoff_max: u64,
+    /// Override the function's RETRY_BACKOFF_MAX_SECS: the longest visibility the retry back-off
+    /// sets (default 900; 0..=43200).
+    #[arg(long, value_name = "SECS", value_parser = seconds(limits::MAX_SECS))]
+    pub retry_backoff_max: Option<u64>,
 
     /// Do not extend the visibility of messages whose work outlasts the queue's visibility
     /// timeout.

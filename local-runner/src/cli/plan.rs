@@ -15,10 +15,11 @@ use sqs_batch::{DEADLINE_RESERVE_VAR, Options};
 use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg, Place, Target};
 use crate::RunnerError;
 use crate::aws::{Connection, QueueRef};
-use crate::consumer::{Config, RetryBackoff};
+use crate::consumer::Config;
 use crate::lambda::{DEFAULT_MAX_CONCURRENCY, LambdaSpec, Mapping};
 use crate::template::filter::Filters;
 use crate::template::{FunctionSpec, SqsEventSpec, Template};
+use sqs_batch::retry;
 
 /// What a run will do.
 #[derive(Debug)]
@@ -81,7 +82,9 @@ impl Cli {
                     RunnerError::Usage("--queue (or SQS_QUEUE) must name a queue or give its URL".into())
                 })?;
                 let mut config = self.config(queue.clone(), connection);
+                let process_env = |name: &str| std::env::var(name).ok();
                 let Some((path, template)) = template else {
+                    config.retry_backoff = self.retry_backoff("the environment", process_env)?;
                     return Ok(Plan::InProcess {
                         config: Box::new(config),
                         function_timeout,
@@ -89,6 +92,7 @@ impl Cli {
                     });
                 };
                 let Some(function) = choose_for_queue(&template, self.function.as_deref(), &queue)? else {
+                    config.retry_backoff = self.retry_backoff("the environment", process_env)?;
                     return Ok(Plan::InProcess {
                         config: Box::new(config),
                         function_timeout,
@@ -97,6 +101,10 @@ impl Cli {
                 };
                 let event = &function.sqs_events[0];
                 config.filters = Arc::new(filters(function, event)?);
+                // The function's back-off, as the deployed function reads it.
+                config.retry_backoff = self.retry_backoff(&function.logical_id, |name| {
+                    function.environment.get(name).cloned().or_else(|| process_env(name))
+                })?;
                 if config.max_in_flight.is_none() {
                     // As many at once as the deployed function would handle.
                     let concurrency = event.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY.get() as u64);
@@ -177,6 +185,10 @@ impl Cli {
                     if let Some(timeout) = function_timeout {
                         spec.timeout = timeout;
                     }
+                    // The function applies the back-off: the flags reach it as its variables.
+                    for (name, value) in self.retry_overrides() {
+                        spec.environment.insert(name.to_owned(), value);
+                    }
                     // The bootstrap reads its options from the function's environment: a timeout
                     // inside its deadline reserve would have it start no message, ever.
                     let options = Options::from_vars(|name| spec.environment.get(name).cloned())
@@ -193,6 +205,34 @@ impl Cli {
         }
     }
 
+    /// `--retry-backoff` and `--retry-backoff-max` as the function variables they override.
+    fn retry_overrides(&self) -> Vec<(&'static str, String)> {
+        let mut overrides = Vec::new();
+        if let Some(secs) = self.retry_backoff {
+            overrides.push((retry::RETRY_BACKOFF_VAR, secs.to_string()));
+        }
+        if let Some(secs) = self.retry_backoff_max {
+            overrides.push((retry::RETRY_BACKOFF_MAX_VAR, secs.to_string()));
+        }
+        overrides
+    }
+
+    /// The retry back-off of the function whose variables `var` looks up (named `whose` in an
+    /// error), with the flags' overrides.
+    fn retry_backoff(
+        &self,
+        whose: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<retry::Backoff>, RunnerError> {
+        let overrides = self.retry_overrides();
+        let var = |name: &str| {
+            overrides.iter().find(|(n, _)| *n == name).map(|(_, value)| value.clone()).or_else(|| var(name))
+        };
+        Options::from_vars(var)
+            .map(|options| options.retry)
+            .map_err(|e| RunnerError::Usage(format!("{whose}: {e}")))
+    }
+
     /// The consumer's configuration from the flags, for `queue`.
     fn config(&self, queue: QueueRef, connection: Connection) -> Config {
         let exit_when_idle = self.exit_when_idle.map(Duration::from_secs);
@@ -203,10 +243,6 @@ impl Cli {
         config.max_in_flight = self.max_in_flight;
         config.shutdown_timeout = Duration::from_secs(self.shutdown_timeout);
         config.exit_when_idle = exit_when_idle;
-        config.retry_backoff = (self.retry_backoff > 0).then(|| RetryBackoff {
-            base: Duration::from_secs(self.retry_backoff),
-            max: Duration::from_secs(self.retry_backoff_max.max(self.retry_backoff)),
-        });
         config.heartbeat = !self.no_heartbeat;
         config.start_timeout = Duration::from_secs(self.start_timeout);
         config.stats_interval = (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval));
@@ -451,6 +487,53 @@ mod tests {
             ),
             (defaults.shutdown_timeout, defaults.start_timeout, defaults.stats_interval, defaults.heartbeat)
         );
+    }
+
+    #[test]
+    fn the_retry_back_off_is_the_function_s_and_the_flags_override_it() {
+        let path = std::env::temp_dir().join(format!("backoff-{}.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"
+Resources:
+  Queue: {Type: AWS::SQS::Queue}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables: {RETRY_BACKOFF_SECS: "5", RETRY_BACKOFF_MULTIPLIER: "3", RETRY_BACKOFF_JITTER: full}
+      Events:
+        Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+"#,
+        )
+        .unwrap();
+        let template = path.display().to_string();
+        let backoff = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(
+                [&["local-runner", "--queue", "Queue", "--template", &template], extra].concat(),
+            )
+            .unwrap();
+            match cli.into_plan() {
+                Ok(Plan::InProcess { config, .. }) => Ok(config.retry_backoff),
+                Ok(Plan::Lambda(_)) => Err("not in process".to_owned()),
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        let from_template = backoff(&[]).unwrap().unwrap();
+        assert_eq!(
+            (from_template.initial, from_template.multiplier, from_template.jitter),
+            (Duration::from_secs(5), 3.0, retry::Jitter::Full)
+        );
+        let overridden = backoff(&["--retry-backoff", "1", "--retry-backoff-max", "10"]).unwrap().unwrap();
+        assert_eq!(
+            (overridden.initial, overridden.max, overridden.multiplier),
+            (Duration::from_secs(1), Duration::from_secs(10), 3.0)
+        );
+        assert_eq!(backoff(&["--retry-backoff", "0"]).unwrap(), None, "0: the queue's timeout");
+        std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace("full", "lots")).unwrap();
+        let error = backoff(&[]).unwrap_err();
+        assert!(error.contains("Fn") && error.contains("RETRY_BACKOFF_JITTER"), "{error}");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

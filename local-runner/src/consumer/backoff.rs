@@ -1,42 +1,16 @@
-//! Spacing things out: a failed message's next delivery (retry back-off), receives while the
-//! endpoint fails, and receives after an invocation failed as a whole.
+//! Spacing receives out while the endpoint fails, and after an invocation failed as a whole. (A
+//! failed message's next delivery is the framework's [`sqs_batch::retry`].)
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use sqs_batch::SqsMessage;
 use tokio_util::sync::CancellationToken;
 
-/// SQS keeps a message invisible for at most 12 hours after it was received.
-pub(crate) const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 60 * 60);
 /// The longest pause between receive attempts while the endpoint is failing, or after failed
 /// invocations.
 const MAX_PAUSE: Duration = Duration::from_secs(20);
-
-/// How failed messages are spaced out: `base × 2^(receives - 1)`, at most `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryBackoff {
-    /// The visibility after the first failed receive.
-    pub base: Duration,
-    /// The longest visibility it sets.
-    pub max: Duration,
-}
-
-impl RetryBackoff {
-    /// The visibility timeout for a message that failed on its `receive_count`-th receive.
-    #[must_use]
-    pub fn visibility(&self, receive_count: u32) -> Duration {
-        let doublings = receive_count.saturating_sub(1).min(30);
-        self.base.saturating_mul(1 << doublings).min(self.max).min(MAX_INVISIBLE)
-    }
-}
-
-/// A record's `ApproximateReceiveCount`, 1 when missing.
-pub(crate) fn receive_count(record: &SqsMessage) -> u32 {
-    record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
-}
 
 /// Exponential back-off from 1 s after `failures` failures in a row, capped at 20 s, with up to a
 /// quarter taken off at random so that pollers do not retry in step.
@@ -87,19 +61,6 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_with_each_receive_up_to_its_max() {
-        let backoff = RetryBackoff { base: Duration::from_secs(2), max: Duration::from_secs(60) };
-        let seconds: Vec<u64> = (1..=7).map(|n| backoff.visibility(n).as_secs()).collect();
-        assert_eq!(seconds, [2, 4, 8, 16, 32, 60, 60]);
-    }
-
-    #[test]
-    fn backoff_never_exceeds_the_twelve_hour_cap() {
-        let backoff = RetryBackoff { base: Duration::from_secs(3600), max: Duration::from_secs(100 * 3600) };
-        assert_eq!(backoff.visibility(50), MAX_INVISIBLE);
-    }
 
     #[test]
     fn pauses_grow_from_about_a_second_and_stay_under_the_cap() {

@@ -1,18 +1,18 @@
 //! One received batch: kept invisible while it runs, then settled with SQS.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
+use sqs_batch::retry::{self, Backoff, RequeueReason, receive_count};
+use sqs_batch::{BatchReport, Outcome, SqsMessage};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::backoff::{RetryBackoff, Throttle, receive_count};
-use super::executor::BatchExecutor;
+use super::backoff::Throttle;
+use super::executor::{BatchExecutor, Execution};
 use super::heartbeat::Housekeeper;
 use super::idle::Idle;
 use crate::RunnerError;
@@ -32,7 +32,8 @@ pub(crate) struct Batches<E> {
     pub(crate) stats: Arc<Stats>,
     pub(crate) idle: Arc<Idle>,
     pub(crate) heartbeat: Option<Housekeeper>,
-    pub(crate) retry: Option<RetryBackoff>,
+    /// Failed messages' visibility: the function's back-off.
+    pub(crate) retry: Option<Backoff>,
     pub(crate) throttle: Arc<Throttle>,
     /// Cancelled to stop: no new message starts.
     pub(crate) stop: CancellationToken,
@@ -114,14 +115,18 @@ impl<E: BatchExecutor> Batches<E> {
         self.stats.in_flight.dec_by(gauge);
         self.throttle.invocation(execution.failed_whole);
         let hidden_until = *invisible_until.lock().unwrap_or_else(PoisonError::into_inner);
-        self.settle(&records, &execution.report, hidden_until).await;
+        self.settle(&records, &execution, hidden_until).await;
         self.idle.settled(records.len());
         drop(permits);
     }
 
-    /// Deletes what succeeded, releases what never started or was given up, and gives failures
-    /// (and the FIFO messages held back behind them) their next visibility.
-    async fn settle(&self, records: &[SqsMessage], report: &BatchReport, hidden_until: Instant) {
+    /// Deletes what succeeded, and gives every other message its next visibility by the
+    /// framework's [`retry::plan`]: failures their back-off (and the FIFO messages held back
+    /// behind them the same), what never started or was given up 0. Under `--lambda` the
+    /// function has already set its failures' visibility, as it does when deployed: the runner
+    /// only releases what it never handed over.
+    async fn settle(&self, records: &[SqsMessage], execution: &Execution, hidden_until: Instant) {
+        let report = &execution.report;
         let counts = report.counts();
         Stats::add(&self.stats.succeeded, counts.succeeded);
         Stats::add(&self.stats.failed, counts.failed);
@@ -135,11 +140,6 @@ impl<E: BatchExecutor> Batches<E> {
         }
 
         let mut to_delete = Vec::with_capacity(counts.succeeded);
-        let mut to_release = Vec::new();
-        let mut later: Vec<(&SqsMessage, i32)> = Vec::new();
-        let mut held_back = Vec::new();
-        // FIFO: the visibility each group's failure got, for the messages held back behind it.
-        let mut group_visibility: HashMap<Option<&str>, i32> = HashMap::new();
         for (record, outcome) in records.iter().zip(&report.outcomes) {
             let message_id = record.message_id.as_deref().unwrap_or_default();
             match outcome {
@@ -147,19 +147,33 @@ impl<E: BatchExecutor> Batches<E> {
                     self.stats.failures.succeeded(message_id, receive_count(record));
                     to_delete.push(record);
                 }
-                Outcome::NotStarted(NotStarted::Stopped) | Outcome::Abandoned => to_release.push((record, 0)),
                 Outcome::Failed(error) => {
                     self.stats.failures.failed(message_id, &format!("{error:#}"), receive_count(record));
-                    if let Some(visibility) = self.next_visibility(record, error) {
-                        later.push((record, visibility));
-                        group_visibility.insert(group_of(record), visibility);
-                    }
                 }
-                Outcome::NotStarted(NotStarted::EarlierInGroupFailed) => held_back.push(record),
+                Outcome::NotStarted(_) | Outcome::Abandoned => {}
             }
         }
-        // They come back with the failure that held them, in order, not a visibility timeout later.
-        later.extend(held_back.into_iter().filter_map(|r| Some((r, *group_visibility.get(&group_of(r))?))));
+        let dead_letter = self.sqs.queue().redrive.is_some();
+        let by_function = self.executor.requeues_failures();
+        // The function draws its own jitter: the runner counts on the latest it can be.
+        let plan = if by_function {
+            retry::plan(records, report, self.retry.as_ref(), dead_letter, || 1.0)
+        } else {
+            retry::plan(records, report, self.retry.as_ref(), dead_letter, fastrand::f64)
+        };
+        let mut to_release = Vec::new();
+        let mut later: Vec<(&SqsMessage, i32)> = Vec::new();
+        for entry in &plan {
+            let record = &records[entry.index];
+            match entry.reason {
+                RequeueReason::Released => to_release.push((record, entry.seconds)),
+                RequeueReason::Failed | RequeueReason::HeldBack if !by_function => {
+                    later.push((record, entry.seconds))
+                }
+                RequeueReason::Failed | RequeueReason::HeldBack => {}
+            }
+        }
+        self.expect_back(report, &plan, execution.failed_whole && by_function, hidden_until, dead_letter);
 
         if !to_delete.is_empty() {
             // Worth retrying for as long as SQS keeps the messages hidden: a delete that lands in
@@ -184,25 +198,40 @@ impl<E: BatchExecutor> Batches<E> {
             Stats::add(&self.stats.released, released);
         }
         if !later.is_empty() {
-            self.sqs.set_visibility(&later, Retries::times(VISIBILITY_ATTEMPTS)).await;
+            let set = self.sqs.set_visibility(&later, Retries::times(VISIBILITY_ATTEMPTS)).await;
+            Stats::add(&self.stats.requeue_failed, later.len() - set);
         }
     }
 
-    /// A failed message's visibility from now on, in seconds; `None` leaves the queue's own
-    /// timeout (no retry back-off: `--retry-backoff 0`, and Lambda's semantics under `--lambda`).
-    /// A failure no retry can fix comes back at once: it spends its receives and reaches the
-    /// dead-letter queue without waiting out a back-off.
-    fn next_visibility(&self, record: &SqsMessage, error: &Error) -> Option<i32> {
-        let backoff = self.retry?;
-        if !error.is_retryable() {
-            return Some(0);
+    /// Tells the idle clock when the messages that did not succeed come back: at their planned
+    /// visibility, or, when the plan leaves them to the queue (no back-off, or an invocation
+    /// that failed as a whole under `--lambda`), when their receive's visibility runs out.
+    fn expect_back(
+        &self,
+        report: &BatchReport,
+        plan: &[retry::Requeue],
+        to_the_queue: bool,
+        hidden_until: Instant,
+        dead_letter: bool,
+    ) {
+        let now = Instant::now();
+        let planned = |index: usize| plan.iter().find(|entry| entry.index == index);
+        let latest = report
+            .outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| !outcome.is_success())
+            .map(|(index, _)| match planned(index) {
+                Some(entry) if !to_the_queue => {
+                    now + Duration::from_secs(entry.seconds.unsigned_abs().into())
+                }
+                _ => hidden_until,
+            })
+            .max();
+        if let Some(at) = latest {
+            self.idle.due_back(at.max(now), dead_letter);
         }
-        Some(i32::try_from(backoff.visibility(receive_count(record)).as_secs()).unwrap_or(i32::MAX))
     }
-}
-
-fn group_of(record: &SqsMessage) -> Option<&str> {
-    record.attributes.get("MessageGroupId").map(String::as_str)
 }
 
 /// How long ago the batch's oldest message was sent, from its `SentTimestamp`.

@@ -6,18 +6,14 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use super::RetryBackoff;
 use crate::aws::{Connection, MAX_RECEIVE, MAX_WAIT_SECONDS, QueueRef};
 use crate::template::filter::Filters;
+use sqs_batch::retry::Backoff;
 
 /// Concurrent long-poll tasks.
 pub const DEFAULT_POLLERS: NonZeroUsize = NonZeroUsize::new(2).expect("2 is not zero");
 /// Seconds that started messages get to finish after a stop signal.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
-/// A failed message's visibility after its first receive, in seconds; doubles per receive.
-pub const DEFAULT_RETRY_BACKOFF_SECS: u64 = 2;
-/// The longest retry back-off, in seconds: 15 minutes.
-pub const DEFAULT_RETRY_BACKOFF_MAX_SECS: u64 = 900;
 /// How long the endpoint may take to answer at start, in seconds.
 pub const DEFAULT_START_TIMEOUT_SECS: u64 = 30;
 /// Seconds between stats lines.
@@ -47,8 +43,10 @@ pub struct Config {
     pub invoke_batch_size: Option<NonZeroUsize>,
     /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
     pub batching_window: Duration,
-    /// Failed messages' visibility from their receive count; `None` leaves the queue's timeout.
-    pub retry_backoff: Option<RetryBackoff>,
+    /// Failed messages' visibility from their receive count (the function's `RETRY_BACKOFF_*`
+    /// variables); `None` leaves the queue's timeout. Under `--lambda` the function applies it,
+    /// and the runner only counts on it to know when failures are due back.
+    pub retry_backoff: Option<Backoff>,
     /// Extend the visibility of running messages before it runs out.
     pub heartbeat: bool,
     /// How long the endpoint may take to answer at start.
@@ -80,10 +78,7 @@ impl Config {
             exit_when_idle: None,
             invoke_batch_size: None,
             batching_window: Duration::ZERO,
-            retry_backoff: Some(RetryBackoff {
-                base: Duration::from_secs(DEFAULT_RETRY_BACKOFF_SECS),
-                max: Duration::from_secs(DEFAULT_RETRY_BACKOFF_MAX_SECS),
-            }),
+            retry_backoff: Some(Backoff::default()),
             heartbeat: true,
             start_timeout: Duration::from_secs(DEFAULT_START_TIMEOUT_SECS),
             stats_interval: Some(Duration::from_secs(DEFAULT_STATS_INTERVAL_SECS)),

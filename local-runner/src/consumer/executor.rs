@@ -42,6 +42,12 @@ pub trait BatchExecutor: Send + Sync + 'static {
         stop: &CancellationToken,
         abandon: &CancellationToken,
     ) -> impl Future<Output = Execution> + Send;
+
+    /// Whether what runs the batch sets its failed messages' visibility itself (the Lambda
+    /// function does, as deployed); else the runner does, as it settles the batch.
+    fn requeues_failures(&self) -> bool {
+        false
+    }
 }
 
 /// A handler run in this process through the batch core, with the function's options.

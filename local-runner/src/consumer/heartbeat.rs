@@ -17,8 +17,8 @@ use sqs_batch::SqsMessage;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::MAX_INVISIBLE;
 use crate::aws::{Connection, Retries, Sqs};
+use sqs_batch::retry::MAX_VISIBILITY as MAX_INVISIBLE;
 
 /// How often the heartbeat thread looks for batches due an extension: how late an extension may
 /// come, against a visibility timeout of which half is still left when it is due.

@@ -85,6 +85,18 @@ impl Idle {
         state.cut_off_pending.replace(visibility).is_none()
     }
 
+    /// Messages that did not succeed come back at `at`. A run whose failures end (a queue with a
+    /// dead-letter queue: each comes back, succeeds or moves there) is not idle before: `wait`.
+    /// Without one a failing message comes back forever, so the idle exit does not wait for it;
+    /// the summary says where it is.
+    pub(crate) fn due_back(&self, at: Instant, wait: bool) {
+        if wait {
+            let mut state = self.state();
+            let until = at + STRANDED_SLACK;
+            state.stranded_until = Some(state.stranded_until.map_or(until, |earlier| earlier.max(until)));
+        }
+    }
+
     /// `messages` held messages are settled (deleted, released, left to their timeout).
     pub(crate) fn settled(&self, messages: usize) {
         let mut state = self.state();
@@ -172,6 +184,22 @@ mod tests {
         assert!(idle.idle_at(due) < Duration::from_secs(1), "the idle window starts when they are due back");
         assert!(idle.idle_at(due + LATER) >= LATER - Duration::from_secs(1), "and runs from there");
         assert!(idle.receive_cut_off(Duration::from_secs(30)), "an answer ended the streak");
+    }
+
+    #[test]
+    fn failures_due_back_keep_a_run_busy_only_while_their_retries_end() {
+        let idle = Idle::new();
+        idle.received(0);
+        idle.due_back(Instant::now() + Duration::from_secs(30), true);
+        assert_eq!(idle.idle_at(Instant::now() + Duration::from_secs(29)), Duration::ZERO, "due back");
+        assert!(idle.idle_at(Instant::now() + LATER) >= LATER - Duration::from_secs(32));
+        let forever = Idle::new();
+        forever.received(0);
+        forever.due_back(Instant::now() + Duration::from_secs(30), false);
+        assert!(
+            forever.idle_at(Instant::now() + Duration::from_secs(29)) > Duration::ZERO,
+            "no DLQ: not waited for"
+        );
     }
 
     #[test]

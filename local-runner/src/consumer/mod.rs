@@ -23,10 +23,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use backoff::RetryBackoff;
 pub use config::{
-    Config, DEFAULT_POLLERS, DEFAULT_RETRY_BACKOFF_MAX_SECS, DEFAULT_RETRY_BACKOFF_SECS,
-    DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_START_TIMEOUT_SECS, DEFAULT_STATS_INTERVAL_SECS,
+    Config, DEFAULT_POLLERS, DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_START_TIMEOUT_SECS,
+    DEFAULT_STATS_INTERVAL_SECS,
 };
 pub use executor::{BatchExecutor, Execution, InProcess};
 
@@ -69,6 +68,12 @@ pub async fn run<E: BatchExecutor>(
         max_in_flight = in_flight.get(),
         "polling"
     );
+    if queue.redrive.is_none() && config.retry_backoff.is_some() {
+        tracing::warn!(
+            queue = %queue.url,
+            "the queue has no dead-letter queue: a message that keeps failing comes back at its back-off until the retention period ends, and an idle exit does not wait for it"
+        );
+    }
     let started = std::time::Instant::now();
     let sqs = Sqs::new(client, queue);
     let heartbeat = if config.heartbeat {

@@ -80,6 +80,11 @@ impl LambdaExecutor {
 }
 
 impl BatchExecutor for LambdaExecutor {
+    /// The function sets its failures' visibility before it answers, as it does deployed.
+    fn requeues_failures(&self) -> bool {
+        true
+    }
+
     /// An invocation cannot be stopped halfway: `stop` is not consulted once it is sent, and
     /// `abandon` gives up the whole invocation (its process is killed).
     async fn execute(

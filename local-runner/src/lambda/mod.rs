@@ -1,9 +1,9 @@
 //! Running the real Lambda binary locally: execution environments (processes of the bootstrap,
 //! each with its own Runtime API) behind an emulated SQS event source mapping.
 //!
-//! Lambda's event source mapping neither extends visibility nor spaces out retries, so [`run`]
-//! turns the consumer's heartbeat and retry back-off off: `local-runner --lambda`, the tests and
-//! any embedding program get the same semantics.
+//! Lambda's event source mapping does not extend visibility, so [`run`] turns the consumer's
+//! heartbeat off; failures are spaced out by the function itself (its retry back-off), as
+//! deployed: `local-runner --lambda`, the tests and any embedding program get the same semantics.
 
 mod environment;
 mod mapping;
@@ -29,8 +29,8 @@ use crate::observe::Summary;
 /// once, partial batch responses applied as Lambda does. Until `shutdown` (or idle, with an idle
 /// exit).
 ///
-/// Lambda's semantics hold whatever `config` says: no heartbeat, no retry back-off (failures
-/// come back after the queue's visibility timeout). Unless `config.max_in_flight` is set, the
+/// Lambda's semantics hold whatever `config` says: no heartbeat, and failures come back when the
+/// function's own back-off (its `RETRY_BACKOFF_*` variables) says. Unless `config.max_in_flight` is set, the
 /// runner holds no more messages than the invocations running at once can take.
 ///
 /// The function's first execution environment is started, and its init awaited, before anything
@@ -46,7 +46,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<Summary, RunnerError> {
     config.heartbeat = false;
-    config.retry_backoff = None;
+    // The function's own back-off, which it applies: the runner counts on it for what is due back.
+    if let Ok(options) = sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned()) {
+        config.retry_backoff = options.retry;
+    }
     config.invoke_batch_size = Some(mapping.batch_size);
     config.batching_window = mapping.batching_window;
     if config.max_in_flight.is_none() {

@@ -29,6 +29,9 @@ pub(crate) struct Stats {
     pub(crate) delete_failed: Counter,
     pub(crate) deleted_late: Counter,
     pub(crate) released: Counter,
+    /// Failed messages whose back-off could not be set: they come back after the queue's
+    /// visibility timeout instead.
+    pub(crate) requeue_failed: Counter,
     /// ReceiveMessage calls that failed (the endpoint down or refusing).
     pub(crate) receive_errors: Counter,
     /// ReceiveMessage calls that may have reached SQS and got no answer.
@@ -60,6 +63,7 @@ impl Default for Stats {
             delete_failed: Counter::default(),
             deleted_late: Counter::default(),
             released: Counter::default(),
+            requeue_failed: Counter::default(),
             receive_errors: Counter::default(),
             receives_cut_off: Counter::default(),
             in_flight: Gauge::default(),
@@ -100,6 +104,9 @@ pub struct Summary {
     pub deleted_late: u64,
     /// Made visible again at once because they were received but not started before a stop.
     pub released: u64,
+    /// Failed messages whose retry back-off could not be set: they come back after the queue's
+    /// visibility timeout instead. A delay, never a loss.
+    pub requeue_failed: u64,
     /// ReceiveMessage calls that may have reached SQS and got no answer (a timeout, a connection
     /// lost mid-way): SQS may have taken messages for them, which come back after their
     /// visibility timeout. A delay, never a loss.
@@ -135,6 +142,7 @@ impl Stats {
             delete_failed: self.delete_failed.get(),
             deleted_late: self.deleted_late.get(),
             released: self.released.get(),
+            requeue_failed: self.requeue_failed.get(),
             receives_cut_off: self.receives_cut_off.get(),
             ..Summary::default()
         }
@@ -199,6 +207,11 @@ impl Stats {
                 "released",
                 "Messages made visible again at once: a stop came before they started, or they were given up",
                 &self.released,
+            ),
+            (
+                "requeue_failed",
+                "Failed messages whose retry back-off could not be set; they come back after the queue's visibility timeout",
+                &self.requeue_failed,
             ),
         ];
         for (name, help, counter) in messages {

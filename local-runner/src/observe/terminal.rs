@@ -398,6 +398,7 @@ pub fn summary_text(summary: &Summary, colour: bool) -> String {
         ),
         (summary.filtered, "filtered out: no filter matched; deleted without being handled"),
         (summary.released, "released at the stop: visible again at once"),
+        (summary.requeue_failed, "back-off not set: these come back after the queue's visibility timeout"),
         (summary.abandoned, "abandoned: still running when the shutdown timeout ran out; delivered again"),
         (summary.delete_failed, "succeeded but not deleted: SQS delivers them again"),
         (summary.deleted_late, "deleted after their visibility timeout: SQS may have delivered them again"),

@@ -16,7 +16,7 @@ use crate::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, Messag
 use crate::trace::TraceContext;
 use crate::{Context, Error, Handler};
 
-use super::lanes::Slots;
+use super::lanes::{MESSAGE_GROUP_ID, Slots};
 use super::{NotStarted, Outcome};
 
 /// One lane of a batch, owned by its task.
@@ -36,18 +36,28 @@ pub(super) struct Lane<H> {
 
 impl<H: Handler> Lane<H> {
     /// Runs the lane's messages one after another, stopping at the first one that does not
-    /// succeed; records each outcome as soon as it is known.
+    /// succeed; records each outcome as soon as it is known. A lane holds one FIFO group, or a
+    /// whole FIFO batch run by AWS's rule: then what follows a failure is held back with it when
+    /// it is of a group that failed, and released otherwise.
     pub(super) async fn run(self) {
         let mut blocked = None;
+        let mut failed_groups: Vec<Option<&str>> = Vec::new();
         for &index in &self.order[self.range.clone()] {
-            let outcome = if let Some(reason) = blocked {
-                Outcome::NotStarted(reason)
-            } else if self.stop.is_cancelled() {
-                Outcome::NotStarted(NotStarted::Stopped)
-            } else {
-                self.slots.start(index);
-                self.run_one(index).await
+            let group = self.records[index].attributes.get(MESSAGE_GROUP_ID).map(String::as_str);
+            let outcome = match blocked {
+                Some(NotStarted::EarlierInGroupFailed) if !failed_groups.contains(&group) => {
+                    Outcome::NotStarted(NotStarted::EarlierInBatchFailed)
+                }
+                Some(reason) => Outcome::NotStarted(reason),
+                None if self.stop.is_cancelled() => Outcome::NotStarted(NotStarted::Stopped),
+                None => {
+                    self.slots.start(index);
+                    self.run_one(index).await
+                }
             };
+            if matches!(outcome, Outcome::Failed(_) | Outcome::Abandoned) {
+                failed_groups.push(group);
+            }
             if !outcome.is_success() && blocked.is_none() {
                 blocked = Some(match outcome {
                     Outcome::NotStarted(NotStarted::Stopped) => NotStarted::Stopped,

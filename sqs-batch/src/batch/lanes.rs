@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use aws_lambda_events::sqs::SqsMessage;
 
-use crate::Error;
+use crate::{Error, FifoMode};
 
 use super::{BatchReport, NotStarted, Outcome};
 
@@ -67,12 +67,19 @@ impl Slots {
 }
 
 /// Splits a batch into lanes that may run concurrently: one message each for a standard queue;
-/// one message group each (in arrival order) for a FIFO queue.
+/// for a FIFO queue, one message group each (in arrival order) when a failure skips only its
+/// group, else the whole batch in one lane.
 ///
 /// Returns record indices reordered so that each lane is a contiguous range of them.
-pub(super) fn plan_lanes(records: &[SqsMessage]) -> (Vec<usize>, Vec<Range<usize>>) {
+pub(super) fn plan_lanes(records: &[SqsMessage], fifo: FifoMode) -> (Vec<usize>, Vec<Range<usize>>) {
     if !is_fifo(records) {
         return ((0..records.len()).collect(), (0..records.len()).map(|i| i..i + 1).collect());
+    }
+    if fifo == FifoMode::StopBatch {
+        // AWS's rule is one of order across the whole batch: "stop at the first failure and
+        // return it and every later message" only means something when they run in turn.
+        let whole = 0..records.len();
+        return (whole.clone().collect(), std::iter::once(whole).collect());
     }
     // Groups in order of first appearance; a record without a group id is a group of its own.
     let group_of = |i: usize| records[i].attributes.get(MESSAGE_GROUP_ID).map(String::as_str);

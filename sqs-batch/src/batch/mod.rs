@@ -6,9 +6,12 @@
 //! - each message runs in a task of its own, at most [`Run::concurrency`] at once, so a
 //!   CPU-heavy handler uses every core of a multi-thread runtime;
 //! - a panic in the handler fails that message alone;
-//! - FIFO queues (source ARN ending in `.fifo`): the messages of one group run in order, one at
-//!   a time; after a group's first failure the rest of that group is not started and is
-//!   reported failed, so SQS redelivers it in order; other groups go on;
+//! - FIFO queues (source ARN ending in `.fifo`; a standard "fair" queue's group ids do not make
+//!   it one): the messages of one group run in order, one at a time; after a group's first
+//!   failure the rest of that group is not started and is reported failed, so SQS redelivers it
+//!   in order. By AWS's rule ([`crate::FifoMode::StopBatch`], the default) the batch runs in its
+//!   order, one message at a time, and nothing starts after the first failure; with
+//!   [`crate::FifoMode::SkipGroup`] the groups run at once and only the failed group stops;
 //! - once [`Run::stop`] is cancelled, or the deadline reserve is reached, no further message
 //!   starts and every handler's [`Context`] says so; messages already running finish;
 //! - once [`Run::abandon`] is cancelled, running messages are given up: what finished keeps its
@@ -58,7 +61,7 @@ pub async fn process_batch<H: Handler>(
         stop.cancel();
     }
 
-    let (order, lanes) = plan_lanes(records);
+    let (order, lanes) = plan_lanes(records, run.fifo);
     let order: Arc<[usize]> = order.into();
     let lane = |range: Range<usize>| Lane {
         handler: Arc::clone(handler),

@@ -10,6 +10,9 @@ pub enum NotStarted {
     /// An earlier message of the same FIFO group failed (or was not started); handling this one
     /// would break the group's order.
     EarlierInGroupFailed,
+    /// A message of another group of the FIFO batch failed first: AWS's rule for FIFO batches
+    /// ([`crate::FifoMode::StopBatch`]) stops the whole batch there.
+    EarlierInBatchFailed,
     /// The batch was told to stop before this message started (shutdown or deadline).
     Stopped,
 }
@@ -20,6 +23,7 @@ impl NotStarted {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EarlierInGroupFailed => "earlier_in_group_failed",
+            Self::EarlierInBatchFailed => "earlier_in_batch_failed",
             Self::Stopped => "stopped",
         }
     }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::trace::TraceContext;
 
-use crate::Options;
+use crate::{FifoMode, Options};
 
 /// How one batch is run: its limits, and the signals that end it early.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct Run {
     pub request_id: Option<Arc<str>>,
     /// The Lambda invocation's own trace (its context's X-Ray trace id), if it has one.
     pub invocation_trace: Option<TraceContext>,
+    /// What a failure in a FIFO batch stops.
+    pub fifo: FifoMode,
 }
 
 impl Run {
@@ -42,6 +44,7 @@ impl Run {
             abandon: CancellationToken::new(),
             request_id: None,
             invocation_trace: None,
+            fifo: options.fifo,
         }
     }
 

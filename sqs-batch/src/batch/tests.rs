@@ -108,7 +108,7 @@ async fn fifo_groups_run_in_order_one_message_at_a_time() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn after_a_fifo_failure_the_rest_of_its_group_is_not_started() {
+async fn after_a_fifo_failure_the_rest_of_its_group_is_not_started_and_skip_group_lets_the_others_go_on() {
     let handler = Arc::new(Scripted::default());
     let records = [
         fifo_record("a1", "a", "fail:a1"),
@@ -116,10 +116,40 @@ async fn after_a_fifo_failure_the_rest_of_its_group_is_not_started() {
         fifo_record("a2", "a", "a:2"),
         fifo_record("b2", "b", "b:2"),
     ];
-    let report = run(&handler, &records, 10).await;
+    let skip_group = Run { fifo: crate::FifoMode::SkipGroup, ..limit(10) };
+    let report = process_batch(&handler, &Arc::from(&records[..]), &skip_group).await;
     assert_eq!(failed_ids(&report, &records), ["a1", "a2"]);
     assert!(matches!(report.outcomes[2], Outcome::NotStarted(NotStarted::EarlierInGroupFailed)));
     assert!(!handler.handled.lock().unwrap().contains(&"a:2".to_owned()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_aws_s_rule_a_fifo_batch_runs_in_order_and_stops_at_its_first_failure() {
+    let handler = Arc::new(Scripted::default());
+    let records = [
+        fifo_record("b1", "b", "b:1"),
+        fifo_record("a1", "a", "fail:a1"),
+        fifo_record("b2", "b", "b:2"),
+        fifo_record("a2", "a", "a:2"),
+    ];
+    let report = run(&handler, &records, 10).await;
+    assert_eq!(failed_ids(&report, &records), ["a1", "b2", "a2"]);
+    assert_eq!(*handler.handled.lock().unwrap(), ["b:1", "fail:a1"], "in the batch's order, one at a time");
+    assert!(matches!(report.outcomes[2], Outcome::NotStarted(NotStarted::EarlierInBatchFailed)));
+    assert!(matches!(report.outcomes[3], Outcome::NotStarted(NotStarted::EarlierInGroupFailed)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn group_ids_on_a_standard_queue_do_not_make_it_fifo() {
+    // A fair queue: a standard queue whose producers set MessageGroupId. No order, no group stop.
+    let handler = Arc::new(Scripted::default());
+    let mut records = vec![record("a1", "fail:a1"), record("a2", "a:2"), record("b1", "b:1")];
+    for (record, group) in records.iter_mut().zip(["a", "a", "b"]) {
+        record.attributes.insert(MESSAGE_GROUP_ID.to_owned(), group.to_owned());
+    }
+    let report = run(&handler, &records, 10).await;
+    assert_eq!(failed_ids(&report, &records), ["a1"]);
+    assert_eq!(handler.peak.load(Ordering::SeqCst), 3, "a group's messages run at once");
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,7 +200,7 @@ async fn an_abandoned_batch_keeps_the_outcomes_of_the_messages_that_finished() {
     ]);
     // A standard record and a FIFO group whose second message never ends; g3 waits behind it.
     let abandon = CancellationToken::new();
-    let run = limit(10).abandon_on(abandon.clone());
+    let run = Run { fifo: crate::FifoMode::SkipGroup, ..limit(10) }.abandon_on(abandon.clone());
     let batch = process_batch(&handler, &records, &run);
     let abandoner = async {
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -266,7 +296,7 @@ fn fifo_lanes_keep_arrival_order_and_group_records_without_a_group_alone() {
     let mut loose = fifo_record("x", "", "x");
     loose.attributes.clear();
     let records = [fifo_record("a1", "a", ""), fifo_record("b1", "b", ""), loose, fifo_record("a2", "a", "")];
-    let (order, lanes) = plan_lanes(&records);
+    let (order, lanes) = plan_lanes(&records, crate::FifoMode::SkipGroup);
     let lanes: Vec<Vec<usize>> = lanes.into_iter().map(|lane| order[lane].to_vec()).collect();
     assert_eq!(lanes, [vec![0, 3], vec![1], vec![2]]);
 }

@@ -244,6 +244,8 @@ where
 pub struct RunningRunner {
     pub child: std::process::Child,
     pub lines: std::sync::Arc<Mutex<Vec<serde_json::Value>>>,
+    /// When each line of `lines` arrived, from the start.
+    pub arrived: std::sync::Arc<Mutex<Vec<Duration>>>,
     stdout: Option<std::thread::JoinHandle<()>>,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
@@ -266,13 +268,17 @@ impl RunningRunner {
             .spawn()
             .expect("start local-runner");
         let lines = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let arrived = std::sync::Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("piped");
-        let sink = std::sync::Arc::clone(&lines);
+        let (sink, times) = (std::sync::Arc::clone(&lines), std::sync::Arc::clone(&arrived));
+        let started = Instant::now();
         let stdout = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let value = serde_json::from_str(&line)
                     .unwrap_or_else(|_| panic!("every stdout line is a JSON object: {line}"));
-                sink.lock().expect("not poisoned").push(value);
+                let mut lines = sink.lock().expect("not poisoned");
+                times.lock().expect("not poisoned").push(started.elapsed());
+                lines.push(value);
             }
         });
         let mut err_pipe = child.stderr.take().expect("piped");
@@ -281,7 +287,7 @@ impl RunningRunner {
             let _ = err_pipe.read_to_string(&mut text);
             text
         });
-        Self { child, lines, stdout: Some(stdout), stderr: Some(stderr) }
+        Self { child, lines, arrived, stdout: Some(stdout), stderr: Some(stderr) }
     }
 
     /// Body ids of the messages logged with `"outcome":"ok"`, in log order.
@@ -291,6 +297,19 @@ impl RunningRunner {
             .iter()
             .filter(|line| line["outcome"] == "ok")
             .filter_map(|line| line["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// When each attempt at the message whose body id is `id` ended, and its receive count: from
+    /// its outcome lines, in log order.
+    pub fn attempts(&self, id: &str) -> Vec<(Duration, u64)> {
+        let lines = self.lines.lock().expect("not poisoned");
+        let arrived = self.arrived.lock().expect("not poisoned");
+        lines
+            .iter()
+            .zip(arrived.iter())
+            .filter(|(line, _)| line["id"] == id && line["outcome"].is_string())
+            .map(|(line, at)| (*at, line["receive_count"].as_u64().unwrap_or(0)))
             .collect()
     }
 

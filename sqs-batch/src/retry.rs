@@ -1,0 +1,299 @@
+//! When a message that did not succeed comes back: one plan for both runtimes.
+//!
+//! A failed message's next delivery is set from its receive count (`initial × multiplier^(n − 1)`,
+//! capped, with Spring Cloud AWS's jitter) by changing its visibility before the batch is
+//! settled: `local-runner` does it as it settles a batch, the Lambda adapter before it returns the
+//! partial batch response. Both call [`plan`] with the same [`Backoff`], read from the function's
+//! environment, so a failing message has the same timeline in process, under `--lambda` and in
+//! the deployed function. Without a back-off (`RETRY_BACKOFF_SECS=0`) failures keep the queue's
+//! own visibility timeout, which is all Lambda's event source mapping does by itself.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsMessage;
+
+use crate::batch::{BatchReport, NotStarted, Outcome};
+
+/// Seconds of visibility after a failed first receive; 0 turns the back-off off.
+pub const RETRY_BACKOFF_VAR: &str = "RETRY_BACKOFF_SECS";
+/// What each further receive multiplies the visibility by (1 is a fixed delay).
+pub const RETRY_BACKOFF_MULTIPLIER_VAR: &str = "RETRY_BACKOFF_MULTIPLIER";
+/// The longest visibility the back-off sets, in seconds.
+pub const RETRY_BACKOFF_MAX_VAR: &str = "RETRY_BACKOFF_MAX_SECS";
+/// `none`, `full` or `half`: how much of each visibility is left to chance.
+pub const RETRY_BACKOFF_JITTER_VAR: &str = "RETRY_BACKOFF_JITTER";
+
+/// SQS keeps a message invisible for at most 12 hours.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// The largest multiplier accepted: beyond it the cap is reached on the second receive anyway.
+pub const MAX_MULTIPLIER: f64 = 100.0;
+
+/// How much of a back-off step is random, as Spring Cloud AWS defines it: spreading the retries
+/// of messages that failed together, so that they do not all come back in the same second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Jitter {
+    /// Exactly the computed step.
+    #[default]
+    None,
+    /// Anywhere from zero to the computed step.
+    Full,
+    /// Anywhere from half the computed step to all of it.
+    Half,
+}
+
+impl Jitter {
+    /// Its name in `RETRY_BACKOFF_JITTER`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Full => "full",
+            Self::Half => "half",
+        }
+    }
+
+    /// From its name, any case.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "none" | "" => Some(Self::None),
+            "full" => Some(Self::Full),
+            "half" => Some(Self::Half),
+            _ => None,
+        }
+    }
+}
+
+/// A failed message's visibility from its receive count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The visibility after the first failed receive (at least a second).
+    pub initial: Duration,
+    /// What each further receive multiplies it by (1.0 ..= [`MAX_MULTIPLIER`]).
+    pub multiplier: f64,
+    /// The longest visibility it sets (never more than [`MAX_VISIBILITY`]).
+    pub max: Duration,
+    /// How much of each step is random.
+    pub jitter: Jitter,
+}
+
+impl Default for Backoff {
+    /// 2 s, doubling, at most 15 minutes, no jitter: 2, 4, 8, 16 ... seconds.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(2),
+            multiplier: 2.0,
+            max: Duration::from_secs(900),
+            jitter: Jitter::None,
+        }
+    }
+}
+
+impl Backoff {
+    /// The step for a message that failed on its `receive_count`-th receive, before jitter:
+    /// `initial × multiplier^(receive_count − 1)`, at most `max` and 12 hours.
+    #[must_use]
+    pub fn step(&self, receive_count: u32) -> Duration {
+        let exponent = i32::try_from(receive_count.saturating_sub(1)).unwrap_or(i32::MAX);
+        let cap = self.max.min(MAX_VISIBILITY);
+        let seconds = self.initial.as_secs_f64() * self.multiplier.powi(exponent);
+        // Past the cap (or not a number, which the parsed settings cannot give): the cap.
+        if seconds.is_finite() && seconds < cap.as_secs_f64() {
+            Duration::from_secs_f64(seconds)
+        } else {
+            cap
+        }
+    }
+
+    /// The visibility, in SQS's whole seconds, for a message that failed on its
+    /// `receive_count`-th receive; `chance` (0.0 ..= 1.0) draws the jitter.
+    #[must_use]
+    pub fn visibility_secs(&self, receive_count: u32, chance: f64) -> i32 {
+        let step = self.step(receive_count).as_secs_f64();
+        let chance = chance.clamp(0.0, 1.0);
+        let seconds = match self.jitter {
+            Jitter::None => step,
+            Jitter::Full => step * chance,
+            Jitter::Half => step / 2.0 + step / 2.0 * chance,
+        };
+        // At most 12 hours (43,200 s): always fits.
+        i32::try_from(seconds.round() as u64).unwrap_or(i32::MAX)
+    }
+}
+
+/// A message whose visibility is to change before the batch is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requeue {
+    /// Its position in the batch.
+    pub index: usize,
+    /// The visibility to set: 0 makes it visible at once.
+    pub seconds: i32,
+    /// Why: what the runtimes count.
+    pub reason: RequeueReason,
+}
+
+/// Why a message is given a new visibility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequeueReason {
+    /// It failed: the back-off step of its receive count (0 for a permanent failure on a queue
+    /// with a dead-letter queue, which spends its receives at once).
+    Failed,
+    /// It waits behind its FIFO group's failure, and comes back with it.
+    HeldBack,
+    /// It never started (a stop, the deadline reserve, an earlier failure of the FIFO batch) or
+    /// was given up: it did not fail, so it comes back at once.
+    Released,
+}
+
+/// The visibility each message that did not succeed gets.
+///
+/// - A failure: its back-off step (`backoff`); without a back-off it keeps the queue's own
+///   timeout and is not listed. A failure no retry can fix comes back at once while
+///   `dead_letter` says a redrive policy will take it; without one it would come back forever,
+///   so it follows the back-off like any other failure.
+/// - A message of a FIFO group held back behind its group's failure: the same visibility as that
+///   failure, so the group comes back in order.
+/// - A message never started, or given up: at once.
+///
+/// `chance` draws each failure's jitter (a number from 0.0 to 1.0).
+#[must_use]
+pub fn plan(
+    records: &[SqsMessage],
+    report: &BatchReport,
+    backoff: Option<&Backoff>,
+    dead_letter: bool,
+    mut chance: impl FnMut() -> f64,
+) -> Vec<Requeue> {
+    let mut plan = Vec::new();
+    let mut held_back = Vec::new();
+    let mut group_seconds: HashMap<Option<&str>, i32> = HashMap::new();
+    for (index, (record, outcome)) in records.iter().zip(&report.outcomes).enumerate() {
+        match outcome {
+            Outcome::Succeeded => {}
+            Outcome::Failed(error) => {
+                let seconds = match backoff {
+                    _ if !error.is_retryable() && dead_letter => 0,
+                    Some(backoff) => backoff.visibility_secs(receive_count(record), chance()),
+                    None => continue,
+                };
+                group_seconds.insert(group_of(record), seconds);
+                plan.push(Requeue { index, seconds, reason: RequeueReason::Failed });
+            }
+            Outcome::NotStarted(NotStarted::EarlierInGroupFailed) => held_back.push(index),
+            Outcome::NotStarted(_) | Outcome::Abandoned => {
+                plan.push(Requeue { index, seconds: 0, reason: RequeueReason::Released });
+            }
+        }
+    }
+    for index in held_back {
+        if let Some(&seconds) = group_seconds.get(&group_of(&records[index])) {
+            plan.push(Requeue { index, seconds, reason: RequeueReason::HeldBack });
+        }
+    }
+    plan
+}
+
+/// A record's `ApproximateReceiveCount`, 1 when missing.
+#[must_use]
+pub fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
+}
+
+fn group_of(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    fn backoff(initial: u64, multiplier: f64, max: u64, jitter: Jitter) -> Backoff {
+        Backoff { initial: Duration::from_secs(initial), multiplier, max: Duration::from_secs(max), jitter }
+    }
+
+    #[test]
+    fn the_step_grows_by_the_multiplier_up_to_its_max() {
+        let doubling = backoff(2, 2.0, 60, Jitter::None);
+        let steps: Vec<i32> = (1..=7).map(|n| doubling.visibility_secs(n, 0.5)).collect();
+        assert_eq!(steps, [2, 4, 8, 16, 32, 60, 60]);
+        let fixed = backoff(5, 1.0, 60, Jitter::None);
+        assert_eq!((1..=3).map(|n| fixed.visibility_secs(n, 0.5)).collect::<Vec<_>>(), [5, 5, 5]);
+        let gentle = backoff(10, 1.5, 900, Jitter::None);
+        assert_eq!((1..=3).map(|n| gentle.visibility_secs(n, 0.5)).collect::<Vec<_>>(), [10, 15, 23]);
+    }
+
+    #[test]
+    fn no_receive_count_or_setting_goes_past_twelve_hours() {
+        let huge = backoff(43_200, MAX_MULTIPLIER, u64::MAX / 2, Jitter::None);
+        for receive_count in [1, 2, 50, u32::MAX] {
+            assert_eq!(huge.visibility_secs(receive_count, 1.0), 43_200);
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_spring_s_bounds() {
+        let full = backoff(8, 2.0, 900, Jitter::Full);
+        let half = backoff(8, 2.0, 900, Jitter::Half);
+        assert_eq!((full.visibility_secs(2, 0.0), full.visibility_secs(2, 1.0)), (0, 16));
+        assert_eq!((half.visibility_secs(2, 0.0), half.visibility_secs(2, 1.0)), (8, 16));
+        assert_eq!(half.visibility_secs(2, 0.5), 12);
+    }
+
+    fn record(id: &str, receive_count: u32, group: Option<&str>) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.into());
+        record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        if let Some(group) = group {
+            record.attributes.insert("MessageGroupId".into(), group.into());
+        }
+        record
+    }
+
+    fn report(outcomes: Vec<Outcome>) -> BatchReport {
+        BatchReport { outcomes }
+    }
+
+    #[test]
+    fn failures_get_their_step_and_what_never_ran_comes_back_at_once() {
+        let records = [record("ok", 1, None), record("retry", 3, None), record("stopped", 1, None)];
+        let outcomes = report(vec![
+            Outcome::Succeeded,
+            Outcome::Failed(Error::transient("busy")),
+            Outcome::NotStarted(NotStarted::Stopped),
+        ]);
+        let plan = plan(&records, &outcomes, Some(&Backoff::default()), true, || 0.5);
+        assert_eq!(
+            plan,
+            [
+                Requeue { index: 1, seconds: 8, reason: RequeueReason::Failed },
+                Requeue { index: 2, seconds: 0, reason: RequeueReason::Released },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_permanent_failure_comes_back_at_once_only_when_a_dead_letter_queue_takes_it() {
+        let records = [record("poison", 2, None)];
+        let outcomes = report(vec![Outcome::Failed(Error::permanent("not JSON"))]);
+        let with_dlq = plan(&records, &outcomes, Some(&Backoff::default()), true, || 0.5);
+        assert_eq!(with_dlq[0].seconds, 0);
+        let without = plan(&records, &outcomes, Some(&Backoff::default()), false, || 0.5);
+        assert_eq!(without[0].seconds, 4, "it would spin: it backs off like any failure");
+        let off = plan(&records, &outcomes, None, false, || 0.5);
+        assert!(off.is_empty(), "no back-off: the queue's own timeout");
+    }
+
+    #[test]
+    fn a_fifo_group_held_back_comes_back_with_its_failure() {
+        let records = [record("a1", 1, Some("a")), record("b1", 1, Some("b")), record("a2", 1, Some("a"))];
+        let outcomes = report(vec![
+            Outcome::Failed(Error::transient("busy")),
+            Outcome::Succeeded,
+            Outcome::NotStarted(NotStarted::EarlierInGroupFailed),
+        ]);
+        let plan = plan(&records, &outcomes, Some(&Backoff::default()), true, || 0.5);
+        assert_eq!(plan[1], Requeue { index: 2, seconds: 2, reason: RequeueReason::HeldBack });
+    }
+}
