@@ -7,7 +7,7 @@
 #
 #   scripts/deploy-localstack.sh           # about 2 minutes once built
 #
-# The stacks deploy with short timeouts (DEPLOY_PARAMETERS below) so that failures reach the
+# The stacks deploy with short timeouts (the parameters below) so that failures reach the
 # dead-letter queue within the test. On a machine with a Docker engine and the internet, plain
 # `sam deploy` against LocalStack needs none of the container plumbing below: it exists because
 # these machines have neither (no image can be pulled, and LocalStack cannot download its Lambda
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 state="$root/.deploy"
-parameters=(Architecture=x86_64 FunctionTimeout=3 QueueVisibilityTimeout=4 MaxReceiveCount=2)
+parameters=(Architecture=x86_64 FunctionTimeout=3 QueueVisibilityTimeout=30 MaxReceiveCount=2)
 image=localhost/sqs-handler-lambda:local
 
 cannot() { echo "deploy: cannot run: $*" >&2; exit 1; }

@@ -231,6 +231,28 @@ struct Ending {
     outcomes: BTreeMap<String, Vec<Vec<String>>>,
     dead_letters: Vec<String>,
     ok_order: BTreeMap<String, Vec<String>>,
+    /// Seconds between one failed attempt at a message and the next, from the function's own
+    /// log lines: the function's retry back-off, or the queue's visibility timeout.
+    retry_gaps: Vec<f64>,
+}
+
+/// The gaps between consecutive failed attempts at each message, by the lines' timestamps.
+fn retry_gaps(lines: &[Value], bodies: &HashMap<String, String>) -> Vec<f64> {
+    let mut failed_at: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for line in lines.iter().filter(|l| l["outcome"] == "failed") {
+        let Some(id) = line["message_id"].as_str().filter(|id| bodies.contains_key(*id)) else { continue };
+        let Some(at) = line["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        else {
+            continue;
+        };
+        failed_at.entry(id).or_default().push(at.timestamp_millis() as f64 / 1000.0);
+    }
+    let mut gaps = Vec::new();
+    for times in failed_at.values_mut() {
+        times.sort_by(f64::total_cmp);
+        gaps.extend(times.windows(2).map(|w| w[1] - w[0]));
+    }
+    gaps
 }
 
 /// The scenario through `local-runner --lambda`: the same function binary, template and
@@ -324,6 +346,7 @@ fn ending(
         outcomes: outcomes(lines, bodies),
         dead_letters,
         ok_order: ok_order(lines, bodies, samples),
+        retry_gaps: retry_gaps(lines, bodies),
     };
     (ending, batches)
 }
@@ -505,6 +528,23 @@ async fn good_messages_are_deleted_and_bad_ones_reach_the_dlq_the_same_deployed_
         "LocalStack's mapping: exactly the listed messages in the DLQ"
     );
     assert_eq!(local.outcomes, cloud.outcomes, "each message ends the same way, attempt for attempt");
+    // The function's back-off (RETRY_BACKOFF_SECS 2 in the template) brings a failure back after
+    // about 2 s, not after the queue's 30 s visibility timeout: deployed as under --lambda.
+    let longest = |ending: &Ending| ending.retry_gaps.iter().copied().fold(0.0, f64::max);
+    report(
+        "a failure's next attempt (back-off 2 s, visibility timeout 30 s): longest gap",
+        &format!("{:.1} s", longest(&local)),
+        &format!("{:.1} s", longest(&cloud)),
+        if longest(&local) < 15.0 && longest(&cloud) < 15.0 { "same: the back-off" } else { "DIFFERENT" },
+    );
+    for (way, ending) in [("local-runner --lambda", &local), ("LocalStack's mapping", &cloud)] {
+        assert!(!ending.retry_gaps.is_empty(), "{way}: failures were retried");
+        assert!(
+            longest(ending) < 15.0,
+            "{way}: the back-off, not the visibility timeout: {:?}",
+            ending.retry_gaps
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

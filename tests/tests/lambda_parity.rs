@@ -239,135 +239,146 @@ async fn a_fifo_queue_with_a_poisoned_group_ends_the_same_in_process_and_through
     assert_eq!(local, (6, vec!["poison".to_owned()]));
 }
 
-/// A message that fails every time, and its attempts' (end time, receive count) one way.
-type Attempts = Vec<(Duration, u64)>;
+/// The retry back-off's timeline, measured in seconds: run alone (see .config/nextest.toml).
+mod timing {
+    use super::*;
 
-/// Checks one way's timeline: receives 1 to 4 (maxReceiveCount 4), 1 s, 2 s and 4 s apart
-/// (RETRY_BACKOFF_SECS=1, doubling), each gap give or take a receive's latency. The queue's own
-/// timeout is 30 s: a way that left the failure to it would see one attempt in the test's time.
-fn assert_backoff_timeline(way: &str, attempts: &Attempts) {
-    let counts: Vec<u64> = attempts.iter().map(|(_, count)| *count).collect();
-    assert_eq!(counts, [1, 2, 3, 4], "{way}: one attempt per receive ({attempts:?})");
-    let gaps: Vec<f64> = attempts.windows(2).map(|w| (w[1].0 - w[0].0).as_secs_f64()).collect();
-    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(*gap >= expected * 0.9 && *gap < expected + 3.0, "{way}: gaps {gaps:?}");
-    }
-}
+    /// A message that fails every time, and its attempts' (end time, receive count) one way.
+    type Attempts = Vec<(Duration, u64)>;
 
-/// The event source mapping played by hand around AWS's RIE: receive, invoke, delete what the
-/// response does not list; the function sets the failures' visibility itself. Until the message
-/// reached the dead-letter queue.
-async fn through_aws_rie(client: &aws_sdk_sqs::Client, queue: &support::QueuePair) -> Attempts {
-    let endpoint = support::endpoint();
-    let rie = Rie::start(
-        &bootstrap_bin(),
-        &[
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("RETRY_BACKOFF_SECS", "1"),
-        ],
-    );
-    let connection = local_runner::aws::Connection::new(Some(endpoint.clone()), "us-east-1");
-    let resolved = local_runner::aws::queue::resolve(
-        client,
-        &local_runner::aws::QueueRef::Url(queue.url.clone()),
-        &connection,
-    )
-    .await
-    .expect("the queue");
-    let started = std::time::Instant::now();
-    let mut attempts = Vec::new();
-    while started.elapsed() < Duration::from_secs(45) && depth(client, &queue.dlq_url).await == (0, 0) {
-        let received = client
-            .receive_message()
-            .queue_url(&queue.url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        let records: Vec<sqs_batch::SqsMessage> = received
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| local_runner::aws::records::lambda_record(m, &resolved, "us-east-1"))
-            .collect();
-        if records.is_empty() {
-            continue;
+    /// Checks one way's timeline: receives 1 to 4 (maxReceiveCount 4), 1 s, 2 s and 4 s apart
+    /// (RETRY_BACKOFF_SECS=1, doubling), each gap give or take a receive's latency. The queue's own
+    /// timeout is 30 s: a way that left the failure to it would see one attempt in the test's time.
+    fn assert_backoff_timeline(way: &str, attempts: &Attempts) {
+        let counts: Vec<u64> = attempts.iter().map(|(_, count)| *count).collect();
+        assert_eq!(counts, [1, 2, 3, 4], "{way}: one attempt per receive ({attempts:?})");
+        let gaps: Vec<f64> = attempts.windows(2).map(|w| (w[1].0 - w[0].0).as_secs_f64()).collect();
+        for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+            assert!(*gap >= expected * 0.9 && *gap < expected + 3.0, "{way}: gaps {gaps:?}");
         }
-        let mut event = SqsEvent::default();
-        event.records.clone_from(&records);
-        let response = rie.invoke(&serde_json::to_string(&event).expect("an event")).await;
-        let failed: Vec<&str> = response["batchItemFailures"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f["itemIdentifier"].as_str())
-            .collect();
-        for record in &records {
-            let count = sqs_batch::retry::receive_count(record);
-            attempts.push((started.elapsed(), u64::from(count)));
-            if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
-                let handle = record.receipt_handle.as_deref().unwrap_or_default();
-                client
-                    .delete_message()
-                    .queue_url(&queue.url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete");
+    }
+
+    /// The event source mapping played by hand around AWS's RIE: receive, invoke, delete what the
+    /// response does not list; the function sets the failures' visibility itself. Until the message
+    /// reached the dead-letter queue.
+    async fn through_aws_rie(client: &aws_sdk_sqs::Client, queue: &support::QueuePair) -> Attempts {
+        let endpoint = support::endpoint();
+        let rie = Rie::start(
+            &bootstrap_bin(),
+            &[
+                ("AWS_ENDPOINT_URL", &endpoint),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_REGION", "us-east-1"),
+                ("RETRY_BACKOFF_SECS", "1"),
+            ],
+        );
+        let connection = local_runner::aws::Connection::new(Some(endpoint.clone()), "us-east-1");
+        let resolved = local_runner::aws::queue::resolve(
+            client,
+            &local_runner::aws::QueueRef::Url(queue.url.clone()),
+            &connection,
+        )
+        .await
+        .expect("the queue");
+        let started = std::time::Instant::now();
+        let mut attempts = Vec::new();
+        while started.elapsed() < Duration::from_secs(45) && depth(client, &queue.dlq_url).await == (0, 0) {
+            let received = client
+                .receive_message()
+                .queue_url(&queue.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            let records: Vec<sqs_batch::SqsMessage> = received
+                .messages
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| local_runner::aws::records::lambda_record(m, &resolved, "us-east-1"))
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
+            let mut event = SqsEvent::default();
+            event.records.clone_from(&records);
+            let response = rie.invoke(&serde_json::to_string(&event).expect("an event")).await;
+            let failed: Vec<&str> = response["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["itemIdentifier"].as_str())
+                .collect();
+            for record in &records {
+                let count = sqs_batch::retry::receive_count(record);
+                attempts.push((started.elapsed(), u64::from(count)));
+                if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+                    let handle = record.receipt_handle.as_deref().unwrap_or_default();
+                    client
+                        .delete_message()
+                        .queue_url(&queue.url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete");
+                }
             }
         }
+        attempts
     }
-    attempts
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_message_has_the_same_timeline_in_process_under_lambda_and_under_aws_rie() {
-    let client = support::client().await;
-    let body = serde_json::json!({ "id": "timeline", "fail": "transient" }).to_string();
-    let mut queues = Vec::new();
-    for way in ["timeline-local", "timeline-lambda", "timeline-rie"] {
-        let queue = queue_pair(&client, way, false, 30, 4).await;
-        send(&client, &queue.url, std::slice::from_ref(&body), None).await;
-        queues.push(queue);
-    }
-    let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
-    let bootstrap = bootstrap_bin().display().to_string();
-    // The same setting both ways: the flag overrides the template's RETRY_BACKOFF_SECS, and under
-    // --lambda reaches the function as that variable. The idle exit waits for what is due back.
-    let common = ["--retry-backoff", "1", "--wait-time-seconds", "1", "--exit-when-idle", "3"];
-    let mut local =
-        support::RunningRunner::start(&[&["--queue", &queues[0].url, "--no-template"][..], &common].concat());
-    let mut lambda = support::RunningRunner::start(
-        &[
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_message_has_the_same_timeline_in_process_under_lambda_and_under_aws_rie() {
+        let client = support::client().await;
+        let body = serde_json::json!({ "id": "timeline", "fail": "transient" }).to_string();
+        let mut queues = Vec::new();
+        for way in ["timeline-local", "timeline-lambda", "timeline-rie"] {
+            let queue = queue_pair(&client, way, false, 30, 4).await;
+            send(&client, &queue.url, std::slice::from_ref(&body), None).await;
+            queues.push(queue);
+        }
+        let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
+        let bootstrap = bootstrap_bin().display().to_string();
+        // The same setting both ways: the flag overrides the template's RETRY_BACKOFF_SECS, and under
+        // --lambda reaches the function as that variable. The idle exit waits for what is due back.
+        let common = ["--retry-backoff", "1", "--wait-time-seconds", "1", "--exit-when-idle", "3"];
+        let mut local = support::RunningRunner::start(
+            &[&["--queue", &queues[0].url, "--no-template"][..], &common].concat(),
+        );
+        let mut lambda = support::RunningRunner::start(
             &[
-                "--queue",
-                &queues[1].url,
-                "--lambda",
-                &bootstrap,
-                "--template",
-                &template,
-                "--batching-window",
-                "0",
-            ][..],
-            &common,
-        ]
-        .concat(),
-    );
-    let rie = through_aws_rie(&client, &queues[2]).await;
-    let ((local_code, local_err), (lambda_code, lambda_err)) =
-        tokio::join!(local.exit(Duration::from_secs(90)), lambda.exit(Duration::from_secs(90)));
-    assert_eq!(local_code, Some(0), "{local_err}");
-    assert_eq!(lambda_code, Some(0), "{lambda_err}");
-    assert_backoff_timeline("in process", &local.attempts("timeline"));
-    assert_backoff_timeline("--lambda", &lambda.attempts("timeline"));
-    assert_backoff_timeline("AWS's RIE", &rie);
-    for queue in &queues {
-        assert_eq!(depth(&client, &queue.url).await, (0, 0), "{}: nothing left behind", queue.name);
-        assert_eq!(drain_bodies(&client, &queue.dlq_url).await, [body.clone()], "{}: in the DLQ", queue.name);
+                &[
+                    "--queue",
+                    &queues[1].url,
+                    "--lambda",
+                    &bootstrap,
+                    "--template",
+                    &template,
+                    "--batching-window",
+                    "0",
+                ][..],
+                &common,
+            ]
+            .concat(),
+        );
+        let rie = through_aws_rie(&client, &queues[2]).await;
+        let ((local_code, local_err), (lambda_code, lambda_err)) =
+            tokio::join!(local.exit(Duration::from_secs(90)), lambda.exit(Duration::from_secs(90)));
+        assert_eq!(local_code, Some(0), "{local_err}");
+        assert_eq!(lambda_code, Some(0), "{lambda_err}");
+        assert_backoff_timeline("in process", &local.attempts("timeline"));
+        assert_backoff_timeline("--lambda", &lambda.attempts("timeline"));
+        assert_backoff_timeline("AWS's RIE", &rie);
+        for queue in &queues {
+            assert_eq!(depth(&client, &queue.url).await, (0, 0), "{}: nothing left behind", queue.name);
+            assert_eq!(
+                drain_bodies(&client, &queue.dlq_url).await,
+                [body.clone()],
+                "{}: in the DLQ",
+                queue.name
+            );
+        }
     }
 }

@@ -134,7 +134,7 @@ pub struct Cli {
     pub template: Option<PathBuf>,
 
     /// Run the handler in process without any template: no function's environment, filters or
-    /// settings.
+    /// settings (not with --lambda, which runs a template's function).
     #[arg(long, conflicts_with = "lambda")]
     pub no_template: bool,
 

@@ -101,6 +101,7 @@ impl Cli {
                 };
                 let event = &function.sqs_events[0];
                 config.filters = Arc::new(filters(function, event)?);
+                config.event_count_metrics = event.event_count_metrics;
                 // The function's back-off, as the deployed function reads it.
                 config.retry_backoff = self.retry_backoff(&function.logical_id, |name| {
                     function.environment.get(name).cloned().or_else(|| process_env(name))

@@ -58,6 +58,9 @@ pub struct Config {
     /// Show the status line (queue depth, counts, rate) on stderr: a terminal with the compact
     /// view installed ([`crate::observe::terminal`]). It replaces the stats line.
     pub progress: bool,
+    /// The mapping's `MetricsConfig: {Metrics: [EventCount]}`: the summary shows its metrics by
+    /// their CloudWatch names.
+    pub event_count_metrics: bool,
     /// The event source mapping's FilterCriteria: a record no filter matches is deleted without
     /// being handled. Empty: every record is handled.
     pub filters: Arc<Filters>,
@@ -85,6 +88,7 @@ impl Config {
             metrics_addr: None,
             progress: false,
             filters: Arc::default(),
+            event_count_metrics: false,
         }
     }
 

@@ -183,9 +183,12 @@ pub async fn run<E: BatchExecutor>(
     sqs.queue().name().clone_into(&mut summary.queue);
     summary.redrive.clone_from(&sqs.queue().redrive);
     summary.failures = stats.failures.groups(summary.redrive.as_ref());
+    summary.event_count_metrics = config.event_count_metrics;
     tracing::info!(
         target: observe::SUMMARY_TARGET,
         received = summary.received,
+        invoked = summary.invoked,
+        failed_invoke = summary.failed_invoke,
         succeeded = summary.succeeded,
         failed = summary.failed,
         skipped = summary.skipped,

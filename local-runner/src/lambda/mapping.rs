@@ -32,6 +32,8 @@ pub struct Mapping {
     /// `FunctionResponseTypes: [ReportBatchItemFailures]`: delete all but the reported items.
     /// Without it, any error fails the whole batch.
     pub report_batch_item_failures: bool,
+    /// `MetricsConfig: {Metrics: [EventCount]}`.
+    pub event_count_metrics: bool,
 }
 
 impl Mapping {
@@ -44,6 +46,7 @@ impl Mapping {
             batching_window: event.batching_window,
             max_concurrency: event.max_concurrency.and_then(positive).unwrap_or(DEFAULT_MAX_CONCURRENCY),
             report_batch_item_failures: event.report_batch_item_failures,
+            event_count_metrics: event.event_count_metrics,
         }
     }
 }

@@ -10,6 +10,7 @@ mod mapping;
 mod peer;
 mod pool;
 mod runtime_api;
+mod scaling;
 mod spec;
 
 /// The payload type of [`LambdaPool::invoke`].
@@ -52,6 +53,7 @@ pub async fn run(
     }
     config.invoke_batch_size = Some(mapping.batch_size);
     config.batching_window = mapping.batching_window;
+    config.event_count_metrics = mapping.event_count_metrics;
     if config.max_in_flight.is_none() {
         config.max_in_flight = Some(mapping.batch_size.saturating_mul(mapping.max_concurrency));
     }

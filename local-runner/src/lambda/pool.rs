@@ -5,17 +5,18 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
 use super::environment::{Environment, InvokeError};
 use super::runtime_api::Reply;
+use super::scaling::Scaling;
 
-/// Execution environments, started on first use and reused, at most `max_concurrency`.
+/// Execution environments, started on first use and reused: five at first, up to
+/// `max_concurrency` as the event source mapping scales ([`super::scaling`]).
 pub struct LambdaPool {
     spec: Arc<LambdaSpec>,
-    slots: Semaphore,
+    slots: Scaling,
     idle: Mutex<Vec<Environment>>,
     started: Mutex<usize>,
     shutdown: CancellationToken,
@@ -26,7 +27,7 @@ impl LambdaPool {
     /// `shutdown` is cancelled.
     #[must_use]
     pub fn new(spec: LambdaSpec, max_concurrency: NonZeroUsize, shutdown: CancellationToken) -> Self {
-        let slots = Semaphore::new(max_concurrency.get());
+        let slots = Scaling::new(max_concurrency.get());
         Self { spec: Arc::new(spec), slots, idle: Mutex::default(), started: Mutex::new(0), shutdown }
     }
 

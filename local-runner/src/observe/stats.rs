@@ -26,6 +26,9 @@ pub(crate) struct Stats {
     /// Records of invocations that failed as a whole.
     pub(crate) failed_invoke: Counter,
     pub(crate) deleted: Counter,
+    /// DroppedEventCount's series: never added to (an SQS mapping drops nothing; SQS itself
+    /// moves failures to the DLQ), there so that a dashboard's query finds it.
+    pub(crate) dropped: Counter,
     pub(crate) delete_failed: Counter,
     pub(crate) deleted_late: Counter,
     pub(crate) released: Counter,
@@ -60,6 +63,7 @@ impl Default for Stats {
             invoked: Counter::default(),
             failed_invoke: Counter::default(),
             deleted: Counter::default(),
+            dropped: Counter::default(),
             delete_failed: Counter::default(),
             deleted_late: Counter::default(),
             released: Counter::default(),
@@ -93,6 +97,10 @@ pub struct Summary {
     /// Matched no filter of the event source mapping: deleted without being handled, as Lambda
     /// does (counted in `received`, never in `deleted`).
     pub filtered: u64,
+    /// Handed to an invocation (of the function, or of the handler in process).
+    pub invoked: u64,
+    /// Of invocations that failed as a whole (an error, a timeout, a crash).
+    pub failed_invoke: u64,
     /// Deleted after success.
     pub deleted: u64,
     /// Succeeded but could not be deleted: SQS will deliver them again.
@@ -119,6 +127,26 @@ pub struct Summary {
     pub failures: Vec<FailureGroup>,
     /// The queue's redrive policy, which the failures were measured against.
     pub redrive: Option<Redrive>,
+    /// The template's mapping asks for its own metrics (`MetricsConfig: {Metrics: [EventCount]}`):
+    /// the summary shows these counts by the names CloudWatch gives them.
+    pub event_count_metrics: bool,
+}
+
+impl Summary {
+    /// The event source mapping's EventCount metrics as CloudWatch names them, from this run's
+    /// counts. DroppedEventCount counts records dropped at a mapping's age or retry limits, which
+    /// only stream sources have: for SQS it is always 0 (SQS itself moves failures to the DLQ).
+    #[must_use]
+    pub fn event_counts(&self) -> [(&'static str, u64); 6] {
+        [
+            ("PolledEventCount", self.received),
+            ("InvokedEventCount", self.invoked),
+            ("FilteredOutEventCount", self.filtered),
+            ("FailedInvokeEventCount", self.failed_invoke),
+            ("DeletedEventCount", self.deleted),
+            ("DroppedEventCount", 0),
+        ]
+    }
 }
 
 impl Stats {
@@ -138,6 +166,8 @@ impl Stats {
             skipped: self.skipped.get(),
             abandoned: self.abandoned.get(),
             filtered: self.filtered.get(),
+            invoked: self.invoked.get(),
+            failed_invoke: self.failed_invoke.get(),
             deleted: self.deleted.get(),
             delete_failed: self.delete_failed.get(),
             deleted_late: self.deleted_late.get(),
@@ -176,6 +206,11 @@ impl Stats {
                 &self.failed_invoke,
             ),
             ("deleted_events", "Messages deleted after success (DeletedEventCount)", &self.deleted),
+            (
+                "dropped_events",
+                "Records dropped at a mapping's age or retry limits (DroppedEventCount): stream sources only, always 0 for SQS",
+                &self.dropped,
+            ),
         ];
         for (name, help, counter) in events {
             registry.register(name, help, counter.clone());

@@ -407,6 +407,11 @@ pub fn summary_text(summary: &Summary, colour: bool) -> String {
     for (count, what) in others.into_iter().filter(|(count, _)| *count > 0) {
         let _ = writeln!(text, "{count:>7} {what}");
     }
+    if summary.event_count_metrics {
+        let counts: Vec<String> =
+            summary.event_counts().iter().map(|(name, n)| format!("{name} {n}")).collect();
+        let _ = writeln!(text, "        event source mapping: {}", counts.join(", "));
+    }
     text
 }
 
@@ -537,6 +542,29 @@ mod tests {
         let coloured = render(Level::INFO, &fields(&[("outcome", "ok"), ("id", "a")]), true);
         assert!(!plain.contains('\x1b'));
         assert!(coloured.contains("\x1b[32m"), "{coloured:?}");
+    }
+
+    #[test]
+    fn with_the_mapping_s_event_count_metrics_the_summary_names_them_as_cloudwatch_does() {
+        let summary = Summary {
+            received: 12,
+            invoked: 10,
+            filtered: 2,
+            failed_invoke: 1,
+            deleted: 9,
+            event_count_metrics: true,
+            ..Summary::default()
+        };
+        let text = summary_text(&summary, false);
+        assert!(
+            text.contains(
+                "event source mapping: PolledEventCount 12, InvokedEventCount 10, FilteredOutEventCount 2, \
+                 FailedInvokeEventCount 1, DeletedEventCount 9, DroppedEventCount 0"
+            ),
+            "{text}"
+        );
+        let off = summary_text(&Summary { event_count_metrics: false, ..summary }, false);
+        assert!(!off.contains("PolledEventCount"), "only when the template asks for them");
     }
 
     #[test]

@@ -35,6 +35,29 @@ const MAX_TIMEOUT_SECS: u64 = 900;
 const MAX_BATCH_SIZE: u64 = 10_000;
 /// The longest `MaximumBatchingWindowInSeconds`.
 const MAX_BATCHING_WINDOW_SECS: u64 = 300;
+/// Variables Lambda sets itself and refuses in a function's configuration (AWS's "Defined
+/// runtime environment variables", the reserved ones).
+const RESERVED_VARIABLES: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "TZ",
+];
 /// The largest `ScalingConfig.MaximumConcurrency` (the smallest is 2).
 const MAX_MAXIMUM_CONCURRENCY: u64 = 1_000;
 /// SQS's longest visibility timeout: 12 hours.
@@ -151,6 +174,9 @@ pub struct SqsEventSpec {
     /// Some `Pattern` is written as a YAML mapping instead of a string of JSON, which
     /// CloudFormation does not take.
     pub filter_written_as_mapping: bool,
+    /// `MetricsConfig: {Metrics: [EventCount]}`: the mapping's own metrics (PolledEventCount and
+    /// the rest), which `local-runner` then reports by those names.
+    pub event_count_metrics: bool,
 }
 
 /// An `AWS::Serverless::Function` with at least one SQS event.
@@ -259,6 +285,8 @@ impl Template {
 
         let mut queues = BTreeMap::new();
         let mut unreadable_redrive = Vec::new();
+        // Findings other than numbers' (`number` holds `problems` while the resources are read).
+        let mut refused = Vec::new();
         for (id, resource) in resources {
             if resource["Type"] == "AWS::SQS::Queue" {
                 let props = &resource["Properties"];
@@ -356,6 +384,18 @@ impl Template {
                         2..=MAX_MAXIMUM_CONCURRENCY,
                         "Lambda's limit",
                     );
+                    let metrics = &ep["MetricsConfig"]["Metrics"];
+                    let metric_names: Vec<&Value> = metrics.as_array().into_iter().flatten().collect();
+                    for name in metric_names.iter().filter(|name| **name != "EventCount") {
+                        refused.push(Finding {
+                            rule: "limit",
+                            message: format!(
+                                "{at}.MetricsConfig.Metrics has {}: the only metric group an SQS mapping offers is EventCount",
+                                shown(name)
+                            ),
+                            warning: false,
+                        });
+                    }
                     sqs_events.push(SqsEventSpec {
                         name: name.clone(),
                         queue: logical_ref(&ep["Queue"]),
@@ -369,6 +409,7 @@ impl Template {
                             .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
                             .collect(),
                         filter_written_as_mapping: patterns.iter().any(|p| !p.is_string()),
+                        event_count_metrics: metric_names.iter().any(|name| **name == "EventCount"),
                     });
                 }
             }
@@ -389,6 +430,17 @@ impl Template {
                             unresolved_environment.insert(key.clone(), shown(value));
                         }
                     }
+                }
+            }
+            for key in environment.keys().chain(unresolved_environment.keys()) {
+                if RESERVED_VARIABLES.contains(&key.as_str()) {
+                    refused.push(Finding {
+                        rule: "limit",
+                        message: format!(
+                            "{id}.Environment.Variables.{key} is reserved: Lambda sets it, and refuses a function that sets it; remove it"
+                        ),
+                        warning: false,
+                    });
                 }
             }
             let timeout = number(
@@ -416,6 +468,27 @@ impl Template {
                 broad_policies: broad_policies(&props["Policies"]),
                 binary: resource["Metadata"]["BuildProperties"]["Binary"].as_str().map(str::to_owned),
             });
+        }
+        problems.append(&mut refused);
+        // AWS refuses a mapping whose function may run longer than its queue hides a message.
+        for function in &functions {
+            for event in &function.sqs_events {
+                let Some(queue) = event.queue.as_ref().and_then(|q| queues.get(q)) else { continue };
+                if function.timeout > queue.visibility_timeout {
+                    problems.push(Finding {
+                        rule: "limit",
+                        message: format!(
+                            "{}.Timeout {} s is above {}.VisibilityTimeout {} s: AWS refuses the event source mapping {}; raise the visibility timeout (6 x Timeout is AWS's advice)",
+                            function.logical_id,
+                            function.timeout.as_secs(),
+                            queue.logical_id,
+                            queue.visibility_timeout.as_secs(),
+                            event.name
+                        ),
+                        warning: false,
+                    });
+                }
+            }
         }
         problems.extend(unreadable_redrive);
         Ok(Self { functions, queues, problems })

@@ -340,6 +340,21 @@ fn every_number_outside_its_aws_range_is_one_finding_that_names_field_value_and_
             "    Timeout: !If [Big, 900, 30]\n",
             "Fn.Timeout is !If [\"Big\",900,30], which cannot be worked out",
         ),
+        (
+            "VisibilityTimeout: 185",
+            "VisibilityTimeout: 20",
+            "Fn.Timeout 30 s is above Queue.VisibilityTimeout 20 s: AWS refuses the event source mapping",
+        ),
+        (
+            "    Timeout: 30\n",
+            "    Timeout: 30\n    Environment:\n      Variables:\n        AWS_LAMBDA_RUNTIME_API: 127.0.0.1:9001\n",
+            "Fn.Environment.Variables.AWS_LAMBDA_RUNTIME_API is reserved",
+        ),
+        (
+            "FunctionResponseTypes: [ReportBatchItemFailures]",
+            "FunctionResponseTypes: [ReportBatchItemFailures]\n            MetricsConfig: {Metrics: [Everything]}",
+            "Fn.Events.Queue.MetricsConfig.Metrics has \"Everything\": the only metric group an SQS mapping offers is EventCount",
+        ),
     ];
     for (from, to, expected) in cases {
         assert!(GOOD.contains(from), "{from}");
@@ -433,4 +448,16 @@ fn a_template_too_large_or_nested_too_deep_is_refused_at_once() {
     assert!(Template::parse(&huge).unwrap_err().contains("bytes"));
     // Both are refused before the YAML parser sees them (it would take a minute on the first).
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn the_mapping_s_event_count_metrics_are_read() {
+    let with = GOOD.replace(
+        "FunctionResponseTypes: [ReportBatchItemFailures]",
+        "FunctionResponseTypes: [ReportBatchItemFailures]\n            MetricsConfig: {Metrics: [EventCount]}",
+    );
+    let events = |text: &str| Template::parse(text).unwrap().functions[0].sqs_events[0].event_count_metrics;
+    assert!(events(&with));
+    assert!(!events(GOOD));
+    assert!(rules(&with).is_empty(), "{:?}", rules(&with));
 }

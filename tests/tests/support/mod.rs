@@ -254,9 +254,16 @@ impl RunningRunner {
     /// Starts `local-runner` with `--log-format json`, the LocalStack under test (unless `args`
     /// name another endpoint) and `args`.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`RunningRunner::start`] with `env` added to its environment (for the handler's options:
+    /// in process they are the runner's own variables).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader, Read};
         use std::process::{Command, Stdio};
         let mut command = Command::new(runner_bin());
+        command.envs(env.iter().copied());
         command.args(["--log-format", "json"]);
         if !args.contains(&"--endpoint-url") {
             command.args(["--endpoint-url", &endpoint()]);
