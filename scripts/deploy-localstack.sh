@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 state="$root/.deploy"
-parameters=(Architecture=x86_64 FunctionTimeout=3 QueueVisibilityTimeout=30 MaxReceiveCount=2)
+parameters=(Architecture=x86_64 FunctionTimeout=3 QueueVisibilityTimeout=30 MaxReceiveCount=3)
 image=localhost/sqs-handler-lambda:local
 
 cannot() { echo "deploy: cannot run: $*" >&2; exit 1; }

@@ -151,7 +151,10 @@ pub enum RequeueReason {
 /// - A failure: its back-off step (`backoff`); without a back-off it keeps the queue's own
 ///   timeout and is not listed. A failure no retry can fix comes back at once while
 ///   `dead_letter` says a redrive policy will take it; without one it would come back forever,
-///   so it follows the back-off like any other failure.
+///   so it follows the back-off like any other failure. On a FIFO queue it follows the back-off
+///   too: visible again at once it would head the next batches and, by AWS's rule, stop each of
+///   them (every message behind it spending a receive, good ones into the DLQ at last); its own
+///   group waits behind it either way.
 /// - A message of a FIFO group held back behind its group's failure: the same visibility as that
 ///   failure, so the group comes back in order.
 /// - A message never started, or given up: at once.
@@ -165,6 +168,7 @@ pub fn plan(
     dead_letter: bool,
     mut chance: impl FnMut() -> f64,
 ) -> Vec<Requeue> {
+    let at_once = dead_letter && !crate::batch::is_fifo(records);
     let mut plan = Vec::new();
     let mut held_back = Vec::new();
     let mut group_seconds: HashMap<Option<&str>, i32> = HashMap::new();
@@ -173,7 +177,7 @@ pub fn plan(
             Outcome::Succeeded => {}
             Outcome::Failed(error) => {
                 let seconds = match backoff {
-                    _ if !error.is_retryable() && dead_letter => 0,
+                    _ if !error.is_retryable() && at_once => 0,
                     Some(backoff) => backoff.visibility_secs(receive_count(record), chance()),
                     None => continue,
                 };
@@ -283,6 +287,15 @@ mod tests {
         assert_eq!(without[0].seconds, 4, "it would spin: it backs off like any failure");
         let off = plan(&records, &outcomes, None, false, || 0.5);
         assert!(off.is_empty(), "no back-off: the queue's own timeout");
+    }
+
+    #[test]
+    fn on_a_fifo_queue_a_permanent_failure_backs_off_instead_of_heading_the_next_batch() {
+        let mut poison = record("poison", 1, Some("a"));
+        poison.event_source_arn = Some("arn:aws:sqs:us-east-1:1:q.fifo".into());
+        let outcomes = report(vec![Outcome::Failed(Error::permanent("not JSON"))]);
+        let plan = plan(&[poison], &outcomes, Some(&Backoff::default()), true, || 0.5);
+        assert_eq!(plan[0].seconds, 2);
     }
 
     #[test]
