@@ -182,6 +182,8 @@ impl Cli {
                     if let Some(concurrency) = self.max_concurrency {
                         mapping.max_concurrency = concurrency;
                     }
+                    let fifo = template.event_queue(function).is_ok_and(|q| q.fifo);
+                    mapping_limits(&mapping, fifo, &function.logical_id)?;
                     let mut spec = LambdaSpec::from_template(function, binary, &config.connection);
                     if let Some(timeout) = function_timeout {
                         spec.timeout = timeout;
@@ -279,6 +281,28 @@ impl Cli {
             None => LogFormat::Json,
         }
     }
+}
+
+/// The limits AWS puts on a mapping's settings together, which the flags can break even where
+/// the template keeps them: a FIFO batch of at most 10 and no batching window; a batch above 10
+/// only with a window of at least a second.
+///
+/// # Errors
+/// [`RunnerError::Usage`] naming the setting, its value and the limit.
+pub(crate) fn mapping_limits(mapping: &Mapping, fifo: bool, function: &str) -> Result<(), RunnerError> {
+    let batch = mapping.batch_size.get();
+    let problem = if fifo && batch > 10 {
+        Some(format!("BatchSize {batch} on a FIFO queue: AWS allows at most 10 (--esm-batch-size)"))
+    } else if fifo && !mapping.batching_window.is_zero() {
+        Some("a batching window on a FIFO queue: AWS allows none (--batching-window 0)".to_owned())
+    } else if batch > 10 && mapping.batching_window.is_zero() {
+        Some(format!(
+            "BatchSize {batch} above 10 needs a batching window of at least 1 s: AWS refuses the mapping (--batching-window)"
+        ))
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |problem| Err(RunnerError::Usage(format!("{function}: {problem}"))))
 }
 
 /// A function timeout must leave time after the deadline reserve, or every batch would start
@@ -488,6 +512,27 @@ mod tests {
             ),
             (defaults.shutdown_timeout, defaults.start_timeout, defaults.stats_interval, defaults.heartbeat)
         );
+    }
+
+    #[test]
+    fn mapping_settings_aws_refuses_together_are_refused_naming_the_flag() {
+        let mapping = |batch: usize, window: u64| Mapping {
+            batch_size: NonZeroUsize::new(batch).unwrap(),
+            batching_window: Duration::from_secs(window),
+            max_concurrency: NonZeroUsize::new(5).unwrap(),
+            report_batch_item_failures: true,
+            event_count_metrics: false,
+        };
+        assert!(mapping_limits(&mapping(10, 0), true, "Fn").is_ok());
+        assert!(mapping_limits(&mapping(100, 1), false, "Fn").is_ok());
+        for (batch, window, fifo, says) in [
+            (11, 0, true, "--esm-batch-size"),
+            (10, 5, true, "--batching-window 0"),
+            (100, 0, false, "at least 1 s"),
+        ] {
+            let error = mapping_limits(&mapping(batch, window), fifo, "Fn").unwrap_err().to_string();
+            assert!(error.contains("Fn") && error.contains(says), "{error}");
+        }
     }
 
     #[test]
