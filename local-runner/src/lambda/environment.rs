@@ -160,7 +160,11 @@ impl Environment {
             TimedOut,
             Exited(String),
         }
+        // Biased: a function that posts its answer and then exits has answered. Both branches are
+        // ready by the time the exit is seen (the reply is sent before curl gets its 202), and an
+        // unbiased select would call it a crash half the time.
         let ended = tokio::select! {
+            biased;
             reply = reply_rx => match reply {
                 Ok(reply) => Ended::Replied(reply),
                 Err(_) => Ended::Exited("the invocation was dropped".into()),
