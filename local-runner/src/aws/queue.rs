@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Connection;
-use crate::RunnerError;
+use crate::error::RunnerError;
 
 /// How long one try at finding the queue may take while starting: an answer from a local
 /// endpoint takes milliseconds, and a hung one is tried again (and said) after this.

@@ -22,9 +22,10 @@ pub use args::{
 pub use plan::{LambdaRun, Plan, TemplateFunction};
 
 use crate::consumer::{self, InProcess};
+use crate::error::RunnerError;
 use crate::observe::{Summary, terminal};
 use crate::template::Template;
-use crate::{RunnerError, lambda, tools};
+use crate::{lambda, tools};
 
 /// The whole `main` of a `local-runner` built with a handler: `build` makes the handler, once,
 /// for the in-process mode (the subcommands and `--lambda` never call it).

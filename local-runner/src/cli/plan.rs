@@ -13,9 +13,9 @@ use sqs_batch::telemetry::LogFormat;
 use sqs_batch::{DEADLINE_RESERVE_VAR, Options};
 
 use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg, Place, Target};
-use crate::RunnerError;
 use crate::aws::{Connection, QueueRef};
 use crate::consumer::Config;
+use crate::error::RunnerError;
 use crate::lambda::{DEFAULT_MAX_CONCURRENCY, LambdaSpec, Mapping};
 use crate::template::filter::Filters;
 use crate::template::{FunctionSpec, SqsEventSpec, Template};

@@ -15,9 +15,9 @@ use super::backoff::Throttle;
 use super::executor::{BatchExecutor, Execution};
 use super::heartbeat::Housekeeper;
 use super::idle::Idle;
-use crate::RunnerError;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
 use crate::aws::{Retries, Sqs};
+use crate::error::RunnerError;
 use crate::observe::Stats;
 
 /// Attempts at deleting what succeeded, at the least: a message not deleted is handled again, so

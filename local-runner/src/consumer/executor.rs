@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use sqs_batch::{BatchReport, Handler, Options, Run, SqsMessage, process_batch};
 use tokio_util::sync::CancellationToken;
 
-use crate::RunnerError;
+use crate::error::RunnerError;
 
 /// How a batch ended.
 #[derive(Debug)]

@@ -29,8 +29,8 @@ pub use config::{
 };
 pub use executor::{BatchExecutor, Execution, InProcess};
 
-use crate::RunnerError;
 use crate::aws::{Sqs, queue};
+use crate::error::RunnerError;
 use crate::observe::{self, Stats, Summary};
 use backoff::Throttle;
 use batch::Batches;

@@ -13,10 +13,10 @@ use super::backoff::{Throttle, pause_after};
 use super::batch::Batches;
 use super::executor::BatchExecutor;
 use super::idle::Idle;
-use crate::RunnerError;
 use crate::aws::records::lambda_record;
 use crate::aws::settle::VISIBILITY_ATTEMPTS;
 use crate::aws::{Connection, Retries, Sqs, may_have_reached_sqs};
+use crate::error::RunnerError;
 use crate::observe::Stats;
 use crate::template::filter::Filters;
 

@@ -12,8 +12,8 @@ use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::{InvokeError, LambdaPool, LambdaSpec};
-use crate::RunnerError;
 use crate::consumer::{BatchExecutor, Execution};
+use crate::error::RunnerError;
 use crate::template::SqsEventSpec;
 
 /// Execution environments when the template sets no `ScalingConfig.MaximumConcurrency`: the

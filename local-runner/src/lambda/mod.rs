@@ -21,8 +21,8 @@ pub use pool::LambdaPool;
 pub use spec::LambdaSpec;
 use tokio_util::sync::CancellationToken;
 
-use crate::RunnerError;
 use crate::consumer::{self, Config};
+use crate::error::RunnerError;
 use crate::observe::Summary;
 
 /// Runs `function` behind an emulated event source mapping with `mapping`'s settings: batches of
