@@ -17,10 +17,10 @@ if ! "$venv/bin/python" -c 'import aiobotocore, matplotlib' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiobotocore==3.10.0' 'matplotlib==3.11.2'
 fi
 echo "bench: building release binaries" >&2
-cargo build --quiet --release --locked -p local-runner -p handler -p bench --bins
+cargo build --quiet --release --locked -p handler -p bench --features handler/local --bins
 if command -v perf >/dev/null; then
   # The profile section runs the same code with symbols.
-  cargo build --quiet --profile profiling --locked -p local-runner --bin local-runner
+  cargo build --quiet --profile profiling --locked -p handler --features local --bin local-runner
 fi
 
 export LOCALSTACK_STATE="$PWD/.localstack/bench" LOCALSTACK_PORT=0

@@ -21,7 +21,7 @@ else
 fi
 
 echo "demo: building local-runner" >&2
-cargo build --quiet --locked -p local-runner
+cargo build --quiet --locked -p handler --features local --bin local-runner
 export AWS_ENDPOINT_URL="$endpoint"
 local_runner=target/debug/local-runner
 

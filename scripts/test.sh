@@ -18,7 +18,8 @@ step "format and lints"
 cargo fmt --all --check
 # examples/orders is not a workspace member (scripts/swap-check.sh drops it in for handler/).
 find examples -name '*.rs' -print0 | xargs -0 -r rustfmt --edition 2024 --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# handler/local: the local runner's main, which only the `local` feature builds.
+cargo clippy --workspace --all-targets --features handler/local --locked -- -D warnings
 
 step "dependencies (cargo deny: advisories, licenses, bans, sources)"
 scripts/deny.sh
@@ -26,7 +27,7 @@ scripts/deny.sh
 step "SAM templates (sam validate --lint, local-runner check)"
 for template in template.yaml template-fifo.yaml; do
   scripts/sam.sh validate --lint --template "$template"
-  cargo run --quiet --locked -p local-runner -- check --template "$template"
+  cargo run --quiet --locked -p handler --features local --bin local-runner -- check --template "$template"
 done
 # AWS's Runtime Interface Emulator ships inside the SAM CLI: the parity tests use it as the oracle.
 case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; esac

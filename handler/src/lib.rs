@@ -1,8 +1,9 @@
 //! The message handler: what arrives ([`message`]) and what is done with it ([`work`]).
 //!
 //! [`build`] is the one hook both runtimes call, once per process: the Lambda function
-//! (`src/bin/bootstrap.rs`) and `local-runner` (`cargo run -p local-runner`). Build clients and
-//! pools there; the handler it returns serves every message.
+//! (`src/bin/bootstrap.rs`) and `local-runner` (`src/bin/local-runner.rs`, run with
+//! `cargo local-runner`). Build clients and pools there; the handler it returns serves every
+//! message.
 
 pub mod message;
 pub mod work;

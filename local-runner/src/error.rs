@@ -81,6 +81,16 @@ pub enum RunnerError {
         reason: String,
     },
 
+    /// `--watch` cannot run cargo, watch the sources or start the run.
+    #[error("--watch: {what}: {source}")]
+    Watch {
+        /// What it could not do.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The template cannot be read or does not describe what the command needs.
     #[error("{0}")]
     Template(#[from] TemplateError),

@@ -1,4 +1,6 @@
-//! `local-runner` built with this workspace's handler (`handler::build`).
+//! `local-runner` with this crate's handler: the same `build()` the Lambda function runs, driven
+//! by batches from a queue you long-poll locally. Built with the `local` feature:
+//! `cargo local-runner --queue NAME`.
 
 /// mimalloc: a consumer allocates and frees many small buffers per message (requests, answers,
 /// records, log lines). Under glibc's malloc that was a sixth of its CPU; mimalloc handles about

@@ -190,6 +190,18 @@ pub struct Cli {
     #[arg(long, env = "METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
+    /// Rebuild with cargo when a source file of the workspace changes, and restart the run with
+    /// the new build; nothing received is lost or handled twice by a restart. Run it from the
+    /// workspace.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// What --watch builds, as cargo arguments (e.g. "--workspace --bins") [default: this
+    /// binary's package and bin with the features it requires, and the --lambda binaries beside
+    /// it, in this binary's profile].
+    #[arg(long, value_name = "ARGS", requires = "watch", allow_hyphen_values = true)]
+    pub watch_cargo_args: Option<String>,
+
     /// Override the template's function Timeout (with --lambda). Without --lambda: give each
     /// batch Lambda's deadline, so that messages not started before it are reported failed
     /// (1..=900, and above the function's DEADLINE_RESERVE_MS).

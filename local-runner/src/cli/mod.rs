@@ -3,6 +3,7 @@
 
 mod args;
 mod plan;
+mod watch;
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -69,6 +70,7 @@ where
     telemetry::log_panics();
     let local_credentials = credentials_from_env();
     let command = cli.command.take();
+    let watch = cli.watch.then(|| cli.watch_cargo_args.take());
     let plan = match command {
         Some(_) => None,
         None => match cli.into_plan() {
@@ -76,6 +78,23 @@ where
             Err(error) => return exit_with(Err(error)),
         },
     };
+    if let (Some(cargo_args), Some(plan)) = (watch, &plan) {
+        // The watch runs no handler: it runs this command again, without --watch, per build.
+        let binaries = match plan {
+            Plan::Lambda(runs) => runs.iter().map(|run| run.function.bootstrap.clone()).collect(),
+            Plan::InProcess { .. } => Vec::new(),
+        };
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(err) => return exit_with(Err(RunnerError::Thread(err.to_string()))),
+        };
+        let watched = runtime
+            .block_on(async { watch::Watch::find(binaries, cargo_args.as_deref()).await?.run().await });
+        return match watched {
+            Ok(status) => ExitCode::from(status.code().and_then(|code| u8::try_from(code).ok()).unwrap_or(1)),
+            Err(error) => exit_with(Err(error)),
+        };
+    }
     if let Some(Plan::InProcess { function: Some(function), .. }) = &plan {
         set_environment(&function.environment);
     }

@@ -260,9 +260,14 @@ impl RunningRunner {
     /// [`RunningRunner::start`] with `env` added to its environment (for the handler's options:
     /// in process they are the runner's own variables).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_binary(&runner_bin().display().to_string(), args, env)
+    }
+
+    /// [`RunningRunner::start_with_env`] with another build of `local-runner`.
+    pub fn start_binary(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader, Read};
         use std::process::{Command, Stdio};
-        let mut command = Command::new(runner_bin());
+        let mut command = Command::new(binary);
         command.envs(env.iter().copied());
         command.args(["--log-format", "json"]);
         if !args.contains(&"--endpoint-url") {
