@@ -52,15 +52,17 @@ pub enum RunnerError {
 
     /// SQS answered with an error the runner cannot work around (access denied, a bad region).
     #[error(
-        "SQS refused {operation} for {queue:?}: {reason}; check the queue, the region and the credentials"
+        "SQS refused {operation} for {queue:?}: {}; check the queue, the region and the credentials",
+        one_line(source.as_ref())
     )]
     Sqs {
         /// The API call that failed.
         operation: &'static str,
         /// The queue as given.
         queue: String,
-        /// What SQS said.
-        reason: String,
+        /// What SQS (or the SDK) said.
+        #[source]
+        source: sqs_batch::BoxError,
     },
 
     /// `dlq` or `redrive` on a queue that has no dead-letter queue.
@@ -103,12 +105,13 @@ pub enum RunnerError {
     },
 
     /// The metrics address cannot be listened on.
-    #[error("cannot serve metrics on {addr}: {reason}; choose another --metrics-addr")]
+    #[error("cannot serve metrics on {addr}: {source}; choose another --metrics-addr")]
     MetricsAddr {
         /// The address asked for.
         addr: SocketAddr,
         /// What the operating system said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
 
     /// The handler's options (its environment: `HANDLER_CONCURRENCY`, ...) are unusable.
@@ -117,23 +120,24 @@ pub enum RunnerError {
 
     /// The handler could not be built at start.
     #[error("the handler could not be built: {0}")]
-    Handler(String),
+    Handler(#[source] sqs_batch::BoxError),
 
-    /// A thread of the runner's own (the heartbeat's) cannot be started.
-    #[error("cannot start the heartbeat thread: {0}")]
-    Thread(String),
+    /// A thread of the runner's own (the async runtime's, the heartbeat's) cannot be started.
+    #[error("cannot start a thread of the runner: {0}")]
+    Thread(#[source] std::io::Error),
 
     /// The function's bootstrap cannot start (not executable, exits at once, fails its init):
     /// the run stops before it receives anything, or, when it stops starting mid-run, releases
     /// the batch it could not invoke instead of draining the queue into the dead-letter queue.
     #[error(
-        "the function {function} cannot start: {reason}; fix or rebuild it (cargo build --bin bootstrap) and run again"
+        "the function {function} cannot start: {source}; fix or rebuild it (cargo build --bin bootstrap) and run again"
     )]
     FunctionCannotStart {
         /// The function's name.
         function: String,
         /// What happened when it was started.
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// A task of the runner panicked: a bug, never a success. The run stopped; messages it held
@@ -147,13 +151,32 @@ pub enum RunnerError {
     },
 
     /// A file the command reads cannot be read.
-    #[error("cannot read {path}: {reason}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
+}
+
+/// An error and its causes on one line of at most 300 characters, as the SDK chains them
+/// (`service error: ... (QueueDoesNotExist)`): what SQS said, fit for a terminal.
+fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    short(&aws_sdk_sqs::error::DisplayErrorContext(error).to_string())
+}
+
+/// `text` on one line of at most 300 characters (cut at a character boundary, with `…`): the
+/// SDK's error chains repeat themselves; a line's worth says what happened.
+pub(crate) fn short(text: &str) -> String {
+    let text = text.replace('\n', " ");
+    if text.len() > 300 {
+        let cut = (0..=300).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        format!("{}…", &text[..cut])
+    } else {
+        text
+    }
 }
 
 impl RunnerError {

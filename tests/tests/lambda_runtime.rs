@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::num::NonZeroUsize;
 
-use local_runner::lambda::{Bytes, InvokeError, LambdaPool, LambdaSpec};
+use local_runner::lambda::{Bytes, FunctionError, InvokeError, LambdaPool, LambdaSpec};
 use serde_json::{Value, json};
 use support::{RunningRunner, bootstrap_bin, depth, good_body, queue_pair, send, template_path};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +36,7 @@ fn pool(spec: LambdaSpec, servers: &CancellationToken) -> LambdaPool {
 }
 
 /// Invokes a fresh pool for `spec` once with an event whose message works `work_ms`.
-async fn invoke_once(spec: LambdaSpec, work_ms: u64) -> Result<Result<Bytes, String>, InvokeError> {
+async fn invoke_once(spec: LambdaSpec, work_ms: u64) -> Result<Result<Bytes, FunctionError>, InvokeError> {
     let servers = CancellationToken::new();
     let result = pool(spec, &servers).invoke(event(work_ms).into()).await;
     servers.cancel();

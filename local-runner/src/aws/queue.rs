@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Connection;
-use crate::error::RunnerError;
+use crate::error::{RunnerError, short};
 
 /// How long one try at finding the queue may take while starting: an answer from a local
 /// endpoint takes milliseconds, and a hung one is tried again (and said) after this.
@@ -121,7 +121,7 @@ pub async fn resolve(
             output.queue_url.ok_or_else(|| RunnerError::Sqs {
                 operation: "GetQueueUrl",
                 queue: given.to_owned(),
-                reason: "the answer had no queue URL".into(),
+                source: "the answer had no queue URL".into(),
             })?
         }
     };
@@ -145,7 +145,7 @@ pub async fn resolve(
     let arn = attributes.remove(&QueueAttributeName::QueueArn).ok_or_else(|| RunnerError::Sqs {
         operation: "GetQueueAttributes",
         queue: given.to_owned(),
-        reason: "the answer had no QueueArn".into(),
+        source: "the answer had no QueueArn".into(),
     })?;
     let fifo = arn.ends_with(".fifo");
     let redrive = attributes.remove(&QueueAttributeName::RedrivePolicy).and_then(|p| Redrive::parse(&p));
@@ -229,7 +229,7 @@ pub(crate) fn classify<E>(
     connection: &Connection,
 ) -> RunnerError
 where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     let endpoint = connection.describe();
     if missing {
@@ -253,11 +253,7 @@ where
                     .map_or_else(|| "an answer".to_owned(), |r| format!("HTTP {}", r.status())),
             }
         }
-        _ => RunnerError::Sqs {
-            operation,
-            queue: queue.to_owned(),
-            reason: short(&DisplayErrorContext(&err).to_string()),
-        },
+        _ => RunnerError::Sqs { operation, queue: queue.to_owned(), source: Box::new(err) },
     }
 }
 
@@ -270,17 +266,6 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     }
     let text = cause.to_string();
     if text.is_empty() { short(&DisplayErrorContext(err).to_string()) } else { short(&text) }
-}
-
-/// The SDK's error chains repeat themselves; keep a line's worth.
-pub(crate) fn short(text: &str) -> String {
-    let text = text.replace('\n', " ");
-    if text.len() > 300 {
-        let cut = (0..=300).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        format!("{}…", &text[..cut])
-    } else {
-        text
-    }
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ where
         };
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime,
-            Err(err) => return exit_with(Err(RunnerError::Thread(err.to_string()))),
+            Err(err) => return exit_with(Err(RunnerError::Thread(err))),
         };
         let watched = runtime
             .block_on(async { watch::Watch::find(binaries, cargo_args.as_deref()).await?.run().await });
@@ -100,7 +100,7 @@ where
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(err) => return exit_with(Err(RunnerError::Thread(err.to_string()))),
+        Err(err) => return exit_with(Err(RunnerError::Thread(err))),
     };
     // A panic anywhere on the way is a bug: it ends the run with an error line and exit 1, never
     // with a success or a hang.
@@ -210,7 +210,7 @@ where
                 let name = function.as_ref().map_or("--function-timeout", |f| f.name.as_str());
                 plan::outlasts_reserve(timeout, &options, name)?;
             }
-            let handler = build().await.map_err(|err| RunnerError::Handler(err.to_string()))?;
+            let handler = build().await.map_err(RunnerError::Handler)?;
             let mut executor = InProcess::new(Arc::new(handler), options);
             if let Some(timeout) = function_timeout {
                 executor = executor.with_function_timeout(timeout);

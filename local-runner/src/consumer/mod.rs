@@ -78,7 +78,7 @@ pub async fn run<E: BatchExecutor>(
     let sqs = Sqs::new(client, queue);
     let heartbeat = if config.heartbeat {
         let started = Housekeeper::start(&config.connection, &sqs).await;
-        Some(started.map_err(|err| RunnerError::Thread(err.to_string()))?)
+        Some(started.map_err(RunnerError::Thread)?)
     } else {
         None
     };

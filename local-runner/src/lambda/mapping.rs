@@ -74,11 +74,11 @@ impl LambdaExecutor {
     /// # Errors
     /// [`RunnerError::FunctionCannotStart`]: not executable, exits at once, fails its init.
     pub async fn warm_up(&self) -> Result<(), RunnerError> {
-        self.pool.warm_up().await.map_err(|err| self.cannot_start(&err))
+        self.pool.warm_up().await.map_err(|err| self.cannot_start(err))
     }
 
-    fn cannot_start(&self, error: &InvokeError) -> RunnerError {
-        RunnerError::FunctionCannotStart { function: self.function.clone(), reason: error.to_string() }
+    fn cannot_start(&self, error: InvokeError) -> RunnerError {
+        RunnerError::FunctionCannotStart { function: self.function.clone(), source: Box::new(error) }
     }
 }
 
@@ -116,7 +116,7 @@ impl BatchExecutor for LambdaExecutor {
                 Execution {
                     report: BatchReport { outcomes },
                     failed_whole: false,
-                    fatal: Some(self.cannot_start(&err)),
+                    fatal: Some(self.cannot_start(err)),
                 }
             }
             Err(err) => {
@@ -124,7 +124,12 @@ impl BatchExecutor for LambdaExecutor {
                 failed_whole(records, &format!("invocation failed: {err}"))
             }
             Ok(Err(error)) => {
-                tracing::warn!(%error, records = records.len(), "the function returned an error; the whole batch returns to the queue");
+                tracing::warn!(
+                    error_type = %error.error_type,
+                    error = %error.message,
+                    records = records.len(),
+                    "the function returned an error; the whole batch returns to the queue"
+                );
                 failed_whole(records, &format!("function error: {error}"))
             }
             Ok(Ok(response)) if self.report_batch_item_failures => partial_report(records, &response),

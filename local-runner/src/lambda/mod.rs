@@ -18,6 +18,7 @@ pub use axum::body::Bytes;
 pub use environment::InvokeError;
 pub use mapping::{DEFAULT_MAX_CONCURRENCY, LambdaExecutor, Mapping};
 pub use pool::LambdaPool;
+pub use runtime_api::FunctionError;
 pub use spec::LambdaSpec;
 use tokio_util::sync::CancellationToken;
 

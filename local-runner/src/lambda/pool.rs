@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
 use super::environment::{Environment, InvokeError};
-use super::runtime_api::Reply;
+use super::runtime_api::{FunctionError, Reply};
 use super::scaling::Scaling;
 
 /// Execution environments, started on first use and reused: five at first, up to
@@ -56,8 +56,9 @@ impl LambdaPool {
     /// Invokes the function once with `event`, in an idle environment or a new one.
     ///
     /// # Errors
-    /// [`InvokeError`] when the function timed out, crashed, or could not start.
-    pub async fn invoke(&self, event: Bytes) -> Result<Result<Bytes, String>, InvokeError> {
+    /// [`InvokeError`] when the function timed out, crashed, or could not start. A function that
+    /// ran and posted an error is `Ok(Err(FunctionError))`.
+    pub async fn invoke(&self, event: Bytes) -> Result<Result<Bytes, FunctionError>, InvokeError> {
         let _slot = self.slots.acquire().await.map_err(|_| InvokeError::Spawn {
             path: self.spec.bootstrap.display().to_string(),
             reason: "the pool is closed".into(),

@@ -32,7 +32,51 @@ pub(crate) enum Reply {
     /// `invocation/{id}/response`.
     Response(Bytes),
     /// `invocation/{id}/error`: the function failed.
-    Error(String),
+    Error(FunctionError),
+}
+
+/// The most characters of a function's error message kept: the rest of a runaway message is
+/// cut, as Lambda cuts the logs it shows.
+const MAX_ERROR_CHARS: usize = 4_096;
+
+/// What a function posted to `invocation/{id}/error`, read as Lambda reads it: the
+/// `{"errorType", "errorMessage"}` object every runtime sends; the type from the
+/// `Lambda-Runtime-Function-Error-Type` header when the body has none; a body that is not that
+/// object is the message as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error_type}: {message}")]
+pub struct FunctionError {
+    /// `errorType`, e.g. `Runtime.ExitError` or the handler's error type; `Unknown` when the
+    /// function named none.
+    pub error_type: String,
+    /// `errorMessage`, or the whole body when it is not JSON.
+    pub message: String,
+}
+
+impl FunctionError {
+    /// Reads a posted error from its header and body.
+    #[must_use]
+    pub fn read(header: Option<&str>, body: &[u8]) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Posted {
+            #[serde(rename = "errorType")]
+            error_type: Option<String>,
+            #[serde(rename = "errorMessage")]
+            error_message: Option<String>,
+        }
+        let posted = serde_json::from_slice::<Posted>(body).ok();
+        let (error_type, message) = match posted {
+            Some(posted) => (posted.error_type, posted.error_message.unwrap_or_default()),
+            None => (None, String::from_utf8_lossy(body).into_owned()),
+        };
+        let error_type =
+            error_type.or_else(|| header.map(str::to_owned)).unwrap_or_else(|| "Unknown".to_owned());
+        let message = match message.char_indices().nth(MAX_ERROR_CHARS) {
+            Some((cut, _)) => format!("{}…", &message[..cut]),
+            None => message,
+        };
+        Self { error_type, message }
+    }
 }
 
 /// State shared between the server and the environment that owns it.
@@ -89,8 +133,14 @@ async fn response(State(state): State<Arc<ApiState>>, Path(id): Path<String>, bo
     answer(&state, &id, Reply::Response(body))
 }
 
-async fn error(State(state): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> Response {
-    answer(&state, &id, Reply::Error(String::from_utf8_lossy(&body).into_owned()))
+async fn error(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok());
+    answer(&state, &id, Reply::Error(FunctionError::read(header, &body)))
 }
 
 async fn init_error(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
@@ -118,4 +168,27 @@ fn answer(state: &ApiState, id: &str, reply: Reply) -> Response {
 
 fn accepted() -> Response {
     (StatusCode::ACCEPTED, [("content-type", "application/json")], r#"{"status":"OK"}"#).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_posted_error_is_read_as_lambda_reads_it() {
+        let posted = br#"{"errorType":"OrderRejected","errorMessage":"no stock"}"#;
+        let error = FunctionError::read(Some("Unhandled"), posted);
+        assert_eq!((error.error_type.as_str(), error.message.as_str()), ("OrderRejected", "no stock"));
+        let untyped = FunctionError::read(Some("Runtime.ExitError"), br#"{"errorMessage":"exit 3"}"#);
+        assert_eq!((untyped.error_type.as_str(), untyped.message.as_str()), ("Runtime.ExitError", "exit 3"));
+        let text = FunctionError::read(None, b"segfault\n");
+        assert_eq!((text.error_type.as_str(), text.message.as_str()), ("Unknown", "segfault\n"));
+    }
+
+    #[test]
+    fn a_runaway_error_message_is_cut() {
+        let long = format!(r#"{{"errorType":"E","errorMessage":"{}"}}"#, "é".repeat(MAX_ERROR_CHARS * 2));
+        let error = FunctionError::read(None, long.as_bytes());
+        assert_eq!(error.message.chars().count(), MAX_ERROR_CHARS + 1, "the limit and an ellipsis");
+    }
 }

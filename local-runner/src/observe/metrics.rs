@@ -24,7 +24,7 @@ pub(crate) async fn listen(addr: SocketAddr) -> Result<TcpListener, RunnerError>
     if let Some(warning) = exposure(addr) {
         tracing::warn!(%addr, "{warning}");
     }
-    TcpListener::bind(addr).await.map_err(|err| RunnerError::MetricsAddr { addr, reason: err.to_string() })
+    TcpListener::bind(addr).await.map_err(|source| RunnerError::MetricsAddr { addr, source })
 }
 
 /// What serving metrics on `addr` shows to others, when it shows them to anyone but this machine.

@@ -64,7 +64,7 @@ pub async fn show_dlq(
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| sqs_error("ReceiveMessage", &dlq.url, &e))?;
+            .map_err(|e| sqs_error("ReceiveMessage", &dlq.url, e))?;
         let messages = output.messages.unwrap_or_default();
         if messages.is_empty() {
             break;

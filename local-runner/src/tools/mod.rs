@@ -7,8 +7,6 @@ mod redrive;
 mod send;
 mod up;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
-
 use crate::error::RunnerError;
 
 pub use dlq::{dead_letter_queue, show_dlq};
@@ -17,10 +15,14 @@ pub use send::{Bodies, send};
 pub use up::up;
 
 /// SQS's error for `operation` on `queue`, with the SDK's whole context.
-fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+fn sqs_error<E, R>(
     operation: &'static str,
     queue: &str,
-    err: &aws_sdk_sqs::error::SdkError<E, R>,
-) -> RunnerError {
-    RunnerError::Sqs { operation, queue: queue.to_owned(), reason: DisplayErrorContext(err).to_string() }
+    err: aws_sdk_sqs::error::SdkError<E, R>,
+) -> RunnerError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    RunnerError::Sqs { operation, queue: queue.to_owned(), source: Box::new(err) }
 }

@@ -26,7 +26,7 @@ pub async fn redrive(
         .destination_arn(&queue.arn)
         .send()
         .await
-        .map_err(|e| sqs_error("StartMessageMoveTask", &dlq.url, &e))?;
+        .map_err(|e| sqs_error("StartMessageMoveTask", &dlq.url, e))?;
     let handle = task.task_handle.unwrap_or_default();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -35,7 +35,7 @@ pub async fn redrive(
             .source_arn(&dlq.arn)
             .send()
             .await
-            .map_err(|e| sqs_error("ListMessageMoveTasks", &dlq.url, &e))?;
+            .map_err(|e| sqs_error("ListMessageMoveTasks", &dlq.url, e))?;
         let current = tasks
             .results
             .unwrap_or_default()

@@ -34,7 +34,7 @@ impl Bodies {
     /// [`RunnerError::Read`] when the file cannot be read.
     pub fn from_file(path: &Path) -> Result<Self, RunnerError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|err| RunnerError::Read { path: path.display().to_string(), reason: err.to_string() })?;
+            .map_err(|source| RunnerError::Read { path: path.display().to_string(), source })?;
         Ok(Self::Lines(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()))
     }
 
@@ -76,7 +76,7 @@ pub async fn send(
         let entries = entries.collect::<Result<Vec<_>, _>>().map_err(|e| RunnerError::Sqs {
             operation: "SendMessageBatch",
             queue: queue.url.clone(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         let output = client
             .send_message_batch()
@@ -84,12 +84,12 @@ pub async fn send(
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| sqs_error("SendMessageBatch", &queue.url, &e))?;
+            .map_err(|e| sqs_error("SendMessageBatch", &queue.url, e))?;
         if let Some(failed) = output.failed.first() {
             return Err(RunnerError::Sqs {
                 operation: "SendMessageBatch",
                 queue: queue.url.clone(),
-                reason: format!("{}: {}", failed.code(), failed.message().unwrap_or_default()),
+                source: format!("{}: {}", failed.code(), failed.message().unwrap_or_default()).into(),
             });
         }
     }

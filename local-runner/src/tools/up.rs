@@ -92,7 +92,7 @@ async fn create_pair(
     let dlq_url = create_dlq
         .send()
         .await
-        .map_err(|e| sqs_error("CreateQueue", dlq_name, &e))?
+        .map_err(|e| sqs_error("CreateQueue", dlq_name, e))?
         .queue_url
         .unwrap_or_default();
     let dlq_arn = queue_arn(client, &dlq_url).await?;
@@ -115,7 +115,7 @@ async fn create_pair(
     let url = create
         .send()
         .await
-        .map_err(|e| sqs_error("CreateQueue", queue_name, &e))?
+        .map_err(|e| sqs_error("CreateQueue", queue_name, e))?
         .queue_url
         .unwrap_or_default();
     println!("queue  {url}");
@@ -139,6 +139,6 @@ async fn queue_arn(client: &Client, url: &str) -> Result<String, RunnerError> {
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| sqs_error("GetQueueAttributes", url, &e))?;
+        .map_err(|e| sqs_error("GetQueueAttributes", url, e))?;
     Ok(output.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).unwrap_or_default())
 }
