@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::Recorder;
+use local_runner::consumer::Mode;
 use sqs_batch::retry::Backoff;
 use support::{RunningRunner, depth, drain_bodies, good_body, queue_pair, run_recorded, runner_config, send};
 use tokio_util::sync::CancellationToken;
@@ -46,7 +47,7 @@ async fn work_that_outlasts_the_visibility_timeout_without_a_heartbeat_is_report
     send(&client, &queue.url, &[good_body("slow", 2_500)], None).await;
 
     let mut config = runner_config(&queue.url, 2);
-    config.heartbeat = false;
+    config.mode = Mode::InProcess { retry_backoff: None, heartbeat: false };
     let recorder = Arc::new(Recorder::default());
     let summary = run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
     let attempts = recorder.attempts().iter().filter(|a| a.id == "slow").count();
@@ -67,11 +68,14 @@ async fn a_permanent_failure_and_a_bad_body_reach_the_dead_letter_queue_without_
     send(&client, &queue.url, &[doomed.clone(), "not json".to_owned()], None).await;
 
     let mut config = runner_config(&queue.url, 3);
-    config.retry_backoff = Some(Backoff {
-        initial: Duration::from_secs(30),
-        max: Duration::from_secs(60),
-        ..Backoff::default()
-    });
+    config.mode = Mode::InProcess {
+        retry_backoff: Some(Backoff {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(60),
+            ..Backoff::default()
+        }),
+        heartbeat: true,
+    };
     let recorder = Arc::new(Recorder::default());
     let summary = run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
 
@@ -244,11 +248,14 @@ mod timing {
 
         // Idle for longer than the longest gap expected (4 s), so the run sees every attempt.
         let mut config = runner_config(&queue.url, 6);
-        config.retry_backoff = Some(Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-            ..Backoff::default()
-        });
+        config.mode = Mode::InProcess {
+            retry_backoff: Some(Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+                ..Backoff::default()
+            }),
+            heartbeat: true,
+        };
         let recorder = Arc::new(Recorder::default());
         run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
 

@@ -172,8 +172,8 @@ pub struct Cli {
     pub retry_backoff_max: Option<u64>,
 
     /// Do not extend the visibility of messages whose work outlasts the queue's visibility
-    /// timeout.
-    #[arg(long)]
+    /// timeout (not with --lambda, which has no heartbeat, as Lambda has none).
+    #[arg(long, conflicts_with = "lambda")]
     pub no_heartbeat: bool,
 
     /// How long to wait for the endpoint to answer at start before giving up with exit 1

@@ -14,7 +14,7 @@ use sqs_batch::{DEADLINE_RESERVE_VAR, Options};
 
 use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg, Place, Target};
 use crate::aws::{Connection, QueueRef};
-use crate::consumer::Config;
+use crate::consumer::{Config, Mode};
 use crate::error::RunnerError;
 use crate::lambda::{DEFAULT_MAX_CONCURRENCY, LambdaSpec, Mapping};
 use crate::template::filter::Filters;
@@ -84,7 +84,7 @@ impl Cli {
                 let mut config = self.config(queue.clone(), connection);
                 let process_env = |name: &str| std::env::var(name).ok();
                 let Some((path, template)) = template else {
-                    config.retry_backoff = self.retry_backoff("the environment", process_env)?;
+                    config.mode = self.in_process(self.retry_backoff("the environment", process_env)?);
                     return Ok(Plan::InProcess {
                         config: Box::new(config),
                         function_timeout,
@@ -92,7 +92,7 @@ impl Cli {
                     });
                 };
                 let Some(function) = choose_for_queue(&template, self.function.as_deref(), &queue)? else {
-                    config.retry_backoff = self.retry_backoff("the environment", process_env)?;
+                    config.mode = self.in_process(self.retry_backoff("the environment", process_env)?);
                     return Ok(Plan::InProcess {
                         config: Box::new(config),
                         function_timeout,
@@ -103,9 +103,9 @@ impl Cli {
                 config.filters = Arc::new(filters(function, event)?);
                 config.event_count_metrics = event.event_count_metrics;
                 // The function's back-off, as the deployed function reads it.
-                config.retry_backoff = self.retry_backoff(&function.logical_id, |name| {
+                config.mode = self.in_process(self.retry_backoff(&function.logical_id, |name| {
                     function.environment.get(name).cloned().or_else(|| process_env(name))
-                })?;
+                })?);
                 if config.max_in_flight.is_none() {
                     // As many at once as the deployed function would handle.
                     let concurrency = event.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY.get() as u64);
@@ -236,7 +236,13 @@ impl Cli {
             .map_err(|e| RunnerError::Usage(format!("{whose}: {e}")))
     }
 
-    /// The consumer's configuration from the flags, for `queue`.
+    /// The in-process mode with the function's back-off and the heartbeat flag.
+    fn in_process(&self, retry_backoff: Option<retry::Backoff>) -> Mode {
+        Mode::InProcess { retry_backoff, heartbeat: !self.no_heartbeat }
+    }
+
+    /// The consumer's configuration from the flags that mean the same in both modes, for
+    /// `queue`; each mode's own settings come with its [`Mode`].
     fn config(&self, queue: QueueRef, connection: Connection) -> Config {
         let exit_when_idle = self.exit_when_idle.map(Duration::from_secs);
         let mut config = Config::new(queue, connection);
@@ -246,7 +252,6 @@ impl Cli {
         config.max_in_flight = self.max_in_flight;
         config.shutdown_timeout = Duration::from_secs(self.shutdown_timeout);
         config.exit_when_idle = exit_when_idle;
-        config.heartbeat = !self.no_heartbeat;
         config.start_timeout = Duration::from_secs(self.start_timeout);
         config.stats_interval = (self.stats_interval > 0).then(|| Duration::from_secs(self.stats_interval));
         config.metrics_addr = self.metrics_addr;
@@ -502,15 +507,10 @@ mod tests {
     fn the_command_lines_defaults_are_the_consumers() {
         let from_flags = parse(&["--queue", "orders"]).unwrap();
         let defaults = Config::new(QueueRef::Name("orders".into()), Connection::new(None, "us-east-1"));
-        assert_eq!(format!("{:?}", from_flags.retry_backoff), format!("{:?}", defaults.retry_backoff));
+        assert_eq!(format!("{:?}", from_flags.mode), format!("{:?}", defaults.mode));
         assert_eq!(
-            (
-                from_flags.shutdown_timeout,
-                from_flags.start_timeout,
-                from_flags.stats_interval,
-                from_flags.heartbeat
-            ),
-            (defaults.shutdown_timeout, defaults.start_timeout, defaults.stats_interval, defaults.heartbeat)
+            (from_flags.shutdown_timeout, from_flags.start_timeout, from_flags.stats_interval),
+            (defaults.shutdown_timeout, defaults.start_timeout, defaults.stats_interval)
         );
     }
 
@@ -560,7 +560,7 @@ Resources:
             )
             .unwrap();
             match cli.into_plan() {
-                Ok(Plan::InProcess { config, .. }) => Ok(config.retry_backoff),
+                Ok(Plan::InProcess { config, .. }) => Ok(config.mode.retry_backoff()),
                 Ok(Plan::Lambda(_)) => Err("not in process".to_owned()),
                 Err(error) => Err(error.to_string()),
             }

@@ -19,6 +19,50 @@ pub const DEFAULT_START_TIMEOUT_SECS: u64 = 30;
 /// Seconds between stats lines.
 pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
 
+/// Who handles the batches. Each mode holds what means something in it alone, so a setting of
+/// one mode cannot be set, and silently ignored, in the other.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// The handler in this process: one receive is one batch, and the runner settles it.
+    InProcess {
+        /// Failed messages' visibility from their receive count (the function's
+        /// `RETRY_BACKOFF_*` variables), which the runner sets; `None` leaves the queue's
+        /// timeout.
+        retry_backoff: Option<Backoff>,
+        /// Extend the visibility of running messages before it runs out.
+        heartbeat: bool,
+    },
+    /// An emulated event source mapping in front of the function's own process.
+    Lambda {
+        /// Messages per invocation (`BatchSize`, may exceed 10).
+        batch_size: NonZeroUsize,
+        /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
+        batching_window: Duration,
+        /// The function's back-off, which the function applies: the runner only counts on it
+        /// to know when failures are due back.
+        retry_backoff: Option<Backoff>,
+    },
+}
+
+impl Mode {
+    /// The retry back-off failures follow, whoever applies it.
+    #[must_use]
+    pub fn retry_backoff(&self) -> Option<Backoff> {
+        match self {
+            Self::InProcess { retry_backoff, .. } | Self::Lambda { retry_backoff, .. } => *retry_backoff,
+        }
+    }
+
+    /// How long a poller keeps gathering one batch: a mapping's window, else none.
+    #[must_use]
+    pub fn batching_window(&self) -> Duration {
+        match self {
+            Self::InProcess { .. } => Duration::ZERO,
+            Self::Lambda { batching_window, .. } => *batching_window,
+        }
+    }
+}
+
 /// The validated configuration of a run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,17 +82,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Exit once idle this long.
     pub exit_when_idle: Option<Duration>,
-    /// Messages per batch when emulating an event source mapping (`BatchSize`, may exceed 10);
-    /// `None`: one receive is one batch.
-    pub invoke_batch_size: Option<NonZeroUsize>,
-    /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
-    pub batching_window: Duration,
-    /// Failed messages' visibility from their receive count (the function's `RETRY_BACKOFF_*`
-    /// variables); `None` leaves the queue's timeout. Under `--lambda` the function applies it,
-    /// and the runner only counts on it to know when failures are due back.
-    pub retry_backoff: Option<Backoff>,
-    /// Extend the visibility of running messages before it runs out.
-    pub heartbeat: bool,
+    /// What runs the batches, and what only that mode has.
+    pub mode: Mode,
     /// How long the endpoint may take to answer at start.
     pub start_timeout: Duration,
     /// How often to log a stats line.
@@ -79,10 +114,7 @@ impl Config {
             max_in_flight: None,
             shutdown_timeout: Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             exit_when_idle: None,
-            invoke_batch_size: None,
-            batching_window: Duration::ZERO,
-            retry_backoff: Some(Backoff::default()),
-            heartbeat: true,
+            mode: Mode::InProcess { retry_backoff: Some(Backoff::default()), heartbeat: true },
             start_timeout: Duration::from_secs(DEFAULT_START_TIMEOUT_SECS),
             stats_interval: Some(Duration::from_secs(DEFAULT_STATS_INTERVAL_SECS)),
             metrics_addr: None,
@@ -106,8 +138,12 @@ impl Config {
     }
 
     fn batch_target_unbounded(&self) -> NonZeroUsize {
-        self.invoke_batch_size
-            .unwrap_or(NonZeroUsize::new(usize::from(self.batch_size)).unwrap_or(NonZeroUsize::MIN))
+        match self.mode {
+            Mode::Lambda { batch_size, .. } => batch_size,
+            Mode::InProcess { .. } => {
+                NonZeroUsize::new(usize::from(self.batch_size)).unwrap_or(NonZeroUsize::MIN)
+            }
+        }
     }
 
     /// The long-poll wait: an idle exit should not wait out a longer long poll first.
@@ -129,7 +165,11 @@ mod tests {
     fn in_flight_defaults_to_a_full_batch_per_poller() {
         let mut config = config();
         assert_eq!(config.in_flight_limit().get(), 20);
-        config.invoke_batch_size = NonZeroUsize::new(100);
+        config.mode = Mode::Lambda {
+            batch_size: NonZeroUsize::new(100).expect("not zero"),
+            batching_window: Duration::ZERO,
+            retry_backoff: None,
+        };
         assert_eq!((config.in_flight_limit().get(), config.batch_target()), (200, 100));
         config.max_in_flight = NonZeroUsize::new(30);
         assert_eq!(config.batch_target(), 30, "never gather more than may be held");

@@ -88,7 +88,7 @@ impl<H: Handler> BatchExecutor for InProcess<H> {
             }
         }
         let report = process_batch(&self.handler, records, &run).await;
-        let failed_whole = self.options.fail_on_full_batch_failure && report.all_failed();
+        let failed_whole = report.fails_the_invocation(&self.options);
         Execution::ran(report, failed_whole)
     }
 }

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{
     Config, DEFAULT_POLLERS, DEFAULT_SHUTDOWN_TIMEOUT_SECS, DEFAULT_START_TIMEOUT_SECS,
-    DEFAULT_STATS_INTERVAL_SECS,
+    DEFAULT_STATS_INTERVAL_SECS, Mode,
 };
 pub use executor::{BatchExecutor, Execution, InProcess};
 
@@ -54,7 +54,7 @@ pub async fn run<E: BatchExecutor>(
         Some(addr) => Some(observe::metrics::listen(addr).await?),
         None => None,
     };
-    let client = config.connection.client(config.long_poll().max(config.batching_window)).await;
+    let client = config.connection.client(config.long_poll().max(config.mode.batching_window())).await;
     let queue = tokio::select! {
         queue = queue::resolve_within(&client, &config.queue, &config.connection, config.start_timeout) => queue?,
         () = shutdown.cancelled() => return Ok(Summary::default()),
@@ -68,7 +68,7 @@ pub async fn run<E: BatchExecutor>(
         max_in_flight = in_flight.get(),
         "polling"
     );
-    if queue.redrive.is_none() && config.retry_backoff.is_some() {
+    if queue.redrive.is_none() && config.mode.retry_backoff().is_some() {
         tracing::warn!(
             queue = %queue.url,
             "the queue has no dead-letter queue: a message that keeps failing comes back at its back-off until the retention period ends, and an idle exit does not wait for it"
@@ -76,7 +76,7 @@ pub async fn run<E: BatchExecutor>(
     }
     let started = std::time::Instant::now();
     let sqs = Sqs::new(client, queue);
-    let heartbeat = if config.heartbeat {
+    let heartbeat = if matches!(config.mode, Mode::InProcess { heartbeat: true, .. }) {
         let started = Housekeeper::start(&config.connection, &sqs).await;
         Some(started.map_err(RunnerError::Thread)?)
     } else {
@@ -92,7 +92,7 @@ pub async fn run<E: BatchExecutor>(
         stats: Arc::clone(&stats),
         idle: Arc::clone(&idle),
         heartbeat,
-        retry: config.retry_backoff,
+        retry: config.mode.retry_backoff(),
         throttle: Arc::clone(&throttle),
         stop: stop.clone(),
         abandon: CancellationToken::new(),
@@ -131,7 +131,7 @@ pub async fn run<E: BatchExecutor>(
                 permits: Arc::clone(&permits),
                 target: config.batch_target(),
                 long_poll: config.long_poll(),
-                batching_window: config.batching_window,
+                batching_window: config.mode.batching_window(),
                 idle: Arc::clone(&idle),
                 stats: Arc::clone(&stats),
                 throttle: Arc::clone(&throttle),

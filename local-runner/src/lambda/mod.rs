@@ -22,7 +22,7 @@ pub use runtime_api::FunctionError;
 pub use spec::LambdaSpec;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::{self, Config};
+use crate::consumer::{self, Config, Mode};
 use crate::error::RunnerError;
 use crate::observe::Summary;
 
@@ -31,8 +31,9 @@ use crate::observe::Summary;
 /// once, partial batch responses applied as Lambda does. Until `shutdown` (or idle, with an idle
 /// exit).
 ///
-/// Lambda's semantics hold whatever `config` says: no heartbeat, and failures come back when the
-/// function's own back-off (its `RETRY_BACKOFF_*` variables) says. Unless `config.max_in_flight` is set, the
+/// Lambda's semantics hold whatever `config.mode` says (it becomes [`Mode::Lambda`]): no
+/// heartbeat, and failures come back when the function's own back-off (its `RETRY_BACKOFF_*`
+/// variables) says. Unless `config.max_in_flight` is set, the
 /// runner holds no more messages than the invocations running at once can take.
 ///
 /// The function's first execution environment is started, and its init awaited, before anything
@@ -47,13 +48,14 @@ pub async fn run(
     mapping: Mapping,
     shutdown: CancellationToken,
 ) -> Result<Summary, RunnerError> {
-    config.heartbeat = false;
     // The function's own back-off, which it applies: the runner counts on it for what is due back.
-    if let Ok(options) = sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned()) {
-        config.retry_backoff = options.retry;
-    }
-    config.invoke_batch_size = Some(mapping.batch_size);
-    config.batching_window = mapping.batching_window;
+    let retry_backoff = sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned())
+        .map_or(None, |options| options.retry);
+    config.mode = Mode::Lambda {
+        batch_size: mapping.batch_size,
+        batching_window: mapping.batching_window,
+        retry_backoff,
+    };
     config.event_count_metrics = mapping.event_count_metrics;
     if config.max_in_flight.is_none() {
         config.max_in_flight = Some(mapping.batch_size.saturating_mul(mapping.max_concurrency));

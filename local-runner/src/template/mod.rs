@@ -81,13 +81,14 @@ pub enum TemplateError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not YAML (or JSON).
-    #[error("{path} is not a valid template: {reason}")]
+    /// The file is not YAML (or JSON), or not a template.
+    #[error("{path} is not a valid template: {source}")]
     Parse {
         /// The path given.
         path: String,
-        /// What the parser said.
-        reason: String,
+        /// Why.
+        #[source]
+        source: ParseError,
     },
     /// No function with an SQS event, or more than one and none chosen.
     #[error("{0}")]
@@ -109,6 +110,29 @@ pub enum TemplateError {
         /// The function's logical id.
         function: String,
     },
+}
+
+/// Why template text is not a template.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Larger than any template CloudFormation takes.
+    #[error(
+        "it is {size} bytes; templates are read up to {MAX_TEMPLATE_BYTES} bytes (CloudFormation's limit is 1 MB)"
+    )]
+    TooLarge {
+        /// Its size in bytes.
+        size: usize,
+    },
+    /// Nested deeper than a template ever is: refused before the YAML parser spends minutes.
+    #[error("it nests brackets deeper than {MAX_NESTING} levels")]
+    TooDeep,
+    /// Not YAML (nor JSON).
+    #[error("{0}")]
+    Yaml(#[from] serde_norway::Error),
+    /// YAML without the `Resources` a template has.
+    #[error("no Resources section")]
+    NoResources,
 }
 
 /// An `AWS::SQS::Queue` resource.
@@ -249,14 +273,14 @@ impl Template {
         let text = std::fs::read_to_string(path)
             .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
         Self::parse_with(&text, overrides)
-            .map_err(|reason| TemplateError::Parse { path: path.display().to_string(), reason })
+            .map_err(|source| TemplateError::Parse { path: path.display().to_string(), source })
     }
 
     /// Parses template text (YAML with CloudFormation's short-form tags, or JSON).
     ///
     /// # Errors
-    /// A description of what is not valid.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// [`ParseError`]: what is not valid.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
         Self::parse_with(text, &[])
     }
 
@@ -268,12 +292,12 @@ impl Template {
     /// with the first, [`Template::usable`]) and its field keeps AWS's default.
     ///
     /// # Errors
-    /// A description of what is not valid.
-    pub fn parse_with(text: &str, overrides: &[(String, String)]) -> Result<Self, String> {
+    /// [`ParseError`]: what is not valid.
+    pub fn parse_with(text: &str, overrides: &[(String, String)]) -> Result<Self, ParseError> {
         hostile_shape(text)?;
-        let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+        let yaml: serde_norway::Value = serde_norway::from_str(text)?;
         let doc = resolve_parameters(to_json(yaml), overrides);
-        let resources = doc.get("Resources").and_then(Value::as_object).ok_or("no Resources section")?;
+        let resources = doc.get("Resources").and_then(Value::as_object).ok_or(ParseError::NoResources)?;
         let globals = doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Null);
         let mut problems = Vec::new();
         let mut number = |at: String, value: &Value, range: std::ops::RangeInclusive<u64>, unit: &str| {
@@ -549,12 +573,9 @@ impl Template {
 
 /// Refuses text whose size or nesting would cost the YAML parser minutes before it fails: a
 /// template is read before anything runs, and any file can be passed as one.
-fn hostile_shape(text: &str) -> Result<(), String> {
+fn hostile_shape(text: &str) -> Result<(), ParseError> {
     if text.len() > MAX_TEMPLATE_BYTES {
-        return Err(format!(
-            "it is {} bytes; templates are read up to {MAX_TEMPLATE_BYTES} bytes (CloudFormation's limit is 1 MB)",
-            text.len()
-        ));
+        return Err(ParseError::TooLarge { size: text.len() });
     }
     // Brackets inside quoted text count too: real templates stay far below the limit anyway.
     let mut depth = 0usize;
@@ -563,7 +584,7 @@ fn hostile_shape(text: &str) -> Result<(), String> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(format!("it nests brackets deeper than {MAX_NESTING} levels"));
+                    return Err(ParseError::TooDeep);
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),

@@ -113,11 +113,19 @@ impl BatchReport {
     /// # Errors
     /// [`BatchError::AllFailed`], and as [`BatchReport::to_response`].
     pub fn respond(&self, records: &[SqsMessage], options: &Options) -> Result<SqsBatchResponse, BatchError> {
-        if options.fail_on_full_batch_failure && self.all_failed() {
+        if self.fails_the_invocation(options) {
             let counts = self.counts();
             return Err(BatchError::AllFailed { failed: counts.failed, not_started: counts.not_started });
         }
         self.to_response(records)
+    }
+
+    /// Whether the invocation fails as a whole rather than answer (see [`BatchReport::respond`]):
+    /// every message failed and `options` ask for it. `local-runner` in process asks this too, so
+    /// that it backs off as the event source mapping would.
+    #[must_use]
+    pub fn fails_the_invocation(&self, options: &Options) -> bool {
+        options.fail_on_full_batch_failure && self.all_failed()
     }
 
     /// How many messages ended each way.

@@ -21,6 +21,7 @@ use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use e2e::{Recorder, TestHandler};
 use local_runner::aws::{Connection, QueueRef};
+use local_runner::consumer::Mode;
 use local_runner::lambda::{LambdaSpec, Mapping};
 use local_runner::{Config, RunnerError, Summary};
 use sqs_batch::Options;
@@ -188,7 +189,7 @@ pub fn runner_config(queue_url: &str, idle_secs: u64) -> Config {
     let connection = Connection::new(Some(endpoint()), "us-east-1");
     let mut config = Config::new(QueueRef::Url(queue_url.to_owned()), connection);
     config.wait_time = Duration::from_secs(1);
-    config.retry_backoff = None;
+    config.mode = Mode::InProcess { retry_backoff: None, heartbeat: true };
     config.exit_when_idle = Some(Duration::from_secs(idle_secs));
     config.pollers = NonZeroUsize::new(2).expect("2 is not zero");
     config.stats_interval = None;
