@@ -33,7 +33,7 @@ use crate::aws::{Sqs, queue};
 use crate::error::RunnerError;
 use crate::observe::{self, Stats, Summary};
 use backoff::Throttle;
-use batch::Batches;
+use batch::RunShared;
 use heartbeat::Housekeeper;
 use idle::{Idle, exit_when_idle};
 use poller::Poller;
@@ -86,7 +86,7 @@ pub async fn run<E: BatchExecutor>(
     let idle = Arc::new(Idle::new());
     let throttle = Arc::new(Throttle::default());
     let stop = shutdown.child_token();
-    let batches = Arc::new(Batches {
+    let batches = Arc::new(RunShared {
         executor,
         sqs: sqs.clone(),
         stats: Arc::clone(&stats),

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Throttle, pause_after};
-use super::batch::Batches;
+use super::batch::RunShared;
 use super::executor::BatchExecutor;
 use super::idle::Idle;
 use crate::aws::records::lambda_record;
@@ -34,7 +34,7 @@ pub(crate) struct Poller<E> {
     pub(crate) stats: Arc<Stats>,
     pub(crate) throttle: Arc<Throttle>,
     pub(crate) stop: CancellationToken,
-    pub(crate) batches: Arc<Batches<E>>,
+    pub(crate) batches: Arc<RunShared<E>>,
     pub(crate) filters: Arc<Filters>,
 }
 
