@@ -2,6 +2,7 @@
 //! build the handler, run. A binary's whole `main` is [`main`] with the handler's builder.
 
 mod args;
+mod endpoint;
 mod plan;
 mod watch;
 
