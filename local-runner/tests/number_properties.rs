@@ -46,9 +46,10 @@ proptest! {
     fn any_number_on_any_flag_makes_a_plan_or_a_usage_error(flag in 0..FLAGS.len(), value in number()) {
         let args = ["local-runner", "--queue", "q", "--no-template", FLAGS[flag], &value];
         if let Ok(cli) = Cli::try_parse_from(args)
-            && let Ok(Plan::InProcess { config, .. }) = cli.into_plan()
+            && let Ok(Plan::InProcess(run)) = cli.into_plan()
         {
-            prop_assert!(config.in_flight_limit().get() <= 120_000);
+            let config = &run.config;
+            prop_assert!(config.in_flight_limit(&run.mode()).get() <= 120_000);
             prop_assert!(config.shutdown_timeout.as_secs() <= 43_200);
             prop_assert!(config.start_timeout.as_secs() <= 3_600);
         }

@@ -340,7 +340,7 @@ async fn a_task_that_panics_fails_the_run_instead_of_leaving_it_up_or_calling_it
     send(&client, &queue.url, &[good_body("m", 0)], None).await;
     // An idle exit: the old behaviour was a batch in flight forever and no exit at all.
     let config = support::runner_config(&queue.url, 2);
-    let run = local_runner::consumer::run(config, Panicking, tokio_util::sync::CancellationToken::new());
+    let run = local_runner::run(config, Panicking, tokio_util::sync::CancellationToken::new());
     let result = tokio::time::timeout(Duration::from_secs(60), run).await.expect("the run ends");
     match result {
         Err(local_runner::RunnerError::Panicked { task, text }) => {

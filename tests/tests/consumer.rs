@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::Recorder;
-use local_runner::consumer::Mode;
 use sqs_batch::retry::Backoff;
 use support::{RunningRunner, depth, drain_bodies, good_body, queue_pair, run_recorded, runner_config, send};
 use tokio_util::sync::CancellationToken;
@@ -46,10 +45,10 @@ async fn work_that_outlasts_the_visibility_timeout_without_a_heartbeat_is_report
     let queue = queue_pair(&client, "no-heartbeat", false, 1, 5).await;
     send(&client, &queue.url, &[good_body("slow", 2_500)], None).await;
 
-    let mut config = runner_config(&queue.url, 2);
-    config.mode = Mode::InProcess { retry_backoff: None, heartbeat: false };
+    let config = runner_config(&queue.url, 2);
     let recorder = Arc::new(Recorder::default());
-    let summary = run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
+    let executor = support::recorded(&recorder, None).without_heartbeat();
+    let summary = local_runner::run(config, executor, CancellationToken::new()).await.unwrap();
     let attempts = recorder.attempts().iter().filter(|a| a.id == "slow").count();
     assert!(attempts >= 2, "the message came back while its first delivery still ran: {attempts}");
     assert!(
@@ -67,17 +66,12 @@ async fn a_permanent_failure_and_a_bad_body_reach_the_dead_letter_queue_without_
     let doomed = serde_json::json!({ "id": "doomed", "fail": "permanent" }).to_string();
     send(&client, &queue.url, &[doomed.clone(), "not json".to_owned()], None).await;
 
-    let mut config = runner_config(&queue.url, 3);
-    config.mode = Mode::InProcess {
-        retry_backoff: Some(Backoff {
-            initial: Duration::from_secs(30),
-            max: Duration::from_secs(60),
-            ..Backoff::default()
-        }),
-        heartbeat: true,
-    };
+    let config = runner_config(&queue.url, 3);
     let recorder = Arc::new(Recorder::default());
-    let summary = run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
+    let backoff =
+        Backoff { initial: Duration::from_secs(30), max: Duration::from_secs(60), ..Backoff::default() };
+    let executor = support::recorded(&recorder, Some(backoff));
+    let summary = local_runner::run(config, executor, CancellationToken::new()).await.unwrap();
 
     let attempts = recorder.attempts();
     for id in ["doomed", "not json"] {
@@ -247,17 +241,12 @@ mod timing {
         send(&client, &queue.url, &[body], None).await;
 
         // Idle for longer than the longest gap expected (4 s), so the run sees every attempt.
-        let mut config = runner_config(&queue.url, 6);
-        config.mode = Mode::InProcess {
-            retry_backoff: Some(Backoff {
-                initial: Duration::from_secs(1),
-                max: Duration::from_secs(60),
-                ..Backoff::default()
-            }),
-            heartbeat: true,
-        };
+        let config = runner_config(&queue.url, 6);
         let recorder = Arc::new(Recorder::default());
-        run_recorded(config, &recorder, CancellationToken::new()).await.unwrap();
+        let backoff =
+            Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60), ..Backoff::default() };
+        let executor = support::recorded(&recorder, Some(backoff));
+        local_runner::run(config, executor, CancellationToken::new()).await.unwrap();
 
         let attempts = recorder.attempts();
         let counts: Vec<u32> = attempts.iter().map(|a| a.receive_count).collect();

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Context, LambdaEvent};
-use local_runner::lambda::LambdaPool;
+use local_runner::InProcess;
+use local_runner::lambda::{LambdaExecutor, LambdaPool};
 use serde_json::Value;
 use sqs_batch::lambda::handle_event;
 use sqs_batch::{Options, SqsEvent};
@@ -197,11 +198,14 @@ async fn drain_both_ways(
     let (in_process, through_bootstrap) = tokio::join!(
         local_runner::run(
             runner_config(&local.url, 3),
-            handler,
-            Options::default(),
+            InProcess::new(handler, Options::default()),
             CancellationToken::new()
         ),
-        local_runner::lambda::run(runner_config(&lambda.url, 3), spec, mapping, CancellationToken::new()),
+        local_runner::run(
+            runner_config(&lambda.url, 3),
+            LambdaExecutor::new(spec, &mapping),
+            CancellationToken::new()
+        ),
     );
     let mut ends = Vec::new();
     for (summary, queue) in [(in_process, &local), (through_bootstrap, &lambda)] {

@@ -34,8 +34,7 @@ async fn answered(endpoint: &str, answer: &str) -> (Vec<bool>, bool) {
     function.bootstrap = bootstrap;
     function.environment.insert("ANSWER".into(), answer.into());
     function.environment.insert("ENDPOINT".into(), endpoint.into());
-    let servers = CancellationToken::new();
-    let executor = LambdaExecutor::new(function, &mapping, servers.clone());
+    let executor = LambdaExecutor::new(function, &mapping);
     let records: Arc<[SqsMessage]> = ["a", "b"]
         .iter()
         .map(|id| {
@@ -44,7 +43,6 @@ async fn answered(endpoint: &str, answer: &str) -> (Vec<bool>, bool) {
         .collect();
     let Execution { report, failed_whole, .. } =
         executor.execute(&records, &CancellationToken::new(), &CancellationToken::new()).await;
-    servers.cancel();
     (report.outcomes.iter().map(sqs_batch::Outcome::is_success).collect(), failed_whole)
 }
 

@@ -21,13 +21,14 @@ use tokio_util::sync::CancellationToken;
 pub use args::{
     Cli, Command, DEFAULT_ENDPOINT, DEFAULT_REGION, DEFAULT_TEMPLATE, LogFormatArg, Place, Target, limits,
 };
-pub use plan::{LambdaRun, Plan, TemplateFunction};
+pub use plan::{InProcessRun, LambdaRun, Plan, TemplateFunction};
 
 use crate::consumer::{self, InProcess};
 use crate::error::RunnerError;
+use crate::lambda::LambdaExecutor;
 use crate::observe::{Summary, terminal};
 use crate::template::Template;
-use crate::{lambda, tools};
+use crate::tools;
 
 /// The whole `main` of a `local-runner` built with a handler: `build` makes the handler, once,
 /// for the in-process mode (the subcommands and `--lambda` never call it).
@@ -83,7 +84,7 @@ where
         // The watch runs no handler: it runs this command again, without --watch, per build.
         let binaries = match plan {
             Plan::Lambda(runs) => runs.iter().map(|run| run.function.bootstrap.clone()).collect(),
-            Plan::InProcess { .. } => Vec::new(),
+            Plan::InProcess(_) => Vec::new(),
         };
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime,
@@ -96,7 +97,9 @@ where
             Err(error) => exit_with(Err(error)),
         };
     }
-    if let Some(Plan::InProcess { function: Some(function), .. }) = &plan {
+    if let Some(Plan::InProcess(run)) = &plan
+        && let Some(function) = &run.function
+    {
         set_environment(&function.environment);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -165,7 +168,8 @@ where
                     filters = run.config.filters.len(),
                     "event source mapping"
                 );
-                mappings.spawn(lambda::run(run.config, run.function, run.mapping, shutdown.clone()));
+                let executor = LambdaExecutor::new(run.function, &run.mapping);
+                mappings.spawn(consumer::run(run.config, executor, shutdown.clone()));
             }
             let mut first_error = None;
             while let Some(done) = mappings.join_next().await {
@@ -190,9 +194,12 @@ where
             }
             first_error.map_or(Ok(()), Err)
         }
-        Plan::InProcess { mut config, function_timeout, function } => {
+        Plan::InProcess(run) => {
+            let InProcessRun { mut config, function_timeout, function, retry_backoff, heartbeat } = *run;
             config.connection.local_credentials = local_credentials;
-            let options = Options::from_vars(|name| std::env::var(name).ok())?;
+            let mut options = Options::from_vars(|name| std::env::var(name).ok())?;
+            // The runner applies the back-off in process: the function's, with the flags' overrides.
+            options.retry = retry_backoff;
             match &function {
                 Some(function) => tracing::info!(
                     function = %function.name,
@@ -216,7 +223,10 @@ where
             if let Some(timeout) = function_timeout {
                 executor = executor.with_function_timeout(timeout);
             }
-            let summary = consumer::run(*config, executor, shutdown).await?;
+            if !heartbeat {
+                executor = executor.without_heartbeat();
+            }
+            let summary = consumer::run(config, executor, shutdown).await?;
             report(&summary);
             Ok(())
         }
@@ -339,7 +349,7 @@ struct StopNotice {
 impl StopNotice {
     fn of(plan: &Plan) -> Self {
         let config = match plan {
-            Plan::InProcess { config, .. } => Some(&**config),
+            Plan::InProcess(run) => Some(&run.config),
             Plan::Lambda(runs) => runs.first().map(|run| &run.config),
         };
         config.map_or(Self { wait_time: Duration::ZERO, shutdown_timeout: Duration::ZERO }, |config| Self {

@@ -26,16 +26,32 @@ use sqs_batch::retry;
 #[derive(Debug)]
 pub enum Plan {
     /// The handler in this process, on one queue.
-    InProcess {
-        /// The consumer's configuration (the event's filters included).
-        config: Box<Config>,
-        /// Lambda's deadline for each batch, if asked for.
-        function_timeout: Option<Duration>,
-        /// The template's function whose settings apply, if there is one.
-        function: Option<TemplateFunction>,
-    },
+    InProcess(Box<InProcessRun>),
     /// The real Lambda binaries behind emulated event source mappings: one run per SQS event.
     Lambda(Vec<LambdaRun>),
+}
+
+/// The handler in this process, on one queue.
+#[derive(Debug)]
+pub struct InProcessRun {
+    /// The consumer's configuration (the event's filters included).
+    pub config: Config,
+    /// Lambda's deadline for each batch, if asked for.
+    pub function_timeout: Option<Duration>,
+    /// The template's function whose settings apply, if there is one.
+    pub function: Option<TemplateFunction>,
+    /// The function's back-off with the flags' overrides: the runner gives it to failures.
+    pub retry_backoff: Option<retry::Backoff>,
+    /// Extend running messages' visibility (not `--no-heartbeat`).
+    pub heartbeat: bool,
+}
+
+impl InProcessRun {
+    /// The mode its executor will run in: what the consumer's limits are worked out from.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        Mode::InProcess { retry_backoff: self.retry_backoff, heartbeat: self.heartbeat }
+    }
 }
 
 /// The function of a template whose settings a run in process follows.
@@ -84,29 +100,26 @@ impl Cli {
                 })?;
                 let mut config = self.config(queue.clone(), connection);
                 let process_env = |name: &str| std::env::var(name).ok();
-                let Some((path, template)) = template else {
-                    config.mode = self.in_process(self.retry_backoff("the environment", process_env)?);
-                    return Ok(Plan::InProcess {
-                        config: Box::new(config),
-                        function_timeout,
-                        function: None,
-                    });
+                let function = match &template {
+                    Some((_, template)) => choose_for_queue(template, self.function.as_deref(), &queue)?,
+                    None => None,
                 };
-                let Some(function) = choose_for_queue(&template, self.function.as_deref(), &queue)? else {
-                    config.mode = self.in_process(self.retry_backoff("the environment", process_env)?);
-                    return Ok(Plan::InProcess {
-                        config: Box::new(config),
+                let (Some((path, _)), Some(function)) = (&template, function) else {
+                    return Ok(Plan::InProcess(Box::new(InProcessRun {
+                        config,
                         function_timeout,
                         function: None,
-                    });
+                        retry_backoff: self.retry_backoff("the environment", process_env)?,
+                        heartbeat: !self.no_heartbeat,
+                    })));
                 };
                 let event = &function.sqs_events[0];
                 config.filters = Arc::new(filters(function, event)?);
                 config.event_count_metrics = event.event_count_metrics;
                 // The function's back-off, as the deployed function reads it.
-                config.mode = self.in_process(self.retry_backoff(&function.logical_id, |name| {
+                let retry_backoff = self.retry_backoff(&function.logical_id, |name| {
                     function.environment.get(name).cloned().or_else(|| process_env(name))
-                })?);
+                })?;
                 if config.max_in_flight.is_none() {
                     // As many at once as the deployed function would handle.
                     let concurrency = event.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY.get() as u64);
@@ -123,10 +136,16 @@ impl Cli {
                 }
                 let function = TemplateFunction {
                     name: function.logical_id.clone(),
-                    template: path,
+                    template: path.clone(),
                     environment: function.environment.clone(),
                 };
-                Ok(Plan::InProcess { config: Box::new(config), function_timeout, function: Some(function) })
+                Ok(Plan::InProcess(Box::new(InProcessRun {
+                    config,
+                    function_timeout,
+                    function: Some(function),
+                    retry_backoff,
+                    heartbeat: !self.no_heartbeat,
+                })))
             }
             Some(bootstrap) => {
                 let bootstrap = bootstrap.as_deref().map(given_binary).transpose()?;
@@ -173,6 +192,7 @@ impl Cli {
                     };
                     let mut config = self.config(queue, connection.clone());
                     config.filters = Arc::new(filters(function, event)?);
+                    config.event_count_metrics = event.event_count_metrics;
                     let mut mapping = Mapping::from_template(event);
                     if let Some(batch_size) = self.esm_batch_size {
                         mapping.batch_size = batch_size;
@@ -237,13 +257,8 @@ impl Cli {
             .map_err(|e| RunnerError::Usage(format!("{whose}: {e}")))
     }
 
-    /// The in-process mode with the function's back-off and the heartbeat flag.
-    fn in_process(&self, retry_backoff: Option<retry::Backoff>) -> Mode {
-        Mode::InProcess { retry_backoff, heartbeat: !self.no_heartbeat }
-    }
-
     /// The consumer's configuration from the flags that mean the same in both modes, for
-    /// `queue`; each mode's own settings come with its [`Mode`].
+    /// `queue`; each mode's own settings go to what runs the batches.
     fn config(&self, queue: QueueRef, connection: Connection) -> Config {
         let exit_when_idle = self.exit_when_idle.map(Duration::from_secs);
         let mut config = Config::new(queue, connection);
@@ -411,31 +426,36 @@ mod tests {
 
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Config, String> {
+    fn parse(args: &[&str]) -> Result<InProcessRun, String> {
         let cli = Cli::try_parse_from([&["local-runner", "--no-template"], args].concat())
             .map_err(|e| e.to_string())?;
         match cli.into_plan().map_err(|e| e.to_string())? {
-            Plan::InProcess { config, .. } => Ok(*config),
+            Plan::InProcess(run) => Ok(*run),
             Plan::Lambda(_) => Err("not in process".into()),
         }
     }
 
     #[test]
     fn a_queue_name_and_the_defaults_make_a_config() {
-        let config = parse(&["--queue", "orders"]).unwrap();
+        let run = parse(&["--queue", "orders"]).unwrap();
+        let config = &run.config;
         assert_eq!(config.queue, QueueRef::Name("orders".into()));
         assert_eq!(config.connection.endpoint_url.as_deref(), Some("http://localhost:4566"));
         assert_eq!(config.pollers.get(), 2);
         assert_eq!(config.batch_size, 10);
         assert_eq!(config.wait_time, Duration::from_secs(20));
-        assert_eq!(config.in_flight_limit().get(), 20);
+        assert_eq!(config.in_flight_limit(&run.mode()).get(), 20);
     }
 
     #[test]
     fn the_command_lines_defaults_are_the_consumers() {
-        let from_flags = parse(&["--queue", "orders"]).unwrap();
+        let run = parse(&["--queue", "orders"]).unwrap();
+        assert_eq!(
+            run.mode(),
+            Mode::InProcess { retry_backoff: Some(retry::Backoff::default()), heartbeat: true }
+        );
+        let from_flags = run.config;
         let defaults = Config::new(QueueRef::Name("orders".into()), Connection::new(None, "us-east-1"));
-        assert_eq!(format!("{:?}", from_flags.mode), format!("{:?}", defaults.mode));
         assert_eq!(
             (from_flags.shutdown_timeout, from_flags.start_timeout, from_flags.stats_interval),
             (defaults.shutdown_timeout, defaults.start_timeout, defaults.stats_interval)
@@ -488,7 +508,7 @@ Resources:
             )
             .unwrap();
             match cli.into_plan() {
-                Ok(Plan::InProcess { config, .. }) => Ok(config.mode.retry_backoff()),
+                Ok(Plan::InProcess(run)) => Ok(run.retry_backoff),
                 Ok(Plan::Lambda(_)) => Err("not in process".to_owned()),
                 Err(error) => Err(error.to_string()),
             }
@@ -535,7 +555,7 @@ Resources:
             )
             .unwrap();
             match cli.into_plan().unwrap() {
-                Plan::InProcess { config, .. } => config.in_flight_limit().get(),
+                Plan::InProcess(run) => run.config.in_flight_limit(&run.mode()).get(),
                 Plan::Lambda(_) => 0,
             }
         };
@@ -546,7 +566,7 @@ Resources:
 
     #[test]
     fn a_queue_url_is_used_as_it_is() {
-        let config = parse(&["--queue", "http://127.0.0.1:4566/000000000000/orders"]).unwrap();
+        let config = parse(&["--queue", "http://127.0.0.1:4566/000000000000/orders"]).unwrap().config;
         assert_eq!(config.queue, QueueRef::Url("http://127.0.0.1:4566/000000000000/orders".into()));
     }
 
@@ -580,12 +600,15 @@ Resources:
     #[test]
     fn an_endpoint_without_a_scheme_is_rejected_and_an_empty_one_means_aws() {
         assert!(parse(&["--queue", "q", "--endpoint-url", "localhost:4566"]).is_err());
-        assert_eq!(parse(&["--queue", "q", "--endpoint-url", ""]).unwrap().connection.endpoint_url, None);
+        assert_eq!(
+            parse(&["--queue", "q", "--endpoint-url", ""]).unwrap().config.connection.endpoint_url,
+            None
+        );
     }
 
     #[test]
     fn exit_when_idle_caps_the_long_poll_wait() {
-        let config = parse(&["--queue", "q", "--exit-when-idle", "3"]).unwrap();
+        let config = parse(&["--queue", "q", "--exit-when-idle", "3"]).unwrap().config;
         assert_eq!(config.long_poll(), Duration::from_secs(3));
     }
 

@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use sqs_batch::retry::{self, Backoff, RequeueReason, receive_count};
+use sqs_batch::retry::{self, RequeueReason, receive_count};
 use sqs_batch::{BatchReport, Outcome, SqsMessage};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Mode;
 use super::backoff::Throttle;
 use super::executor::{BatchExecutor, Execution};
 use super::heartbeat::Housekeeper;
@@ -32,8 +33,8 @@ pub(crate) struct RunShared<E> {
     pub(crate) stats: Arc<Stats>,
     pub(crate) idle: Arc<Idle>,
     pub(crate) heartbeat: Option<Housekeeper>,
-    /// Failed messages' visibility: the function's back-off.
-    pub(crate) retry: Option<Backoff>,
+    /// How batches are settled: who sets failed messages' visibility, and at what back-off.
+    pub(crate) mode: Mode,
     pub(crate) throttle: Arc<Throttle>,
     /// Cancelled to stop: no new message starts.
     pub(crate) stop: CancellationToken,
@@ -154,12 +155,13 @@ impl<E: BatchExecutor> RunShared<E> {
             }
         }
         let dead_letter = self.sqs.queue().redrive.is_some();
-        let by_function = self.executor.requeues_failures();
+        let by_function = self.mode.requeues_failures();
+        let backoff = self.mode.retry_backoff();
         // The function draws its own jitter: the runner counts on the latest it can be.
         let plan = if by_function {
-            retry::plan(records, report, self.retry.as_ref(), dead_letter, || 1.0)
+            retry::plan(records, report, backoff.as_ref(), dead_letter, || 1.0)
         } else {
-            retry::plan(records, report, self.retry.as_ref(), dead_letter, fastrand::f64)
+            retry::plan(records, report, backoff.as_ref(), dead_letter, fastrand::f64)
         };
         let mut to_release = Vec::new();
         let mut later: Vec<(&SqsMessage, i32)> = Vec::new();

@@ -19,9 +19,11 @@ pub const DEFAULT_START_TIMEOUT_SECS: u64 = 30;
 /// Seconds between stats lines.
 pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
 
-/// Who handles the batches. Each mode holds what means something in it alone, so a setting of
-/// one mode cannot be set, and silently ignored, in the other.
-#[derive(Debug, Clone)]
+/// Who handles the batches, as the executor describes itself ([`super::BatchExecutor::mode`]).
+/// Each mode holds what means something in it alone, so a setting of one mode cannot be set, and
+/// silently ignored, in the other; and it comes from what runs the batches, so it cannot
+/// disagree with it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     /// The handler in this process: one receive is one batch, and the runner settles it.
     InProcess {
@@ -38,6 +40,8 @@ pub enum Mode {
         batch_size: NonZeroUsize,
         /// `MaximumBatchingWindowInSeconds`: how long to keep gathering a batch.
         batching_window: Duration,
+        /// `ScalingConfig.MaximumConcurrency`: invocations at once.
+        max_concurrency: NonZeroUsize,
         /// The function's back-off, which the function applies: the runner only counts on it
         /// to know when failures are due back.
         retry_backoff: Option<Backoff>,
@@ -61,6 +65,20 @@ impl Mode {
             Self::Lambda { batching_window, .. } => *batching_window,
         }
     }
+
+    /// Whether what runs the batch sets its failed messages' visibility itself: the Lambda
+    /// function does, as deployed; in process the runner does, as it settles the batch.
+    #[must_use]
+    pub fn requeues_failures(&self) -> bool {
+        matches!(self, Self::Lambda { .. })
+    }
+
+    /// Whether running messages' visibility is extended: never under Lambda, whose event source
+    /// mapping does not.
+    #[must_use]
+    pub fn heartbeat(&self) -> bool {
+        matches!(self, Self::InProcess { heartbeat: true, .. })
+    }
 }
 
 /// The validated configuration of a run.
@@ -72,18 +90,17 @@ pub struct Config {
     pub connection: Connection,
     /// Concurrent long-poll tasks.
     pub pollers: NonZeroUsize,
-    /// Messages per receive, 1..=10.
+    /// Messages per receive, 1..=10: in process, one receive is one batch.
     pub batch_size: u8,
     /// Long-poll wait, at most 20 s.
     pub wait_time: Duration,
-    /// Messages held at once, across pollers; `None`: [`Config::in_flight_limit`]'s default.
+    /// Messages held at once, across pollers; `None`: [`Config::in_flight_limit`]'s default for
+    /// the mode.
     pub max_in_flight: Option<NonZeroUsize>,
     /// Time that started messages get to finish after a stop signal.
     pub shutdown_timeout: Duration,
     /// Exit once idle this long.
     pub exit_when_idle: Option<Duration>,
-    /// What runs the batches, and what only that mode has.
-    pub mode: Mode,
     /// How long the endpoint may take to answer at start.
     pub start_timeout: Duration,
     /// How often to log a stats line.
@@ -114,7 +131,6 @@ impl Config {
             max_in_flight: None,
             shutdown_timeout: Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
             exit_when_idle: None,
-            mode: Mode::InProcess { retry_backoff: Some(Backoff::default()), heartbeat: true },
             start_timeout: Duration::from_secs(DEFAULT_START_TIMEOUT_SECS),
             stats_interval: Some(Duration::from_secs(DEFAULT_STATS_INTERVAL_SECS)),
             metrics_addr: None,
@@ -124,22 +140,26 @@ impl Config {
         }
     }
 
-    /// Messages held at once: as asked, or one full batch per poller.
+    /// Messages held at once: as asked; else in process one full batch per poller, and under
+    /// Lambda as many as the invocations running at once can take.
     #[must_use]
-    pub fn in_flight_limit(&self) -> NonZeroUsize {
-        self.max_in_flight.unwrap_or_else(|| self.pollers.saturating_mul(self.batch_target_unbounded()))
+    pub fn in_flight_limit(&self, mode: &Mode) -> NonZeroUsize {
+        self.max_in_flight.unwrap_or_else(|| match mode {
+            Mode::InProcess { .. } => self.pollers.saturating_mul(self.batch_target_unbounded(mode)),
+            Mode::Lambda { batch_size, max_concurrency, .. } => batch_size.saturating_mul(*max_concurrency),
+        })
     }
 
     /// Messages a poller gathers for one batch: the event source mapping's `BatchSize` when
     /// emulating one, else one receive's worth; never more than may be held at once.
     #[must_use]
-    pub fn batch_target(&self) -> usize {
-        self.batch_target_unbounded().get().min(self.in_flight_limit().get())
+    pub fn batch_target(&self, mode: &Mode) -> usize {
+        self.batch_target_unbounded(mode).get().min(self.in_flight_limit(mode).get())
     }
 
-    fn batch_target_unbounded(&self) -> NonZeroUsize {
-        match self.mode {
-            Mode::Lambda { batch_size, .. } => batch_size,
+    fn batch_target_unbounded(&self, mode: &Mode) -> NonZeroUsize {
+        match mode {
+            Mode::Lambda { batch_size, .. } => *batch_size,
             Mode::InProcess { .. } => {
                 NonZeroUsize::new(usize::from(self.batch_size)).unwrap_or(NonZeroUsize::MIN)
             }
@@ -162,17 +182,20 @@ mod tests {
     }
 
     #[test]
-    fn in_flight_defaults_to_a_full_batch_per_poller() {
+    fn in_flight_defaults_to_a_full_batch_per_poller_or_per_invocation_at_once() {
         let mut config = config();
-        assert_eq!(config.in_flight_limit().get(), 20);
-        config.mode = Mode::Lambda {
+        let in_process = Mode::InProcess { retry_backoff: None, heartbeat: true };
+        assert_eq!(config.in_flight_limit(&in_process).get(), 20);
+        let lambda = Mode::Lambda {
             batch_size: NonZeroUsize::new(100).expect("not zero"),
             batching_window: Duration::ZERO,
+            max_concurrency: NonZeroUsize::new(3).expect("not zero"),
             retry_backoff: None,
         };
-        assert_eq!((config.in_flight_limit().get(), config.batch_target()), (200, 100));
+        assert_eq!((config.in_flight_limit(&lambda).get(), config.batch_target(&lambda)), (300, 100));
         config.max_in_flight = NonZeroUsize::new(30);
-        assert_eq!(config.batch_target(), 30, "never gather more than may be held");
+        assert_eq!(config.batch_target(&lambda), 30, "never gather more than may be held");
+        assert_eq!(config.in_flight_limit(&in_process).get(), 30, "as asked");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use sqs_batch::{BatchReport, Handler, Options, Run, SqsMessage, process_batch};
 use tokio_util::sync::CancellationToken;
 
+use super::Mode;
 use crate::error::RunnerError;
 
 /// How a batch ended.
@@ -32,7 +33,9 @@ impl Execution {
     }
 }
 
-/// Turns a Lambda-shaped batch into one outcome per record.
+/// Turns a Lambda-shaped batch into one outcome per record. What runs the batches also says how
+/// they are gathered and settled ([`BatchExecutor::mode`]): the consumer asks it, so one
+/// [`super::run`] serves every mode.
 pub trait BatchExecutor: Send + Sync + 'static {
     /// Runs the batch. Once `stop` is cancelled no further message starts; once `abandon` is,
     /// messages still running are given up and reported as such.
@@ -43,10 +46,17 @@ pub trait BatchExecutor: Send + Sync + 'static {
         abandon: &CancellationToken,
     ) -> impl Future<Output = Execution> + Send;
 
-    /// Whether what runs the batch sets its failed messages' visibility itself (the Lambda
-    /// function does, as deployed); else the runner does, as it settles the batch.
-    fn requeues_failures(&self) -> bool {
-        false
+    /// How batches are gathered and settled for this executor. By default as in process, with
+    /// neither a heartbeat nor a back-off: one receive is one batch, and failures come back at
+    /// the queue's visibility timeout.
+    fn mode(&self) -> Mode {
+        Mode::InProcess { retry_backoff: None, heartbeat: false }
+    }
+
+    /// Gets ready before anything is received: an executor that cannot run a batch stops the run
+    /// at once instead of taking messages from the queue. Ready at once by default.
+    fn start(&self) -> impl Future<Output = Result<(), RunnerError>> + Send {
+        std::future::ready(Ok(()))
     }
 }
 
@@ -56,12 +66,22 @@ pub struct InProcess<H> {
     handler: Arc<H>,
     options: Options,
     function_timeout: Option<Duration>,
+    heartbeat: bool,
 }
 
 impl<H> InProcess<H> {
-    /// Runs `handler` with `options` (concurrency, deadline reserve, full-batch failures).
+    /// Runs `handler` with `options` (concurrency, deadline reserve, full-batch failures, and
+    /// the retry back-off the runner gives failures), with a heartbeat.
     pub fn new(handler: Arc<H>, options: Options) -> Self {
-        Self { handler, options, function_timeout: None }
+        Self { handler, options, function_timeout: None, heartbeat: true }
+    }
+
+    /// Leaves running messages' visibility alone, as Lambda's event source mapping does: one that
+    /// outlasts the queue's visibility timeout is delivered again while it runs.
+    #[must_use]
+    pub fn without_heartbeat(mut self) -> Self {
+        self.heartbeat = false;
+        self
     }
 
     /// Gives each batch Lambda's deadline: `timeout` after the batch starts. Messages not started
@@ -74,6 +94,10 @@ impl<H> InProcess<H> {
 }
 
 impl<H: Handler> BatchExecutor for InProcess<H> {
+    fn mode(&self) -> Mode {
+        Mode::InProcess { retry_backoff: self.options.retry, heartbeat: self.heartbeat }
+    }
+
     async fn execute(
         &self,
         records: &Arc<[SqsMessage]>,

@@ -39,36 +39,45 @@ use idle::{Idle, exit_when_idle};
 use poller::Poller;
 
 /// Runs batches through `executor` until `shutdown` is cancelled (or, with an idle exit, until
-/// idle), then stops gracefully and returns what it did.
+/// idle), then stops gracefully and returns what it did: the one entry point of every mode.
+///
+/// The executor says how its batches are gathered and settled ([`BatchExecutor::mode`]):
+/// [`InProcess`] runs a handler in this process, one receive a batch, with a heartbeat and the
+/// runner's back-off; `LambdaExecutor` (in the `lambda` folder) runs the real bootstrap behind
+/// an emulated event source mapping (batches of its `BatchSize` within its window, no heartbeat,
+/// failures spaced out by the function). The executor is started ([`BatchExecutor::start`]) before anything
+/// is received: a function that cannot start stops the run at once.
 ///
 /// # Errors
-/// [`RunnerError`] when the metrics address is taken, the queue cannot be found or the endpoint
-/// cannot be reached at start, or the queue disappears while running. Work in flight is still
-/// settled first.
+/// [`RunnerError`] when the executor cannot start, the metrics address is taken, the queue cannot
+/// be found or the endpoint cannot be reached at start, or the queue disappears while running.
+/// Work in flight is still settled first.
 pub async fn run<E: BatchExecutor>(
     config: Config,
     executor: E,
     shutdown: CancellationToken,
 ) -> Result<Summary, RunnerError> {
+    let mode = executor.mode();
+    executor.start().await?;
     let metrics_listener = match config.metrics_addr {
         Some(addr) => Some(observe::metrics::listen(addr).await?),
         None => None,
     };
-    let client = config.connection.client(config.long_poll().max(config.mode.batching_window())).await;
+    let client = config.connection.client(config.long_poll().max(mode.batching_window())).await;
     let queue = tokio::select! {
         queue = queue::resolve_within(&client, &config.queue, &config.connection, config.start_timeout) => queue?,
         () = shutdown.cancelled() => return Ok(Summary::default()),
     };
-    let in_flight = config.in_flight_limit();
+    let in_flight = config.in_flight_limit(&mode);
     tracing::info!(
         queue_url = %queue.url,
         fifo = queue.fifo,
         pollers = config.pollers.get(),
-        batch_size = config.batch_target(),
+        batch_size = config.batch_target(&mode),
         max_in_flight = in_flight.get(),
         "polling"
     );
-    if queue.redrive.is_none() && config.mode.retry_backoff().is_some() {
+    if queue.redrive.is_none() && mode.retry_backoff().is_some() {
         tracing::warn!(
             queue = %queue.url,
             "the queue has no dead-letter queue: a message that keeps failing comes back at its back-off until the retention period ends, and an idle exit does not wait for it"
@@ -76,7 +85,7 @@ pub async fn run<E: BatchExecutor>(
     }
     let started = std::time::Instant::now();
     let sqs = Sqs::new(client, queue);
-    let heartbeat = if matches!(config.mode, Mode::InProcess { heartbeat: true, .. }) {
+    let heartbeat = if mode.heartbeat() {
         let started = Housekeeper::start(&config.connection, &sqs).await;
         Some(started.map_err(RunnerError::Thread)?)
     } else {
@@ -92,7 +101,7 @@ pub async fn run<E: BatchExecutor>(
         stats: Arc::clone(&stats),
         idle: Arc::clone(&idle),
         heartbeat,
-        retry: config.mode.retry_backoff(),
+        mode: mode.clone(),
         throttle: Arc::clone(&throttle),
         stop: stop.clone(),
         abandon: CancellationToken::new(),
@@ -129,9 +138,9 @@ pub async fn run<E: BatchExecutor>(
                 sqs: sqs.clone(),
                 connection: config.connection.clone(),
                 permits: Arc::clone(&permits),
-                target: config.batch_target(),
+                target: config.batch_target(&mode),
                 long_poll: config.long_poll(),
-                batching_window: config.mode.batching_window(),
+                batching_window: mode.batching_window(),
                 idle: Arc::clone(&idle),
                 stats: Arc::clone(&stats),
                 throttle: Arc::clone(&throttle),

@@ -12,7 +12,7 @@ use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::{InvokeError, LambdaPool, LambdaSpec};
-use crate::consumer::{BatchExecutor, Execution};
+use crate::consumer::{BatchExecutor, Execution, Mode};
 use crate::error::RunnerError;
 use crate::template::SqsEventSpec;
 
@@ -51,30 +51,45 @@ impl Mapping {
     }
 }
 
-/// Runs batches through the real bootstrap, as an SQS event source mapping does.
+/// Runs batches through the real bootstrap, as an SQS event source mapping does: batches of
+/// `BatchSize` gathered within the batching window, at most `MaximumConcurrency` invocations at
+/// once, partial batch responses applied as Lambda applies them.
+///
+/// Lambda's event source mapping does not extend visibility, so its mode has no heartbeat;
+/// failures are spaced out by the function itself (its `RETRY_BACKOFF_*` variables), as deployed.
+/// The execution environments' processes and servers stop when the executor is dropped.
 pub struct LambdaExecutor {
     pool: LambdaPool,
     function: String,
+    mode: Mode,
     report_batch_item_failures: bool,
+    servers: CancellationToken,
 }
 
 impl LambdaExecutor {
-    /// An executor over a pool for `function` behind `mapping`; its servers stop when `shutdown`
-    /// is cancelled.
+    /// An executor for `function` behind `mapping`.
     #[must_use]
-    pub fn new(function: LambdaSpec, mapping: &Mapping, shutdown: CancellationToken) -> Self {
+    pub fn new(function: LambdaSpec, mapping: &Mapping) -> Self {
+        // The function's own back-off, which it applies: the runner counts on it for what is due
+        // back. Variables it cannot read keep it from starting at all; till then, the default.
+        let retry_backoff = sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned())
+            .map_or_else(|_| sqs_batch::Options::default().retry, |options| options.retry);
+        let mode = Mode::Lambda {
+            batch_size: mapping.batch_size,
+            batching_window: mapping.batching_window,
+            max_concurrency: mapping.max_concurrency,
+            retry_backoff,
+        };
         let name = function.function_name.clone();
-        let pool = LambdaPool::new(function, mapping.max_concurrency, shutdown);
-        Self { pool, function: name, report_batch_item_failures: mapping.report_batch_item_failures }
-    }
-
-    /// Starts the first execution environment and waits for its init, before any message is
-    /// received for it.
-    ///
-    /// # Errors
-    /// [`RunnerError::FunctionCannotStart`]: not executable, exits at once, fails its init.
-    pub async fn warm_up(&self) -> Result<(), RunnerError> {
-        self.pool.warm_up().await.map_err(|err| self.cannot_start(err))
+        let servers = CancellationToken::new();
+        let pool = LambdaPool::new(function, mapping.max_concurrency, servers.clone());
+        Self {
+            pool,
+            function: name,
+            mode,
+            report_batch_item_failures: mapping.report_batch_item_failures,
+            servers,
+        }
     }
 
     fn cannot_start(&self, error: InvokeError) -> RunnerError {
@@ -82,10 +97,22 @@ impl LambdaExecutor {
     }
 }
 
+impl Drop for LambdaExecutor {
+    fn drop(&mut self) {
+        self.servers.cancel();
+    }
+}
+
 impl BatchExecutor for LambdaExecutor {
-    /// The function sets its failures' visibility before it answers, as it does deployed.
-    fn requeues_failures(&self) -> bool {
-        true
+    fn mode(&self) -> Mode {
+        self.mode.clone()
+    }
+
+    /// Starts the first execution environment and waits for its init, before any message is
+    /// received for it: [`RunnerError::FunctionCannotStart`] when it is not executable, exits at
+    /// once or fails its init.
+    async fn start(&self) -> Result<(), RunnerError> {
+        self.pool.warm_up().await.map_err(|err| self.cannot_start(err))
     }
 
     /// An invocation cannot be stopped halfway: `stop` is not consulted once it is sent, and

@@ -21,10 +21,10 @@ use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use e2e::{Recorder, TestHandler};
 use local_runner::aws::{Connection, QueueRef};
-use local_runner::consumer::Mode;
 use local_runner::lambda::{LambdaSpec, Mapping};
-use local_runner::{Config, RunnerError, Summary};
+use local_runner::{Config, InProcess, RunnerError, Summary};
 use sqs_batch::Options;
+use sqs_batch::retry::Backoff;
 use tokio_util::sync::CancellationToken;
 
 /// Where the LocalStack under test listens.
@@ -189,7 +189,6 @@ pub fn runner_config(queue_url: &str, idle_secs: u64) -> Config {
     let connection = Connection::new(Some(endpoint()), "us-east-1");
     let mut config = Config::new(QueueRef::Url(queue_url.to_owned()), connection);
     config.wait_time = Duration::from_secs(1);
-    config.mode = Mode::InProcess { retry_backoff: None, heartbeat: true };
     config.exit_when_idle = Some(Duration::from_secs(idle_secs));
     config.pollers = NonZeroUsize::new(2).expect("2 is not zero");
     config.stats_interval = None;
@@ -197,14 +196,20 @@ pub fn runner_config(queue_url: &str, idle_secs: u64) -> Config {
 }
 
 /// Runs the test handler in process with `config`, recording into `recorder`, until idle or
-/// `stop`.
+/// `stop`; failures come back at the queue's own visibility timeout.
 pub fn run_recorded(
     config: Config,
     recorder: &Arc<Recorder>,
     stop: CancellationToken,
 ) -> impl Future<Output = Result<Summary, RunnerError>> + Send + 'static {
+    local_runner::run(config, recorded(recorder, None), stop)
+}
+
+/// The test handler in process, recording into `recorder`, its failures given `retry_backoff`
+/// (`None`: the queue's own visibility timeout), with a heartbeat.
+pub fn recorded(recorder: &Arc<Recorder>, retry_backoff: Option<Backoff>) -> InProcess<TestHandler> {
     let handler = Arc::new(TestHandler::recording(Arc::clone(recorder)));
-    local_runner::run(config, handler, Options::default(), stop)
+    InProcess::new(handler, Options { retry: retry_backoff, ..Options::default() })
 }
 
 /// `local-runner` built with the test handler.
