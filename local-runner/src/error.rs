@@ -11,9 +11,20 @@ use crate::template::TemplateError;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum RunnerError {
-    /// The command line (or the files it names) cannot be used as given.
+    /// The command line (or the files it names) cannot be used as given: the message says
+    /// what to change.
     #[error("{0}")]
     Usage(String),
+
+    /// A flag, file or variable that cannot be used, named by `what`, and why (its cause).
+    #[error("{what}: {source}")]
+    Invalid {
+        /// The flag, file or setting.
+        what: String,
+        /// Why it cannot be used.
+        #[source]
+        source: sqs_batch::BoxError,
+    },
 
     /// The queue does not exist at this endpoint and region.
     #[error(
@@ -30,13 +41,15 @@ pub enum RunnerError {
 
     /// The endpoint did not answer, even after the SDK's retries.
     #[error(
-        "cannot reach SQS at {endpoint}: {reason}; is LocalStack running? (scripts/localstack.sh start) or check --endpoint-url"
+        "cannot reach SQS at {endpoint}: {}; is LocalStack running? (scripts/localstack.sh start) or check --endpoint-url",
+        root_cause(source.as_ref())
     )]
     EndpointUnreachable {
         /// The endpoint asked.
         endpoint: String,
-        /// What the connection attempt said.
-        reason: String,
+        /// What the connection attempt said: its innermost cause is shown ("Connection refused").
+        #[source]
+        source: sqs_batch::BoxError,
     },
 
     /// Something answered at the endpoint, but not as SQS does.
@@ -74,13 +87,25 @@ pub enum RunnerError {
         queue: String,
     },
 
-    /// A message move task (redrive) failed or did not finish in time.
-    #[error("moving the dead-letter queue {dlq:?} back failed: {reason}")]
-    Redrive {
+    /// A message move task (redrive) failed: SQS says why.
+    #[error("moving the dead-letter queue {dlq:?} back failed: {}", failure_reason.as_deref().unwrap_or("the move task failed"))]
+    RedriveFailed {
         /// The dead-letter queue.
         dlq: String,
-        /// What happened.
-        reason: String,
+        /// The move task's `FailureReason`, as SQS gives it.
+        failure_reason: Option<String>,
+    },
+
+    /// A message move task (redrive) did not finish within `--timeout`.
+    #[error(
+        "moving the dead-letter queue {dlq:?} back did not finish within {} s; pass a longer --timeout",
+        waited.as_secs()
+    )]
+    RedriveTimedOut {
+        /// The dead-letter queue.
+        dlq: String,
+        /// How long the runner waited.
+        waited: std::time::Duration,
     },
 
     /// `--watch` cannot run cargo, watch the sources or start the run.
@@ -167,6 +192,17 @@ fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     short(&aws_sdk_sqs::error::DisplayErrorContext(error).to_string())
 }
 
+/// The innermost error of a chain on one line: for a connection failure, "Connection refused
+/// (os error 111)" rather than the SDK's "dispatch failure" around it.
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = cause.to_string();
+    if text.is_empty() { one_line(err) } else { short(&text) }
+}
+
 /// `text` on one line of at most 300 characters (cut at a character boundary, with `…`): the
 /// SDK's error chains repeat themselves; a line's worth says what happened.
 pub(crate) fn short(text: &str) -> String {
@@ -180,11 +216,16 @@ pub(crate) fn short(text: &str) -> String {
 }
 
 impl RunnerError {
+    /// `what` (a flag, a file, a setting) cannot be used, because of `source`.
+    pub(crate) fn invalid(what: &str, source: impl Into<sqs_batch::BoxError>) -> Self {
+        Self::Invalid { what: what.to_owned(), source: source.into() }
+    }
+
     /// The process exit status for this error: 2 for usage errors, 1 for the rest.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => 2,
+            Self::Usage(_) | Self::Invalid { .. } => 2,
             _ => 1,
         }
     }

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Connection;
-use crate::error::{RunnerError, short};
+use crate::error::{RunnerError, root_cause};
 
 /// How long one try at finding the queue may take while starting: an answer from a local
 /// endpoint takes milliseconds, and a hung one is tried again (and said) after this.
@@ -175,17 +175,15 @@ pub async fn resolve_within(
             Ok(result) => result,
             Err(_) => Err(RunnerError::EndpointUnreachable {
                 endpoint: connection.describe(),
-                reason: format!(
-                    "no answer within {} s",
-                    START_TRY_TIMEOUT.as_secs().min(start_timeout.as_secs())
-                ),
+                source: Box::new(NoAnswer(START_TRY_TIMEOUT.min(start_timeout))),
             }),
         };
         match attempt {
-            Err(RunnerError::EndpointUnreachable { reason, .. })
+            Err(RunnerError::EndpointUnreachable { source, .. })
                 if tokio::time::Instant::now() + delay < deadline =>
             {
                 if !warned {
+                    let reason = root_cause(source.as_ref());
                     tracing::warn!(%reason, start_timeout_secs = start_timeout.as_secs(), "SQS does not answer yet; waiting for it");
                     warned = true;
                 }
@@ -201,6 +199,11 @@ pub async fn resolve_within(
         }
     }
 }
+
+/// An endpoint that took the connection and did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {} s", .0.as_secs())]
+struct NoAnswer(Duration);
 
 /// The queue's approximate depth (visible + in flight), if SQS answers.
 pub async fn depth(client: &Client, queue_url: &str) -> Option<u64> {
@@ -241,7 +244,7 @@ where
     }
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            RunnerError::EndpointUnreachable { endpoint, reason: root_cause(&err) }
+            RunnerError::EndpointUnreachable { endpoint, source: Box::new(err) }
         }
         // An answer without an AWS error code: something else listens there (a web server, a
         // proxy's error page).
@@ -255,17 +258,6 @@ where
         }
         _ => RunnerError::Sqs { operation, queue: queue.to_owned(), source: Box::new(err) },
     }
-}
-
-/// The innermost error of a chain: for a connection failure, "Connection refused (os error 111)"
-/// says it all.
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    let text = cause.to_string();
-    if text.is_empty() { short(&DisplayErrorContext(err).to_string()) } else { short(&text) }
 }
 
 #[cfg(test)]
@@ -299,7 +291,7 @@ mod tests {
     #[test]
     fn long_error_text_is_cut_to_a_line() {
         let long = "é".repeat(400);
-        let cut = short(&format!("a\nb{long}"));
+        let cut = crate::error::short(&format!("a\nb{long}"));
         assert!(cut.starts_with("a b") && cut.ends_with('…') && cut.len() <= 304);
     }
 }

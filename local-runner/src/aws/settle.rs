@@ -134,12 +134,14 @@ pub(crate) async fn settle(
                         }
                     }
                 }
-                Err(CallFailed { reason, worth_retrying: true }) if !last => {
+                Err(CallFailed { error, worth_retrying: true }) if !last => {
+                    let reason = DisplayErrorContext(error.as_ref());
                     tracing::debug!(operation = action.operation(), %reason, "batch call failed; retrying");
                     retry.extend_from_slice(chunk);
                 }
-                Err(CallFailed { reason, .. }) => {
+                Err(CallFailed { error, .. }) => {
                     given_up += chunk.len();
+                    let reason = DisplayErrorContext(error.as_ref());
                     tracing::warn!(operation = action.operation(), %reason, entries = chunk.len(), "batch call failed");
                 }
             }
@@ -164,23 +166,23 @@ pub(crate) async fn settle(
 
 /// Why a whole batch call failed.
 struct CallFailed {
-    reason: String,
+    error: sqs_batch::BoxError,
     /// False when trying again cannot help: the queue is gone, or the request could not be built.
     worth_retrying: bool,
 }
 
 impl CallFailed {
-    fn unbuildable(err: impl std::fmt::Display) -> Self {
-        Self { reason: err.to_string(), worth_retrying: false }
+    fn unbuildable(err: impl Into<sqs_batch::BoxError>) -> Self {
+        Self { error: err.into(), worth_retrying: false }
     }
 
-    fn from_sdk<E, R>(err: &SdkError<E, R>, queue_gone: impl Fn(&E) -> bool) -> Self
+    fn from_sdk<E, R>(err: SdkError<E, R>, queue_gone: impl Fn(&E) -> bool) -> Self
     where
-        E: std::error::Error + 'static,
-        R: std::fmt::Debug,
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let worth_retrying = !err.as_service_error().is_some_and(queue_gone);
-        Self { reason: DisplayErrorContext(err).to_string(), worth_retrying }
+        Self { error: Box::new(err), worth_retrying }
     }
 }
 
@@ -207,7 +209,7 @@ async fn send(
                 .send()
                 .await
                 .map(|out| out.failed)
-                .map_err(|err| CallFailed::from_sdk(&err, DeleteMessageBatchError::is_queue_does_not_exist))
+                .map_err(|err| CallFailed::from_sdk(err, DeleteMessageBatchError::is_queue_does_not_exist))
         }
         Settle::Visibility => {
             let batch = chunk.iter().map(|&i| {
@@ -226,7 +228,7 @@ async fn send(
                 .await
                 .map(|out| out.failed)
                 .map_err(|err| {
-                    CallFailed::from_sdk(&err, ChangeMessageVisibilityBatchError::is_queue_does_not_exist)
+                    CallFailed::from_sdk(err, ChangeMessageVisibilityBatchError::is_queue_does_not_exist)
                 })
         }
     }

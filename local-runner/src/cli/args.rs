@@ -307,12 +307,17 @@ pub enum Command {
 }
 
 /// A `KEY=VALUE` parameter override.
-fn parameter(text: &str) -> Result<(String, String), String> {
+fn parameter(text: &str) -> Result<(String, String), NotKeyValue> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
-        _ => Err(format!("{text:?} is not KEY=VALUE")),
+        _ => Err(NotKeyValue(text.to_owned())),
     }
 }
+
+/// A parameter override that is not `KEY=VALUE`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not KEY=VALUE")]
+struct NotKeyValue(String);
 
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -163,7 +163,7 @@ impl Cli {
                     Some(name) => vec![
                         template
                             .function(Some(name))
-                            .map_err(|e| RunnerError::Usage(format!("--function: {e}")))?,
+                            .map_err(|e| RunnerError::invalid("--function", e))?,
                     ],
                     None => template.functions.iter().collect(),
                 };
@@ -216,7 +216,7 @@ impl Cli {
                     // The bootstrap reads its options from the function's environment: a timeout
                     // inside its deadline reserve would have it start no message, ever.
                     let options = Options::from_vars(|name| spec.environment.get(name).cloned())
-                        .map_err(|e| RunnerError::Usage(format!("{}: {e}", function.logical_id)))?;
+                        .map_err(|e| RunnerError::invalid(&function.logical_id, e))?;
                     outlasts_reserve(spec.timeout, &options, &function.logical_id)?;
                     runs.push(LambdaRun { config, function: spec, mapping });
                 }
@@ -252,9 +252,7 @@ impl Cli {
         let var = |name: &str| {
             overrides.iter().find(|(n, _)| *n == name).map(|(_, value)| value.clone()).or_else(|| var(name))
         };
-        Options::from_vars(var)
-            .map(|options| options.retry)
-            .map_err(|e| RunnerError::Usage(format!("{whose}: {e}")))
+        Options::from_vars(var).map(|options| options.retry).map_err(|e| RunnerError::invalid(whose, e))
     }
 
     /// The consumer's configuration from the flags that mean the same in both modes, for
@@ -288,7 +286,7 @@ impl Cli {
         };
         let template = Template::load_with(&path, &self.parameter_overrides)
             .and_then(|template| template.usable().map(|()| template))
-            .map_err(|e| RunnerError::Usage(format!("--template: {e}")))?;
+            .map_err(|e| RunnerError::invalid("--template", e))?;
         Ok(Some((path, template)))
     }
 
@@ -356,10 +354,7 @@ fn choose_for_queue<'t>(
     queue: &QueueRef,
 ) -> Result<Option<&'t FunctionSpec>, RunnerError> {
     if let Some(name) = name {
-        return template
-            .function(Some(name))
-            .map(Some)
-            .map_err(|e| RunnerError::Usage(format!("--function: {e}")));
+        return template.function(Some(name)).map(Some).map_err(|e| RunnerError::invalid("--function", e));
     }
     match template.functions.as_slice() {
         [] => Ok(None),
@@ -388,10 +383,10 @@ fn choose_for_queue<'t>(
 /// The event's FilterCriteria, parsed.
 fn filters(function: &FunctionSpec, event: &SqsEventSpec) -> Result<Filters, RunnerError> {
     Filters::parse(&event.filters).map_err(|e| {
-        RunnerError::Usage(format!(
-            "--template: {}.Events.{}: FilterCriteria {e}",
-            function.logical_id, event.name
-        ))
+        RunnerError::invalid(
+            &format!("--template: {}.Events.{}: FilterCriteria", function.logical_id, event.name),
+            e,
+        )
     })
 }
 

@@ -43,13 +43,17 @@ pub enum InvokeError {
     #[error("it did not ask for an invocation within {0:?} of starting (Lambda's init limit)")]
     InitTimeout(Duration),
     /// The process could not be started.
-    #[error("cannot start {path}: {reason}")]
+    #[error("cannot start {path}: {source}")]
     Spawn {
         /// The bootstrap path.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
+    /// The pool's slots are closed: its environments are shut down, and none starts again.
+    #[error("the function's execution environments are shut down")]
+    PoolClosed,
     /// The environment's Runtime API cannot listen on 127.0.0.1.
     #[error("cannot listen for the function's Runtime API on 127.0.0.1: {0}")]
     Listen(#[source] std::io::Error),
@@ -60,7 +64,14 @@ impl InvokeError {
     /// stops rather than send message after message to a function that never runs them.
     #[must_use]
     pub fn is_start_failure(&self) -> bool {
-        matches!(self, Self::Init { .. } | Self::InitTimeout(_) | Self::Spawn { .. } | Self::Listen(_))
+        matches!(
+            self,
+            Self::Init { .. }
+                | Self::InitTimeout(_)
+                | Self::Spawn { .. }
+                | Self::Listen(_)
+                | Self::PoolClosed
+        )
     }
 }
 
@@ -223,10 +234,9 @@ impl Environment {
         if shown {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
-        let mut child = command.spawn().map_err(|err| InvokeError::Spawn {
-            path: spec.bootstrap.display().to_string(),
-            reason: err.to_string(),
-        })?;
+        let mut child = command
+            .spawn()
+            .map_err(|source| InvokeError::Spawn { path: spec.bootstrap.display().to_string(), source })?;
         if shown {
             if let Some(stdout) = child.stdout.take() {
                 tokio::spawn(show_lines(stdout));

@@ -59,10 +59,7 @@ impl LambdaPool {
     /// [`InvokeError`] when the function timed out, crashed, or could not start. A function that
     /// ran and posted an error is `Ok(Err(FunctionError))`.
     pub async fn invoke(&self, event: Bytes) -> Result<Result<Bytes, FunctionError>, InvokeError> {
-        let _slot = self.slots.acquire().await.map_err(|_| InvokeError::Spawn {
-            path: self.spec.bootstrap.display().to_string(),
-            reason: "the pool is closed".into(),
-        })?;
+        let _slot = self.slots.acquire().await.map_err(|_| InvokeError::PoolClosed)?;
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut environment = match idle {
             Some(environment) => environment,

@@ -90,9 +90,23 @@ pub enum TemplateError {
         #[source]
         source: ParseError,
     },
-    /// No function with an SQS event, or more than one and none chosen.
-    #[error("{0}")]
-    Function(String),
+    /// No function of that name has an SQS event.
+    #[error("no function {name:?} with an SQS event in the template (there is: {})", known.join(", "))]
+    NoSuchFunction {
+        /// The name asked for.
+        name: String,
+        /// The functions with an SQS event.
+        known: Vec<String>,
+    },
+    /// No function has an SQS event.
+    #[error("the template has no AWS::Serverless::Function with an SQS event")]
+    NoFunction,
+    /// More than one function has an SQS event, and none was chosen.
+    #[error("the template has several functions with SQS events ({}): choose one with --function", known.join(", "))]
+    SeveralFunctions {
+        /// The functions with an SQS event.
+        known: Vec<String>,
+    },
     /// A number the template gives is outside what AWS accepts (or only a deployment could
     /// work it out): AWS would refuse the stack.
     #[error("{problem}{}; `local-runner check` lists every problem", if *more > 0 { format!(" (and {more} more)") } else { String::new() })]
@@ -536,24 +550,19 @@ impl Template {
     /// The function to run: the one named, or the only one with an SQS event.
     ///
     /// # Errors
-    /// [`TemplateError::Function`] when there is none, or several and none was named.
+    /// [`TemplateError::NoSuchFunction`], [`TemplateError::NoFunction`] or
+    /// [`TemplateError::SeveralFunctions`] when there is none, or several and none was named.
     pub fn function(&self, name: Option<&str>) -> Result<&FunctionSpec, TemplateError> {
-        let names = || self.functions.iter().map(|f| f.logical_id.as_str()).collect::<Vec<_>>().join(", ");
+        let known = || self.functions.iter().map(|f| f.logical_id.clone()).collect::<Vec<_>>();
         match (name, self.functions.as_slice()) {
-            (Some(name), _) => self.functions.iter().find(|f| f.logical_id == name).ok_or_else(|| {
-                TemplateError::Function(format!(
-                    "no function {name:?} with an SQS event in the template (there is: {})",
-                    names()
-                ))
-            }),
+            (Some(name), _) => self
+                .functions
+                .iter()
+                .find(|f| f.logical_id == name)
+                .ok_or_else(|| TemplateError::NoSuchFunction { name: name.to_owned(), known: known() }),
             (None, [only]) => Ok(only),
-            (None, []) => Err(TemplateError::Function(
-                "the template has no AWS::Serverless::Function with an SQS event".into(),
-            )),
-            (None, _) => Err(TemplateError::Function(format!(
-                "the template has several functions with SQS events ({}): choose one with --function",
-                names()
-            ))),
+            (None, []) => Err(TemplateError::NoFunction),
+            (None, _) => Err(TemplateError::SeveralFunctions { known: known() }),
         }
     }
 

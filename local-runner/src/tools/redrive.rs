@@ -51,22 +51,16 @@ pub async fn redrive(
                     return Ok(());
                 }
                 Some("FAILED" | "CANCELLED") => {
-                    return Err(RunnerError::Redrive {
+                    return Err(RunnerError::RedriveFailed {
                         dlq: dlq.url.clone(),
-                        reason: current.failure_reason.unwrap_or_else(|| "the move task failed".into()),
+                        failure_reason: current.failure_reason,
                     });
                 }
                 _ => {}
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(RunnerError::Redrive {
-                dlq: dlq.url.clone(),
-                reason: format!(
-                    "the move did not finish within {} s; pass a longer --timeout",
-                    timeout.as_secs()
-                ),
-            });
+            return Err(RunnerError::RedriveTimedOut { dlq: dlq.url.clone(), waited: timeout });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

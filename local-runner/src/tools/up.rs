@@ -44,9 +44,7 @@ pub async fn up(
         None => parsed.functions.iter().collect(),
     };
     if functions.is_empty() {
-        return Err(RunnerError::Template(TemplateError::Function(
-            "the template has no AWS::Serverless::Function with an SQS event".into(),
-        )));
+        return Err(RunnerError::Template(TemplateError::NoFunction));
     }
     let mut created = std::collections::BTreeSet::new();
     for function in functions {

@@ -84,9 +84,8 @@ impl Watch {
                 "--watch: `cargo metadata` failed (above): run the watch from your crate's workspace".into(),
             ));
         }
-        let metadata: Metadata = serde_json::from_slice(&output.stdout).map_err(|err| {
-            RunnerError::Usage(format!("--watch: `cargo metadata` printed what it should not: {err}"))
-        })?;
+        let metadata: Metadata = serde_json::from_slice(&output.stdout)
+            .map_err(|err| RunnerError::invalid("--watch: what `cargo metadata` printed", err))?;
         let profile_dir = exe.parent().unwrap_or(Path::new("/"));
         let mut binaries: BTreeSet<PathBuf> = BTreeSet::from([exe.clone()]);
         let mut selection = Vec::new();

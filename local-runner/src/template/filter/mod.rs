@@ -29,7 +29,7 @@ mod tests;
 use serde_json::{Map, Value};
 use sqs_batch::SqsMessage;
 
-pub use parse::lint;
+pub use parse::{PatternProblem, lint};
 
 /// Lambda's quota of filters per event source mapping.
 pub const MAX_FILTERS: usize = 5;
@@ -46,13 +46,14 @@ pub struct Filters {
 }
 
 /// A pattern that cannot be used, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("filter {index}: {reason}")]
+#[derive(Debug, thiserror::Error)]
+#[error("filter {index}: {problem}")]
 pub struct FilterError {
     /// Which filter (1-based, as a person counts them).
     pub index: usize,
     /// What is wrong, with the position in the pattern where there is one.
-    pub reason: String,
+    #[source]
+    pub problem: PatternProblem,
 }
 
 impl Filters {
@@ -66,17 +67,14 @@ impl Filters {
         if patterns.len() > MAX_FILTERS {
             return Err(FilterError {
                 index: MAX_FILTERS + 1,
-                reason: format!(
-                    "{} filters; Lambda takes at most {MAX_FILTERS} per event source mapping",
-                    patterns.len()
-                ),
+                problem: PatternProblem::TooManyFilters { count: patterns.len() },
             });
         }
         let parsed = patterns
             .iter()
             .enumerate()
             .map(|(i, text)| {
-                Pattern::parse(text.as_ref()).map_err(|reason| FilterError { index: i + 1, reason })
+                Pattern::parse(text.as_ref()).map_err(|problem| FilterError { index: i + 1, problem })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { patterns: parsed })

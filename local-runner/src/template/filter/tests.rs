@@ -118,7 +118,7 @@ fn filters_are_ored_and_no_filters_let_everything_through() {
 
 #[test]
 fn bad_patterns_say_what_is_wrong_and_where() {
-    let error = |pattern: &str| Filters::parse(&[pattern]).unwrap_err().reason;
+    let error = |pattern: &str| Filters::parse(&[pattern]).unwrap_err().problem.to_string();
     assert!(
         error(r#"{"body": {"kind": ["a"]}"#).contains("line 1 column"),
         "{}",
@@ -131,7 +131,19 @@ fn bad_patterns_say_what_is_wrong_and_where() {
     let long = format!(r#"{{"body": {{"k": ["{}"]}}}}"#, "x".repeat(MAX_PATTERN_LENGTH));
     assert!(error(&long).contains("at most 4096"));
     let six = vec![r#"{"body": {"k": ["a"]}}"#; 6];
-    assert_eq!(Filters::parse(&six).unwrap_err().index, 6);
+    let too_many = Filters::parse(&six).unwrap_err();
+    assert_eq!(too_many.index, 6);
+    assert!(matches!(too_many.problem, PatternProblem::TooManyFilters { count: 6 }));
+    let unknown = Filters::parse(&[r#"{"body": {"kind": [{"wildcard": "a*"}]}}"#]).unwrap_err().problem;
+    assert!(
+        matches!(&unknown, PatternProblem::UnknownOperator { at, name } if at == "body.kind" && name == "wildcard"),
+        "the problem is typed, with where it is: {unknown:?}"
+    );
+    let not_json = Filters::parse(&["{"]).unwrap_err();
+    assert!(
+        std::error::Error::source(&not_json).is_some_and(|problem| problem.source().is_some()),
+        "the JSON error is kept as the cause"
+    );
 }
 
 #[test]
