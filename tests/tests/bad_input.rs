@@ -80,26 +80,10 @@ curl -sS -X POST "$api/invocation/$id/response" -d '{"batchItemFailures":[]}' >/
     let bootstrap = file("bootstrap", body, 0o755);
     let bodies: Vec<String> = (0..3).map(|i| good_body(&format!("m{i}"), 0)).collect();
     send(&client, &queue.url, &bodies, None).await;
-    let template = template_path("standard").display().to_string();
-    let bootstrap = bootstrap.display().to_string();
-    let mut runner = RunningRunner::start(&[
-        "--queue",
-        &queue.url,
-        "--lambda",
-        &bootstrap,
-        "--template",
-        &template,
-        "--esm-batch-size",
-        "1",
-        "--max-concurrency",
-        "1",
-        "--batching-window",
-        "0",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "5",
-    ]);
+    let mode = support::lambda_one_by_one(&bootstrap.display().to_string(), 1);
+    let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "5"];
+    args.extend(mode.iter().map(String::as_str));
+    let mut runner = RunningRunner::start(&args);
     let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(lines(&stderr)[0].contains("cannot start") && stderr.contains("exit status: 4"), "{stderr}");

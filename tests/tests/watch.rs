@@ -13,9 +13,7 @@ mod timing {
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
-    use super::support::{
-        self, RunningRunner, depth, eventually, queue_pair, repo_root, runner_bin, template_path,
-    };
+    use super::support::{self, RunningRunner, depth, eventually, queue_pair, repo_root, runner_bin};
 
     const ORIGINAL: &str = "pub const VERSION: u32 = 1;";
     const EDITED: &str = "pub const VERSION: u32 = 2;";
@@ -142,20 +140,7 @@ mod timing {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn under_lambda_an_edit_of_the_bootstrap_goes_live_mid_drain_and_no_message_is_lost_or_handled_twice()
      {
-        let template = template_path("standard").display().to_string();
-        let bootstrap = watched_bin("watched-bootstrap");
-        let mode = [
-            "--lambda",
-            &bootstrap,
-            "--template",
-            &template,
-            "--esm-batch-size",
-            "1",
-            "--max-concurrency",
-            "2",
-            "--batching-window",
-            "0",
-        ];
-        an_edit_goes_live_mid_drain(&mode).await;
+        let mode = support::lambda_one_by_one(&watched_bin("watched-bootstrap"), 2);
+        an_edit_goes_live_mid_drain(&mode.iter().map(String::as_str).collect::<Vec<_>>()).await;
     }
 }

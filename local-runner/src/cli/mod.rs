@@ -4,6 +4,7 @@
 mod args;
 mod endpoint;
 mod plan;
+mod signals;
 mod watch;
 
 use std::future::Future;
@@ -361,18 +362,19 @@ impl StopNotice {
 
 /// The first SIGINT or SIGTERM starts a graceful stop; a second one exits at once.
 async fn forward_signals(shutdown: CancellationToken, notice: StopNotice) {
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
-        eprintln!("local-runner: warning: cannot listen for SIGTERM; stop with Ctrl-C");
-        let _ = tokio::signal::ctrl_c().await;
-        shutdown.cancel();
-        return;
+    let mut signals = match signals::listen() {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("local-runner: warning: cannot listen for SIGTERM ({err}); stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
     };
-    for signal in 1.. {
-        let name = tokio::select! {
-            _ = tokio::signal::ctrl_c() => "Ctrl-C",
-            _ = term.recv() => "SIGTERM",
-        };
-        if signal > 1 {
+    let mut received = 0;
+    while let Some(name) = signals.recv().await {
+        received += 1;
+        if received > 1 {
             terminal::clear_status();
             eprintln!(
                 "local-runner: {name} again: exiting now; messages received and not settled reappear after their visibility timeout"

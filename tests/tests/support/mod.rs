@@ -381,6 +381,18 @@ pub fn template_path(name: &str) -> PathBuf {
     repo_root().join("tests/templates").join(format!("{name}.yaml"))
 }
 
+/// `--lambda BOOTSTRAP` with the standard test template, one message an invocation, at most
+/// `concurrency` at once and no batching window: a mapping whose invocations a test can count.
+pub fn lambda_one_by_one(bootstrap: &str, concurrency: u32) -> Vec<String> {
+    let template = template_path("standard").display().to_string();
+    let concurrency = concurrency.to_string();
+    ["--lambda", bootstrap, "--template", &template, "--esm-batch-size", "1"]
+        .into_iter()
+        .chain(["--max-concurrency", &concurrency, "--batching-window", "0"])
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The test function and its event source mapping as the test template `name` describes them,
 /// running the test bootstrap against the LocalStack under test: what `--lambda` builds.
 pub fn lambda_spec(name: &str) -> (LambdaSpec, Mapping) {

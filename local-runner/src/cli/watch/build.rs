@@ -139,8 +139,9 @@ impl Watch {
                 }
             }
         }
-        let built_in = profile_dir.parent().map(Path::to_path_buf);
-        let target_dir = built_in.filter(|dir| !same_dir(dir, &metadata.target_directory));
+        // `exe` is canonical, so its folders are: the workspace's target folder is made so once.
+        let workspace_target = canonical(&metadata.target_directory);
+        let target_dir = profile_dir.parent().filter(|dir| *dir != workspace_target).map(Path::to_path_buf);
         let mut sources: Vec<PathBuf> = metadata
             .packages
             .iter()
@@ -153,7 +154,7 @@ impl Watch {
             build,
             target_dir,
             sources,
-            ignored: target_dir_or(&metadata.target_directory),
+            ignored: workspace_target,
             binaries,
             exe,
             run_args: run_args(std::env::args_os().skip(1)),
@@ -212,14 +213,8 @@ fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
-fn target_dir_or(dir: &Path) -> PathBuf {
+/// `dir` without symbolic links, or as it is when it does not exist yet.
+fn canonical(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 

@@ -61,7 +61,8 @@ impl Watch {
     /// # Errors
     /// [`RunnerError::Watch`] when the sources cannot be watched or a run cannot be started.
     pub(crate) async fn run(self) -> Result<ExitStatus, RunnerError> {
-        let mut signals = signals()?;
+        let mut signals = super::signals::listen()
+            .map_err(|source| RunnerError::Watch { what: "cannot listen for signals".into(), source })?;
         let (changes_tx, mut changes) = mpsc::unbounded_channel::<PathBuf>();
         let _watcher = self.watch_sources(changes_tx)?;
         tracing::info!(
@@ -86,7 +87,7 @@ impl Watch {
                 }
             };
             tokio::select! {
-                Some(()) = signals.recv() => {
+                Some(_) = signals.recv() => {
                     // Each signal reaches every run as SIGTERM: the first stops a run gracefully,
                     // a second quits it at once, as on a terminal.
                     stopping = true;
@@ -107,7 +108,19 @@ impl Watch {
                     old_runs.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
                     tracing::info!(changed = %path.display(), "rebuilding");
                     let started = Instant::now();
-                    match self.rebuild().await {
+                    let rebuilt = tokio::select! {
+                        rebuilt = self.rebuild() => rebuilt,
+                        Some(_) = signals.recv() => {
+                            // A stop does not wait for a build: cargo is stopped with it.
+                            stopping = true;
+                            current.iter_mut().chain(old_runs.iter_mut()).for_each(terminate);
+                            if current.is_none() {
+                                break None;
+                            }
+                            continue;
+                        }
+                    };
+                    match rebuilt {
                         Ok(false) if current.is_some() => {
                             tracing::info!(build_ms = elapsed_ms(started), "built; the binaries did not change");
                         }
@@ -152,28 +165,6 @@ fn terminate(child: &mut Child) {
         return;
     };
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-}
-
-/// SIGINT and SIGTERM, each as one `()`.
-fn signals() -> Result<mpsc::Receiver<()>, RunnerError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let listen = |kind| {
-        signal(kind).map_err(|source| RunnerError::Watch { what: "cannot listen for signals".into(), source })
-    };
-    let (mut interrupt, mut term) = (listen(SignalKind::interrupt())?, listen(SignalKind::terminate())?);
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = term.recv() => {}
-            }
-            if tx.send(()).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(rx)
 }
 
 async fn wait(child: &mut Child) -> ExitStatus {
