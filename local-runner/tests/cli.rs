@@ -141,7 +141,9 @@ fn lambda_mode_without_the_binary_is_a_usage_error_that_says_how_to_build_it() {
 
 #[test]
 fn a_flag_of_the_in_process_mode_beside_lambda_is_a_usage_error_naming_it() {
-    let (code, stderr) = run(&["--queue", "q", "--lambda", "bootstrap", "--no-heartbeat"]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--no-heartbeat") && stderr.contains("--lambda"), "{stderr}");
+    for flag in [&["--no-heartbeat"][..], &["--batch-size", "5"]] {
+        let (code, stderr) = run(&[&["--queue", "q", "--lambda", "bootstrap"], flag].concat());
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(flag[0]) && stderr.contains("--lambda"), "{stderr}");
+    }
 }

@@ -23,7 +23,6 @@ async fn two_hundred_messages_are_in_flight_at_once_with_a_batch_size_of_ten() {
 
     let mut config = runner_config(&queue.url, 2);
     config.pollers = NonZeroUsize::new(4).unwrap();
-    config.batch_size = 10;
     config.max_in_flight = NonZeroUsize::new(200);
     let recorder = Arc::new(Recorder::default());
     let run = tokio::spawn(run_recorded(config, &recorder, CancellationToken::new()));

@@ -95,8 +95,9 @@ pub struct Cli {
     #[arg(long, default_value_t = DEFAULT_POLLERS, value_parser = positive(limits::MAX_POLLERS))]
     pub pollers: NonZeroUsize,
 
-    /// Messages per receive (1..=10).
-    #[arg(long, default_value_t = MAX_RECEIVE, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_RECEIVE)))]
+    /// Messages per receive, which in process is one batch (1..=10). Under --lambda the
+    /// mapping's BatchSize decides (--esm-batch-size).
+    #[arg(long, default_value_t = MAX_RECEIVE, conflicts_with = "lambda", value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_RECEIVE)))]
     pub batch_size: u8,
 
     /// Long-poll wait in seconds (0..=20).

@@ -196,7 +196,8 @@ where
             first_error.map_or(Ok(()), Err)
         }
         Plan::InProcess(run) => {
-            let InProcessRun { mut config, function_timeout, function, retry_backoff, heartbeat } = *run;
+            let InProcessRun { mut config, function_timeout, function, retry_backoff, heartbeat, batch_size } =
+                *run;
             config.connection.local_credentials = local_credentials;
             let mut options = Options::from_vars(|name| std::env::var(name).ok())?;
             // The runner applies the back-off in process: the function's, with the flags' overrides.
@@ -220,7 +221,7 @@ where
                 plan::outlasts_reserve(timeout, &options, name)?;
             }
             let handler = build().await.map_err(RunnerError::Handler)?;
-            let mut executor = InProcess::new(Arc::new(handler), options);
+            let mut executor = InProcess::new(Arc::new(handler), options).with_batch_size(batch_size);
             if let Some(timeout) = function_timeout {
                 executor = executor.with_function_timeout(timeout);
             }

@@ -44,13 +44,19 @@ pub struct InProcessRun {
     pub retry_backoff: Option<retry::Backoff>,
     /// Extend running messages' visibility (not `--no-heartbeat`).
     pub heartbeat: bool,
+    /// Messages per receive, which is one batch (`--batch-size`).
+    pub batch_size: u8,
 }
 
 impl InProcessRun {
     /// The mode its executor will run in: what the consumer's limits are worked out from.
     #[must_use]
     pub fn mode(&self) -> Mode {
-        Mode::InProcess { retry_backoff: self.retry_backoff, heartbeat: self.heartbeat }
+        Mode::InProcess {
+            batch_size: NonZeroUsize::new(usize::from(self.batch_size)).unwrap_or(NonZeroUsize::MIN),
+            retry_backoff: self.retry_backoff,
+            heartbeat: self.heartbeat,
+        }
     }
 }
 
@@ -111,6 +117,7 @@ impl Cli {
                         function: None,
                         retry_backoff: self.retry_backoff("the environment", process_env)?,
                         heartbeat: !self.no_heartbeat,
+                        batch_size: self.batch_size,
                     })));
                 };
                 let event = &function.sqs_events[0];
@@ -145,6 +152,7 @@ impl Cli {
                     function: Some(function),
                     retry_backoff,
                     heartbeat: !self.no_heartbeat,
+                    batch_size: self.batch_size,
                 })))
             }
             Some(bootstrap) => {
@@ -261,7 +269,6 @@ impl Cli {
         let exit_when_idle = self.exit_when_idle.map(Duration::from_secs);
         let mut config = Config::new(queue, connection);
         config.pollers = self.pollers;
-        config.batch_size = self.batch_size;
         config.wait_time = Duration::from_secs(u64::from(self.wait_time_seconds));
         config.max_in_flight = self.max_in_flight;
         config.shutdown_timeout = Duration::from_secs(self.shutdown_timeout);
@@ -437,7 +444,7 @@ mod tests {
         assert_eq!(config.queue, QueueRef::Name("orders".into()));
         assert_eq!(config.connection.endpoint_url.as_deref(), Some("http://localhost:4566"));
         assert_eq!(config.pollers.get(), 2);
-        assert_eq!(config.batch_size, 10);
+        assert_eq!(run.batch_size, 10);
         assert_eq!(config.wait_time, Duration::from_secs(20));
         assert_eq!(config.in_flight_limit(&run.mode()).get(), 20);
     }
@@ -447,7 +454,11 @@ mod tests {
         let run = parse(&["--queue", "orders"]).unwrap();
         assert_eq!(
             run.mode(),
-            Mode::InProcess { retry_backoff: Some(retry::Backoff::default()), heartbeat: true }
+            Mode::InProcess {
+                batch_size: NonZeroUsize::new(10).unwrap(),
+                retry_backoff: Some(retry::Backoff::default()),
+                heartbeat: true
+            }
         );
         let from_flags = run.config;
         let defaults = Config::new(QueueRef::Name("orders".into()), Connection::new(None, "us-east-1"));

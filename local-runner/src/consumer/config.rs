@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::aws::{Connection, MAX_RECEIVE, MAX_WAIT_SECONDS, QueueRef};
+use crate::aws::{Connection, MAX_WAIT_SECONDS, QueueRef};
 use crate::template::filter::Filters;
 use sqs_batch::retry::Backoff;
 
@@ -27,6 +27,8 @@ pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
 pub enum Mode {
     /// The handler in this process: one receive is one batch, and the runner settles it.
     InProcess {
+        /// Messages per batch: one receive's worth, 1..=10.
+        batch_size: NonZeroUsize,
         /// Failed messages' visibility from their receive count (the function's
         /// `RETRY_BACKOFF_*` variables), which the runner sets; `None` leaves the queue's
         /// timeout.
@@ -54,6 +56,15 @@ impl Mode {
     pub fn retry_backoff(&self) -> Option<Backoff> {
         match self {
             Self::InProcess { retry_backoff, .. } | Self::Lambda { retry_backoff, .. } => *retry_backoff,
+        }
+    }
+
+    /// Messages a batch is made of, at most: one receive's worth in process, the mapping's
+    /// `BatchSize` under Lambda.
+    #[must_use]
+    pub fn batch_size(&self) -> NonZeroUsize {
+        match self {
+            Self::InProcess { batch_size, .. } | Self::Lambda { batch_size, .. } => *batch_size,
         }
     }
 
@@ -90,8 +101,6 @@ pub struct Config {
     pub connection: Connection,
     /// Concurrent long-poll tasks.
     pub pollers: NonZeroUsize,
-    /// Messages per receive, 1..=10: in process, one receive is one batch.
-    pub batch_size: u8,
     /// Long-poll wait, at most 20 s.
     pub wait_time: Duration,
     /// Messages held at once, across pollers; `None`: [`Config::in_flight_limit`]'s default for
@@ -126,7 +135,6 @@ impl Config {
             queue,
             connection,
             pollers: DEFAULT_POLLERS,
-            batch_size: MAX_RECEIVE,
             wait_time: Duration::from_secs(u64::from(MAX_WAIT_SECONDS)),
             max_in_flight: None,
             shutdown_timeout: Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
@@ -145,7 +153,7 @@ impl Config {
     #[must_use]
     pub fn in_flight_limit(&self, mode: &Mode) -> NonZeroUsize {
         self.max_in_flight.unwrap_or_else(|| match mode {
-            Mode::InProcess { .. } => self.pollers.saturating_mul(self.batch_target_unbounded(mode)),
+            Mode::InProcess { batch_size, .. } => self.pollers.saturating_mul(*batch_size),
             Mode::Lambda { batch_size, max_concurrency, .. } => batch_size.saturating_mul(*max_concurrency),
         })
     }
@@ -154,16 +162,7 @@ impl Config {
     /// emulating one, else one receive's worth; never more than may be held at once.
     #[must_use]
     pub fn batch_target(&self, mode: &Mode) -> usize {
-        self.batch_target_unbounded(mode).get().min(self.in_flight_limit(mode).get())
-    }
-
-    fn batch_target_unbounded(&self, mode: &Mode) -> NonZeroUsize {
-        match mode {
-            Mode::Lambda { batch_size, .. } => *batch_size,
-            Mode::InProcess { .. } => {
-                NonZeroUsize::new(usize::from(self.batch_size)).unwrap_or(NonZeroUsize::MIN)
-            }
-        }
+        mode.batch_size().get().min(self.in_flight_limit(mode).get())
     }
 
     /// The long-poll wait: an idle exit should not wait out a longer long poll first.
@@ -184,7 +183,8 @@ mod tests {
     #[test]
     fn in_flight_defaults_to_a_full_batch_per_poller_or_per_invocation_at_once() {
         let mut config = config();
-        let in_process = Mode::InProcess { retry_backoff: None, heartbeat: true };
+        let ten = NonZeroUsize::new(10).expect("not zero");
+        let in_process = Mode::InProcess { batch_size: ten, retry_backoff: None, heartbeat: true };
         assert_eq!(config.in_flight_limit(&in_process).get(), 20);
         let lambda = Mode::Lambda {
             batch_size: NonZeroUsize::new(100).expect("not zero"),

@@ -2,6 +2,7 @@
 //! `lambda` folder) the real Lambda binary.
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -9,7 +10,11 @@ use sqs_batch::{BatchReport, Handler, Options, Run, SqsMessage, process_batch};
 use tokio_util::sync::CancellationToken;
 
 use super::Mode;
+use crate::aws::MAX_RECEIVE;
 use crate::error::RunnerError;
+
+/// One receive's worth: the largest batch in process.
+const MAX_RECEIVE_BATCH: NonZeroUsize = NonZeroUsize::new(MAX_RECEIVE as usize).expect("10 is not zero");
 
 /// How a batch ended.
 #[derive(Debug)]
@@ -50,7 +55,7 @@ pub trait BatchExecutor: Send + Sync + 'static {
     /// neither a heartbeat nor a back-off: one receive is one batch, and failures come back at
     /// the queue's visibility timeout.
     fn mode(&self) -> Mode {
-        Mode::InProcess { retry_backoff: None, heartbeat: false }
+        Mode::InProcess { batch_size: MAX_RECEIVE_BATCH, retry_backoff: None, heartbeat: false }
     }
 
     /// Gets ready before anything is received: an executor that cannot run a batch stops the run
@@ -67,13 +72,24 @@ pub struct InProcess<H> {
     options: Options,
     function_timeout: Option<Duration>,
     heartbeat: bool,
+    batch_size: NonZeroUsize,
 }
 
 impl<H> InProcess<H> {
     /// Runs `handler` with `options` (concurrency, deadline reserve, full-batch failures, and
-    /// the retry back-off the runner gives failures), with a heartbeat.
+    /// the retry back-off the runner gives failures), with a heartbeat, in batches of up to 10
+    /// (one receive's worth).
     pub fn new(handler: Arc<H>, options: Options) -> Self {
-        Self { handler, options, function_timeout: None, heartbeat: true }
+        Self { handler, options, function_timeout: None, heartbeat: true, batch_size: MAX_RECEIVE_BATCH }
+    }
+
+    /// Batches of up to `messages`: one receive's worth, so 1..=10 (a value outside is brought
+    /// into that range).
+    #[must_use]
+    pub fn with_batch_size(mut self, messages: u8) -> Self {
+        let messages = messages.clamp(1, MAX_RECEIVE);
+        self.batch_size = NonZeroUsize::new(usize::from(messages)).unwrap_or(NonZeroUsize::MIN);
+        self
     }
 
     /// Leaves running messages' visibility alone, as Lambda's event source mapping does: one that
@@ -95,7 +111,11 @@ impl<H> InProcess<H> {
 
 impl<H: Handler> BatchExecutor for InProcess<H> {
     fn mode(&self) -> Mode {
-        Mode::InProcess { retry_backoff: self.options.retry, heartbeat: self.heartbeat }
+        Mode::InProcess {
+            batch_size: self.batch_size,
+            retry_backoff: self.options.retry,
+            heartbeat: self.heartbeat,
+        }
     }
 
     async fn execute(
