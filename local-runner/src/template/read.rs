@@ -106,8 +106,8 @@ impl Reader {
         range: std::ops::RangeInclusive<u64>,
         unit: &str,
     ) -> Option<u64> {
-        NumberField { at: &at, range, unit }.read(value).unwrap_or_else(|message| {
-            self.problems.push(Finding { rule: "limit", message, warning: false });
+        NumberField { at: &at, range, unit }.read(value).unwrap_or_else(|finding| {
+            self.problems.push(finding);
             None
         })
     }

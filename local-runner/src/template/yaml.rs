@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use super::Finding;
+
 /// YAML to JSON, with CloudFormation's short-form tags in their long form
 /// (`!GetAtt Queue.Arn` becomes `{"Fn::GetAtt": ["Queue", "Arn"]}`, `!Ref X` becomes `{"Ref": "X"}`).
 pub(super) fn to_json(value: serde_norway::Value) -> Value {
@@ -107,11 +109,22 @@ pub(super) fn logical_ref(value: &Value) -> Option<String> {
     value["Fn::GetAtt"][0].as_str().or_else(|| value["Ref"].as_str()).map(str::to_owned)
 }
 
+/// Why a `RedrivePolicy` that is there cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum UnreadableRedrive {
+    #[error("it is not JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("it has no maxReceiveCount")]
+    NoCount,
+    #[error("its maxReceiveCount {0} is not a number")]
+    CountNotANumber(String),
+}
+
 /// A queue's `RedrivePolicy`: the dead-letter queue's logical id (when it is one of the
 /// template's) and `maxReceiveCount`. `Ok(None)` when there is none; `Err` says why one that is
 /// there cannot be read. It may be an object, a JSON string, or a `!Sub` of a JSON string
 /// (`{"deadLetterTargetArn": "${Dlq.Arn}", ...}`).
-pub(super) fn redrive_policy(value: &Value) -> Result<Option<(Option<String>, u64)>, String> {
+pub(super) fn redrive_policy(value: &Value) -> Result<Option<(Option<String>, u64)>, UnreadableRedrive> {
     if value.is_null() {
         return Ok(None);
     }
@@ -128,16 +141,14 @@ pub(super) fn redrive_policy(value: &Value) -> Result<Option<(Option<String>, u6
     let parsed;
     let policy = match text {
         Some(text) => {
-            parsed = serde_json::from_str::<Value>(text).map_err(|e| format!("it is not JSON ({e})"))?;
+            parsed = serde_json::from_str::<Value>(text).map_err(UnreadableRedrive::NotJson)?;
             &parsed
         }
         None => value,
     };
     let count = match &policy["maxReceiveCount"] {
-        Value::Null => return Err("it has no maxReceiveCount".into()),
-        count => {
-            as_u64(count).ok_or_else(|| format!("its maxReceiveCount {} is not a number", shown(count)))?
-        }
+        Value::Null => return Err(UnreadableRedrive::NoCount),
+        count => as_u64(count).ok_or_else(|| UnreadableRedrive::CountNotANumber(shown(count)))?,
     };
     let target = &policy["deadLetterTargetArn"];
     let dlq = logical_ref(target).or_else(|| {
@@ -159,28 +170,30 @@ pub(super) struct NumberField<'a> {
 }
 
 impl NumberField<'_> {
-    /// The value, `Ok(None)` when it is not set; `Err` with one line naming the field, the value
-    /// and the range when it is out of range, or not a number at all (an intrinsic function such
-    /// as `!If`, or `!Ref` to a parameter the template does not declare).
-    pub(super) fn read(&self, value: &Value) -> Result<Option<u64>, String> {
+    /// The value, `Ok(None)` when it is not set; `Err`, a finding of the `limit` rule in one line
+    /// naming the field, the value and the range, when it is out of range, or not a number at
+    /// all (an intrinsic function such as `!If`, or `!Ref` to a parameter the template does not
+    /// declare).
+    pub(super) fn read(&self, value: &Value) -> Result<Option<u64>, Finding> {
         let (low, high) = (self.range.start(), self.range.end());
+        let limit = |message: String| Finding { rule: "limit", message, warning: false };
         match value {
             Value::Null => Ok(None),
             _ => match as_u64(value) {
                 Some(n) if self.range.contains(&n) => Ok(Some(n)),
-                Some(n) => Err(format!("{} is {n}, outside {low}..={high} ({})", self.at, self.unit)),
-                None if value.is_object() => Err(format!(
+                Some(n) => Err(limit(format!("{} is {n}, outside {low}..={high} ({})", self.at, self.unit))),
+                None if value.is_object() => Err(limit(format!(
                     "{} is {}, which cannot be worked out without deploying: give a number from {low} to {high}, \
                      or a parameter with a Default (--parameter-overrides sets it)",
                     self.at,
                     shown(value)
-                )),
-                None => Err(format!(
+                ))),
+                None => Err(limit(format!(
                     "{} is {}, not a whole number from {low} to {high} ({})",
                     self.at,
                     shown(value),
                     self.unit
-                )),
+                ))),
             },
         }
     }
