@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
@@ -18,6 +19,17 @@ pub struct Context {
     index: usize,
     deadline: Option<SystemTime>,
     cancel: CancellationToken,
+    /// One flag per record of the batch, shared with the batch core: set by
+    /// [`Context::mark_duplicate`], read when the message's outcome is logged.
+    duplicates: Duplicates,
+}
+
+/// The batch's duplicate flags, one per record: one allocation per batch, not per message.
+pub(crate) type Duplicates = Arc<[AtomicBool]>;
+
+/// `n` flags, none set.
+pub(crate) fn duplicates(n: usize) -> Duplicates {
+    (0..n).map(|_| AtomicBool::new(false)).collect()
 }
 
 impl Context {
@@ -27,8 +39,9 @@ impl Context {
         index: usize,
         deadline: Option<SystemTime>,
         cancel: CancellationToken,
+        duplicates: Duplicates,
     ) -> Self {
-        Self { records, index, deadline, cancel }
+        Self { records, index, deadline, cancel, duplicates }
     }
 
     /// A context for one record on its own, with no deadline and never cancelled: for unit tests
@@ -36,7 +49,7 @@ impl Context {
     /// [`Context::with_cancellation`].
     #[must_use]
     pub fn new(record: SqsMessage) -> Self {
-        Self::of(Arc::from(vec![record]), 0, None, CancellationToken::new())
+        Self::of(Arc::from(vec![record]), 0, None, CancellationToken::new(), duplicates(1))
     }
 
     /// This context with `deadline` as the invocation's deadline.
@@ -149,6 +162,21 @@ impl Context {
     /// `tokio::select!` around long work.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
+    }
+
+    /// Reports this message as a duplicate of one already handled: a layer that answers `Ok`
+    /// without running the handler (idempotency) says so here, and the message's outcome is
+    /// `duplicate` rather than `ok` (its log line, the batch's counts, the metrics). The message
+    /// is still a success: it is deleted, and it does not stop its FIFO group. Only an `Ok`
+    /// answer is affected: a failure is a failure whatever was marked.
+    pub fn mark_duplicate(&self) {
+        self.duplicates[self.index].store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Context::mark_duplicate`] was called for this message.
+    #[must_use]
+    pub fn is_duplicate(&self) -> bool {
+        self.duplicates[self.index].load(Ordering::Relaxed)
     }
 }
 

@@ -32,6 +32,8 @@ pub mod names {
     pub const BATCH_SIZE: &str = "BatchSize";
     /// Messages handled successfully.
     pub const SUCCEEDED: &str = "MessagesSucceeded";
+    /// Messages answered as duplicates of messages already handled (an idempotency layer).
+    pub const DUPLICATE: &str = "MessagesDuplicate";
     /// Messages that failed.
     pub const FAILED: &str = "MessagesFailed";
     /// Messages not started (held back behind a FIFO failure, or past the deadline reserve).
@@ -77,6 +79,7 @@ impl Emf {
         let mut values: Vec<(&str, &str, f64)> = vec![
             (names::BATCH_SIZE, "Count", records.len() as f64),
             (names::SUCCEEDED, "Count", counts.succeeded as f64),
+            (names::DUPLICATE, "Count", counts.duplicate as f64),
             (names::FAILED, "Count", counts.failed as f64),
             (names::NOT_STARTED, "Count", counts.not_started as f64),
             (names::DURATION, "Milliseconds", took.as_secs_f64() * 1000.0),
@@ -154,7 +157,7 @@ pub(crate) mod tests {
         let sent = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() - 5_000;
         let records =
             [record("{}").attribute("SentTimestamp", sent.to_string()).build(), record("{}").build()];
-        let counts = Counts { succeeded: 1, failed: 1, not_started: 0, abandoned: 0 };
+        let counts = Counts { succeeded: 1, duplicate: 1, failed: 1, not_started: 0, abandoned: 0 };
         let value = assert_emf(&emf.line(&records, counts, Duration::from_millis(12), "req-1"));
         assert_eq!(value["_aws"]["CloudWatchMetrics"][0]["Namespace"], "orders");
         assert_eq!(
@@ -165,9 +168,10 @@ pub(crate) mod tests {
             (
                 value["BatchSize"].as_f64(),
                 value["MessagesSucceeded"].as_f64(),
+                value["MessagesDuplicate"].as_f64(),
                 value["MessagesFailed"].as_f64()
             ),
-            (Some(2.0), Some(1.0), Some(1.0))
+            (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
         );
         assert!(value["OldestMessageAge"].as_f64().is_some_and(|age| (5_000.0..60_000.0).contains(&age)));
     }

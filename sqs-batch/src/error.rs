@@ -105,6 +105,18 @@ impl Error {
     }
 }
 
+/// An error and each error it came from, outermost first, separated by `: `: for a log line.
+pub(crate) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// `{}` gives the failure and its immediate cause; `{:#}` adds every deeper cause, separated by
 /// `: `, which is what the log line carries.
 impl fmt::Display for Error {

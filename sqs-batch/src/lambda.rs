@@ -66,6 +66,7 @@ async fn invoke<H: Handler>(
         request_id = %context.request_id,
         records = records.len(),
         ok = counts.succeeded,
+        duplicate = counts.duplicate,
         failed = counts.failed,
         skipped = counts.not_started,
         requeued = requeued.changed,

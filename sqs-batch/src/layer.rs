@@ -51,9 +51,61 @@ pub trait HandlerExt: Handler + Sized {
     {
         layer.layer(self)
     }
+
+    /// This handler inside `layer` when there is one, as it is otherwise: a layer that a setting
+    /// turns on (idempotency when its table is configured) in one line.
+    #[must_use]
+    fn maybe_layer<L>(self, layer: Option<L>) -> Either<L::Service, Self>
+    where
+        L: Layer<Self>,
+        L::Service: Handler<Message = Self::Message>,
+    {
+        match layer {
+            Some(layer) => Either::Layered(layer.layer(self)),
+            None => Either::Plain(self),
+        }
+    }
 }
 
 impl<H: Handler> HandlerExt for H {}
+
+/// The handler [`HandlerExt::maybe_layer`] makes: inside the layer, or not.
+#[derive(Debug)]
+pub enum Either<L, H> {
+    /// The handler inside the layer.
+    Layered(L),
+    /// The handler alone.
+    Plain(H),
+}
+
+impl<L, H> Handler for Either<L, H>
+where
+    L: Handler,
+    H: Handler<Message = L::Message>,
+{
+    type Message = L::Message;
+
+    fn parse(&self, record: &SqsMessage) -> Result<L::Message, Error> {
+        match self {
+            Self::Layered(handler) => handler.parse(record),
+            Self::Plain(handler) => handler.parse(record),
+        }
+    }
+
+    async fn handle(&self, message: L::Message, context: Context) -> Result<(), Error> {
+        match self {
+            Self::Layered(handler) => handler.handle(message, context).await,
+            Self::Plain(handler) => handler.handle(message, context).await,
+        }
+    }
+
+    fn log_id<'m>(&self, message: &'m L::Message) -> Option<&'m str> {
+        match self {
+            Self::Layered(handler) => handler.log_id(message),
+            Self::Plain(handler) => handler.log_id(message),
+        }
+    }
+}
 
 /// A layer made of an async function `f(message, context, next)` that may do work before and
 /// after `next.run(message, context)`, or answer without calling it.
@@ -226,5 +278,13 @@ mod tests {
         let report = run(handler, [record(r#"{"id":"a"}"#), record(r#"{"id":"panic"}"#)]).await;
         assert_eq!(report.labels(), ["ok", "failed"]);
         assert!(report.errors()[1].as_deref().is_some_and(|e| e.starts_with("handler panicked")));
+    }
+
+    #[tokio::test]
+    async fn a_maybe_layer_wraps_the_handler_only_when_there_is_a_layer() {
+        let vetoing = |layer: Option<FromFnLayer<_>>| handler_fn(work).maybe_layer(layer);
+        let body = [record(r#"{"id":"vetoed"}"#)];
+        assert_eq!(run(vetoing(Some(from_fn(veto))), body.clone()).await.labels(), ["failed"]);
+        assert_eq!(run(vetoing(None), body).await.labels(), ["ok"]);
     }
 }

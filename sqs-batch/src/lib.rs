@@ -37,6 +37,7 @@ mod context;
 pub mod emf;
 mod error;
 mod handler;
+pub mod idempotency;
 pub mod json;
 pub mod lambda;
 pub mod layer;
@@ -53,7 +54,7 @@ pub use batch::{BatchReport, Counts, NotStarted, Outcome, Run, is_fifo, panic_te
 pub use context::Context;
 pub use error::{BatchError, BoxError, Error, ResultExt};
 pub use handler::{Handler, HandlerFn, handler_fn};
-pub use layer::{HandlerExt, Layer, Next, from_fn};
+pub use layer::{Either, HandlerExt, Layer, Next, from_fn};
 pub use options::{
     CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, FIFO_ON_FAILURE_VAR, FifoMode,
     MAX_CONCURRENCY, MAX_DEADLINE_RESERVE_MS, Options, OptionsError,

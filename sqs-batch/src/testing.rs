@@ -30,7 +30,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 
 use crate::batch::{BatchReport, Outcome, Run, process_batch};
-use crate::{BatchError, Handler, Options};
+use crate::{BatchError, Error, Handler, Options};
 
 /// The source ARN the test kit's records come from, unless told otherwise.
 const TEST_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:test-queue";
@@ -178,7 +178,17 @@ impl Report {
         self.report.outcomes.get(index)
     }
 
-    /// Each message's outcome as its log line says it: `ok`, `failed`, `skipped`, `abandoned`.
+    /// The error the message at `index` (in record order) failed with, if it failed.
+    #[must_use]
+    pub fn error(&self, index: usize) -> Option<&Error> {
+        match self.report.outcomes.get(index)? {
+            Outcome::Failed(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Each message's outcome as its log line says it: `ok`, `duplicate`, `failed`, `skipped`,
+    /// `abandoned`.
     #[must_use]
     pub fn labels(&self) -> Vec<&'static str> {
         self.report.outcomes.iter().map(Outcome::as_str).collect()

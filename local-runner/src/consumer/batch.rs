@@ -130,6 +130,7 @@ impl<E: BatchExecutor> RunShared<E> {
         let report = &execution.report;
         let counts = report.counts();
         Stats::add(&self.stats.succeeded, counts.succeeded);
+        Stats::add(&self.stats.duplicate, counts.duplicate);
         Stats::add(&self.stats.failed, counts.failed);
         Stats::add(&self.stats.skipped, counts.not_started);
         Stats::add(&self.stats.abandoned, counts.abandoned);
@@ -140,11 +141,11 @@ impl<E: BatchExecutor> RunShared<E> {
             );
         }
 
-        let mut to_delete = Vec::with_capacity(counts.succeeded);
+        let mut to_delete = Vec::with_capacity(counts.succeeded + counts.duplicate);
         for (record, outcome) in records.iter().zip(&report.outcomes) {
             let message_id = record.message_id.as_deref().unwrap_or_default();
             match outcome {
-                Outcome::Succeeded => {
+                Outcome::Succeeded | Outcome::Duplicate => {
                     self.stats.failures.succeeded(message_id, receive_count(record));
                     to_delete.push(record);
                 }

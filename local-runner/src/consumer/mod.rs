@@ -199,6 +199,7 @@ pub async fn run<E: BatchExecutor>(
         invoked = summary.invoked,
         failed_invoke = summary.failed_invoke,
         succeeded = summary.succeeded,
+        duplicate = summary.duplicate,
         failed = summary.failed,
         skipped = summary.skipped,
         abandoned = summary.abandoned,

@@ -16,6 +16,7 @@ use crate::aws::queue::Redrive;
 pub(crate) struct Stats {
     pub(crate) received: Counter,
     pub(crate) succeeded: Counter,
+    pub(crate) duplicate: Counter,
     pub(crate) failed: Counter,
     pub(crate) skipped: Counter,
     pub(crate) abandoned: Counter,
@@ -56,6 +57,7 @@ impl Default for Stats {
         Self {
             received: Counter::default(),
             succeeded: Counter::default(),
+            duplicate: Counter::default(),
             failed: Counter::default(),
             skipped: Counter::default(),
             abandoned: Counter::default(),
@@ -88,6 +90,9 @@ pub struct Summary {
     pub received: u64,
     /// Handled successfully.
     pub succeeded: u64,
+    /// Answered as duplicates of messages already handled (an idempotency layer): deleted,
+    /// not handled again. Counted in process; under `--lambda` the function's lines say so.
+    pub duplicate: u64,
     /// Handled and failed: left on the queue for its redrive policy.
     pub failed: u64,
     /// Not started (FIFO group stopped at an earlier failure, or shutdown).
@@ -162,6 +167,7 @@ impl Stats {
         Summary {
             received: self.received.get(),
             succeeded: self.succeeded.get(),
+            duplicate: self.duplicate.get(),
             failed: self.failed.get(),
             skipped: self.skipped.get(),
             abandoned: self.abandoned.get(),
@@ -217,6 +223,11 @@ impl Stats {
         }
         let messages = [
             ("succeeded", "Messages handled successfully (MessagesSucceeded)", &self.succeeded),
+            (
+                "duplicate",
+                "Messages answered as duplicates of messages already handled (MessagesDuplicate)",
+                &self.duplicate,
+            ),
             (
                 "failed",
                 "Messages handled that failed; left to the queue's redrive policy (MessagesFailed)",

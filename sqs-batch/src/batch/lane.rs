@@ -12,6 +12,7 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::context::Duplicates;
 use crate::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, MessageScope, clip};
 use crate::trace::TraceContext;
 use crate::{Context, Error, Handler};
@@ -32,6 +33,7 @@ pub(super) struct Lane<H> {
     pub(super) invocation_trace: Option<TraceContext>,
     pub(super) stop: CancellationToken,
     pub(super) slots: Arc<Slots>,
+    pub(super) duplicates: Duplicates,
 }
 
 impl<H: Handler> Lane<H> {
@@ -101,7 +103,13 @@ impl<H: Handler> Lane<H> {
         );
         #[cfg(feature = "opentelemetry")]
         crate::otel::connect(&span, trace.as_ref(), self.invocation_trace.as_ref());
-        let context = Context::of(Arc::clone(&self.records), index, self.deadline, self.stop.clone());
+        let context = Context::of(
+            Arc::clone(&self.records),
+            index,
+            self.deadline,
+            self.stop.clone(),
+            Arc::clone(&self.duplicates),
+        );
         // Which delivery this is: a failure's log line says how close it is to the DLQ.
         let receive_count = context.receive_count();
         let handled = caught(&*self.handler, record, context).instrument(span);
@@ -116,7 +124,8 @@ impl<H: Handler> Lane<H> {
             trace_id: trace,
             request_id: self.request_id.as_deref(),
         };
-        logged(result, &line)
+        let duplicate = self.duplicates[index].load(std::sync::atomic::Ordering::Relaxed);
+        logged(result, duplicate, &line)
     }
 }
 
@@ -157,10 +166,22 @@ struct OutcomeLine<'a> {
 
 /// The message's outcome line, at the level its outcome deserves (a transient failure is expected
 /// to pass; the others are bugs or poison), and its outcome.
-fn logged(result: Result<(), Error>, line: &OutcomeLine<'_>) -> Outcome {
+fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) -> Outcome {
     let OutcomeLine { message_id, id, receive_count, group_id, trace_id, request_id } = *line;
     let trace_id = trace_id.map(tracing::field::display);
     let error = match result {
+        Ok(()) if duplicate => {
+            tracing::info!(
+                message_id,
+                id,
+                receive_count,
+                group_id,
+                trace_id,
+                request_id,
+                outcome = "duplicate"
+            );
+            return Outcome::Duplicate;
+        }
         Ok(()) => {
             tracing::info!(message_id, id, receive_count, group_id, trace_id, request_id, outcome = "ok");
             return Outcome::Succeeded;

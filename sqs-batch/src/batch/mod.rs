@@ -51,6 +51,7 @@ pub async fn process_batch<H: Handler>(
     run: &Run,
 ) -> BatchReport {
     let slots = Arc::new(Slots::new(records.len()));
+    let duplicates = crate::context::duplicates(records.len());
     let stop = run.stop.child_token();
     let stop_at = run.deadline.and_then(|deadline| start_limit(deadline, run.deadline_reserve));
     if stop_at.is_some_and(|at| at <= Instant::now()) {
@@ -73,6 +74,7 @@ pub async fn process_batch<H: Handler>(
         invocation_trace: run.invocation_trace,
         stop: stop.clone(),
         slots: Arc::clone(&slots),
+        duplicates: Arc::clone(&duplicates),
     };
     let mut waiting = lanes.into_iter();
     let mut running = JoinSet::new();

@@ -34,6 +34,9 @@ impl NotStarted {
 pub enum Outcome {
     /// Handled successfully: the runtime deletes it.
     Succeeded,
+    /// A duplicate of a message already handled, answered without handling it again (see
+    /// [`crate::Context::mark_duplicate`]): a success, deleted like one, counted apart.
+    Duplicate,
     /// Handled and failed: reported as a batch item failure; SQS delivers it again.
     Failed(Error),
     /// Never handled: reported as a batch item failure, so SQS delivers it again.
@@ -47,7 +50,7 @@ impl Outcome {
     /// Whether the message was handled successfully and may be deleted.
     #[must_use]
     pub fn is_success(&self) -> bool {
-        matches!(self, Self::Succeeded)
+        matches!(self, Self::Succeeded | Self::Duplicate)
     }
 
     /// The `outcome` field of the per-message log line.
@@ -55,6 +58,7 @@ impl Outcome {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Succeeded => "ok",
+            Self::Duplicate => "duplicate",
             Self::Failed(_) => "failed",
             Self::NotStarted(_) => "skipped",
             Self::Abandoned => "abandoned",
@@ -67,6 +71,8 @@ impl Outcome {
 pub struct Counts {
     /// [`Outcome::Succeeded`].
     pub succeeded: usize,
+    /// [`Outcome::Duplicate`].
+    pub duplicate: usize,
     /// [`Outcome::Failed`].
     pub failed: usize,
     /// [`Outcome::NotStarted`].
@@ -135,6 +141,7 @@ impl BatchReport {
         for outcome in &self.outcomes {
             match outcome {
                 Outcome::Succeeded => counts.succeeded += 1,
+                Outcome::Duplicate => counts.duplicate += 1,
                 Outcome::Failed(_) => counts.failed += 1,
                 Outcome::NotStarted(_) => counts.not_started += 1,
                 Outcome::Abandoned => counts.abandoned += 1,
@@ -149,6 +156,6 @@ impl BatchReport {
     #[must_use]
     pub fn all_failed(&self) -> bool {
         let counts = self.counts();
-        counts.succeeded == 0 && counts.failed > 0 && counts.abandoned == 0
+        counts.succeeded == 0 && counts.duplicate == 0 && counts.failed > 0 && counts.abandoned == 0
     }
 }
