@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, dependencies, the SAM templates, `sam local invoke`, then
-# every unit and end-to-end test against a LocalStack that this script installs, starts on a free
-# port and stops again. It installs what it needs on first use (cargo-deny, cargo-nextest, the SAM
+# every unit and end-to-end test against a LocalStack (and a local DynamoDB, for idempotency) that
+# this script installs, starts on free ports and stops again. It installs what it needs on first use (cargo-deny, cargo-nextest, the SAM
 # CLI, LocalStack, podman) and needs nothing else from the machine than Rust and Python.
 #
-# With LOCALSTACK_ENDPOINT already set, that LocalStack is used instead and left running.
+# With LOCALSTACK_ENDPOINT (DYNAMODB_ENDPOINT) already set, that LocalStack (DynamoDB) is used
+# instead and left running.
 # Opt-outs, each named in the README: SKIP_SAM_LOCAL=1 (no container engine here),
 # SKIP_ADVISORIES=1 (no advisory database snapshot and no network), SKIP_DEPLOY=1 (no deployed
 # path: sam deploy to a LocalStack that runs the function in containers),
@@ -34,12 +35,23 @@ case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; e
 LAMBDA_RIE=$(ls "$PWD"/.venv/sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-$rie_arch)
 export LAMBDA_RIE
 
+# Whatever this script starts, it stops on exit, by the pid each start recorded.
+started=()
+stop_started() { for server in "${started[@]}"; do "scripts/$server.sh" stop || true; done; }
+trap stop_started EXIT
 if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
   step "LocalStack"
   export LOCALSTACK_STATE="$PWD/.localstack/test" LOCALSTACK_PORT=0
-  trap 'scripts/localstack.sh stop' EXIT
+  started+=(localstack)
   LOCALSTACK_ENDPOINT=$(scripts/localstack.sh start)
   export LOCALSTACK_ENDPOINT
+fi
+if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
+  step "a local DynamoDB (moto) for the idempotency tests"
+  export DYNAMODB_STATE="$PWD/.localstack/test-dynamodb" DYNAMODB_PORT=0
+  started+=(dynamodb)
+  DYNAMODB_ENDPOINT=$(scripts/dynamodb.sh start)
+  export DYNAMODB_ENDPOINT
 fi
 
 step "sam local invoke on every event of the function (podman, no Docker engine)"

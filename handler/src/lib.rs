@@ -9,14 +9,25 @@ pub mod message;
 pub mod work;
 
 pub use message::Message;
+use sqs_batch::idempotency::{Idempotency, dynamodb::DynamoStore};
 use sqs_batch::{BoxError, Handler, HandlerExt, from_fn, handler_fn};
 
 /// Builds the handler, once per process: the work, the producer's id for the log lines, and the
 /// layers around it (each one line; the last added runs first).
 ///
+/// Idempotency is on when `IDEMPOTENCY_TABLE` names a DynamoDB table (`template.yaml` sets it):
+/// keyed by the producer's `id`, so a re-sent message does its work once, whichever process or
+/// Lambda instance gets each copy.
+///
 /// # Errors
 /// None for the example; a real handler fails here when it cannot start (a missing setting, a
 /// client that cannot be built), and the runtime reports it.
 pub async fn build() -> Result<impl Handler, BoxError> {
-    Ok(handler_fn(work::handle).log_id(|message: &Message| message.id.as_str()).layer(from_fn(work::timed)))
+    let idempotency = DynamoStore::from_env()
+        .await
+        .map(|table| Idempotency::new(table).key(|message: &Message| message.id.clone()));
+    Ok(handler_fn(work::handle)
+        .log_id(|message: &Message| message.id.as_str())
+        .layer(from_fn(work::timed))
+        .maybe_layer(idempotency))
 }

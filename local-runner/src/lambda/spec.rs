@@ -88,8 +88,39 @@ impl LambdaSpec {
             env.push(("AWS_ENDPOINT_URL".into(), endpoint.to_owned()));
             env.push(("AWS_ACCESS_KEY_ID".into(), "test".into()));
             env.push(("AWS_SECRET_ACCESS_KEY".into(), "test".into()));
+            // The runner's own local endpoints of other services (a local DynamoDB for the
+            // idempotency layer): the function's calls reach the same emulators the runner's
+            // environment names. Local ones only: the function's environment is the template's.
+            env.extend(service_endpoints(std::env::vars()));
         }
         env.extend(self.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
+    }
+}
+
+/// The `AWS_ENDPOINT_URL_<SERVICE>` variables of `vars` that name a local endpoint.
+fn service_endpoints(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter(|(name, value)| {
+        name.strip_prefix("AWS_ENDPOINT_URL_").is_some_and(|service| !service.is_empty())
+            && is_local_endpoint(value)
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_service_endpoints_of_the_runners_environment_reach_the_function() {
+        let vars = [
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4569"),
+            ("AWS_ENDPOINT_URL_S3", "https://s3.eu-west-1.amazonaws.com"),
+            ("AWS_ENDPOINT_URL_", "http://127.0.0.1:1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("HOME", "/root"),
+        ];
+        let passed = service_endpoints(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        assert_eq!(passed, [("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), "http://127.0.0.1:4569".to_owned())]);
     }
 }

@@ -8,6 +8,7 @@
 //! | `id` (string, required) | logged as the message's `id`; prefixes below |
 //! | `ms` | sleep this long (async work) |
 //! | `block_ms` | block the thread this long (`std::thread::sleep`: a handler that misbehaves) |
+//! | `first_ms` | sleep this long on its first delivery only (work a crash interrupts) |
 //! | `fail` | `"transient"` or `"permanent"`: fail every time, with that kind |
 //! | `gate` | `true`: wait until the test opens the recorder's gate |
 //! | `env` | the name of an environment variable: fail (permanently) unless it is set |
@@ -18,6 +19,9 @@
 //! its first delivery; `vetoed-` is failed (permanently) by the [`veto`] layer that [`build`]
 //! adds, before the handler sees it. A body that is not such an object is an invalid body: poison.
 //!
+//! With `IDEMPOTENCY_TABLE` set, [`build`] adds the idempotency layer too, keyed by `id` and
+//! recorded in that DynamoDB table: messages with one `id` do their work once.
+//!
 //! `e2e-bootstrap` (this crate) is a Lambda function built with it; `e2e-runner` (the `e2e`
 //! crate) is `local-runner` built with it.
 
@@ -27,6 +31,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use sqs_batch::idempotency::{Idempotency, dynamodb::DynamoStore};
 use sqs_batch::{BoxError, Context, Error, Handler, HandlerExt, Next, SqsMessage, from_fn};
 use tokio::sync::watch;
 
@@ -41,6 +46,9 @@ pub struct TestMessage {
     /// Blocking work.
     #[serde(default)]
     pub block_ms: u64,
+    /// Async work on the first delivery only.
+    #[serde(default)]
+    pub first_ms: u64,
     /// How it fails, if it always does.
     #[serde(default)]
     pub fail: Option<FailKind>,
@@ -155,12 +163,16 @@ impl TestHandler {
 }
 
 /// The hook the test binaries hand to the runtimes: the test handler inside the [`veto`] layer,
-/// so that every runtime is seen to run a layer added in `build()`.
+/// so that every runtime is seen to run a layer added in `build()`; and inside the idempotency
+/// layer, keyed by `id`, when `IDEMPOTENCY_TABLE` names a table.
 ///
 /// # Errors
 /// None: the test handler always builds.
 pub async fn build() -> Result<impl Handler<Message = TestMessage>, BoxError> {
-    Ok(TestHandler::default().layer(from_fn(veto)))
+    let idempotency = DynamoStore::from_env()
+        .await
+        .map(|table| Idempotency::new(table).key(|message: &TestMessage| message.id.clone()));
+    Ok(TestHandler::default().layer(from_fn(veto)).maybe_layer(idempotency))
 }
 
 /// A layer: a message whose `id` starts with `vetoed-` fails permanently before the handler
@@ -243,6 +255,9 @@ impl Handler for TestHandler {
         }
         if message.ms > 0 {
             tokio::time::sleep(Duration::from_millis(message.ms)).await;
+        }
+        if message.first_ms > 0 && first {
+            tokio::time::sleep(Duration::from_millis(message.first_ms)).await;
         }
         if message.block_ms > 0 {
             std::thread::sleep(Duration::from_millis(message.block_ms));

@@ -8,6 +8,7 @@
 #![allow(dead_code, unreachable_pub)] // each test file uses its own part of this module
 
 pub mod accounting;
+pub mod dynamo;
 
 use std::future::Future;
 use std::num::NonZeroUsize;

@@ -1,0 +1,179 @@
+//! The idempotency layer end to end: the test function (idempotent by `id` when
+//! `IDEMPOTENCY_TABLE` is set) against a real local DynamoDB (moto's server) and LocalStack's SQS,
+//! in process and through the real bootstrap (`--lambda`), with duplicates that reach two runners,
+//! a runner killed mid-work, and a DynamoDB that stops answering.
+
+mod support;
+
+use std::time::Duration;
+
+use support::dynamo::{self, OwnDynamo};
+use support::{
+    RunningRunner, bootstrap_bin, depth, eventually, queue_pair, send, template_path, unique_name,
+};
+
+/// Outcome lines of the message with body id `id` across `runners`, by outcome.
+fn outcomes(runners: &[&RunningRunner], id: &str, outcome: &str) -> Vec<serde_json::Value> {
+    runners
+        .iter()
+        .flat_map(|runner| runner.lines.lock().expect("not poisoned").clone())
+        .filter(|line| line["id"] == id && line["outcome"] == outcome)
+        .collect()
+}
+
+/// `--lambda` with the idempotent test template, its table named by `table`, one message an
+/// invocation, two at once.
+fn lambda_args(table: &str) -> Vec<String> {
+    let bootstrap = bootstrap_bin().display().to_string();
+    let template = template_path("idempotent").display().to_string();
+    let table = format!("IdempotencyTableName={table}");
+    ["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &table]
+        .into_iter()
+        .chain(["--esm-batch-size", "1", "--max-concurrency", "2", "--batching-window", "0"])
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The same work sent three times (three message ids, one `id`) to a queue two runners consume at
+/// once: the work is done once, the other two end as `duplicate`, nothing is left anywhere.
+async fn sent_three_times_to_two_runners(lambda: bool) {
+    let (client, dynamodb) = (support::client().await, dynamo::client_at(&dynamo::endpoint()));
+    let table = dynamo::table(&dynamodb).await;
+    let queue = queue_pair(&client, "idempotent", false, 30, 5).await;
+    let id = unique_name("order");
+    let body = serde_json::json!({ "id": id, "ms": 500 }).to_string();
+    send(&client, &queue.url, &[body.clone(), body.clone(), body], None).await;
+
+    let endpoint = dynamo::endpoint();
+    let env = dynamo::env(&table, &endpoint);
+    let mode = if lambda { lambda_args(&table) } else { Vec::new() };
+    let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "4"];
+    if !lambda {
+        args.extend(["--no-template", "--batch-size", "1", "--retry-backoff", "1"]);
+    }
+    args.extend(mode.iter().map(String::as_str));
+    let mut first = RunningRunner::start_with_env(&args, &env);
+    let mut second = RunningRunner::start_with_env(&args, &env);
+    for runner in [&mut first, &mut second] {
+        let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    let runners = [&first, &second];
+    assert_eq!(outcomes(&runners, &id, "ok").len(), 1, "the work is done once");
+    assert_eq!(outcomes(&runners, &id, "duplicate").len(), 2, "the other two are duplicates");
+    assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"]);
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
+    assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_work_sent_three_times_to_two_runners_is_done_once() {
+    sent_three_times_to_two_runners(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_work_sent_three_times_to_two_lambda_runners_is_done_once() {
+    // The runner's local DynamoDB endpoint reaches the bootstrap; the table comes from the template.
+    sent_three_times_to_two_runners(true).await;
+}
+
+mod timing {
+    use super::*;
+
+    /// A runner killed (SIGKILL) while the work runs leaves the key INPROGRESS until the
+    /// invocation's deadline; the next run then does the work, once, and nothing stays INPROGRESS.
+    async fn killed_mid_work_then_done_by_the_next_run(lambda: bool) {
+        let (client, dynamodb) = (support::client().await, dynamo::client_at(&dynamo::endpoint()));
+        let table = dynamo::table(&dynamodb).await;
+        // Visible again 6 s after the crash at the latest: after the 5 s deadline its record holds.
+        let queue = queue_pair(&client, "idempotent-kill", false, 6, 5).await;
+        let id = unique_name("crash");
+        send(&client, &queue.url, &[serde_json::json!({ "id": id, "first_ms": 60_000 }).to_string()], None)
+            .await;
+
+        let endpoint = dynamo::endpoint();
+        let env = dynamo::env(&table, &endpoint);
+        let mode = if lambda { lambda_args(&table) } else { Vec::new() };
+        // Idle for longer than the crashed delivery stays hidden.
+        let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "10"];
+        if !lambda {
+            args.extend(["--no-template", "--function-timeout", "5"]);
+        }
+        args.extend(mode.iter().map(String::as_str));
+        let mut crashed = RunningRunner::start_with_env(&args, &env);
+        eventually(Duration::from_secs(30), "the key INPROGRESS", || async {
+            (dynamo::statuses(&dynamodb, &table).await == ["INPROGRESS"]).then_some(())
+        })
+        .await;
+        // The whole runner, with the function instances it runs under --lambda, as a crash would.
+        let pid = crashed.child.id().to_string();
+        let _ = std::process::Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        crashed.child.kill().expect("SIGKILL the runner");
+        let _ = crashed.exit(Duration::from_secs(10)).await;
+        assert!(outcomes(&[&crashed], &id, "ok").is_empty());
+
+        let mut next = RunningRunner::start_with_env(&args, &env);
+        let (code, stderr) = next.exit(Duration::from_secs(90)).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        let done = outcomes(&[&next], &id, "ok");
+        assert_eq!(done.len(), 1, "handled once by the next run");
+        assert!(done[0]["receive_count"].as_u64() >= Some(2), "{}", done[0]);
+        assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"], "nothing left INPROGRESS");
+        assert_eq!(depth(&client, &queue.url).await, (0, 0));
+        assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_runner_killed_mid_work_leaves_it_to_the_next_run_once_its_record_expires() {
+        killed_mid_work_then_done_by_the_next_run(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lambda_runner_killed_mid_work_leaves_it_to_the_next_run_once_its_record_expires() {
+        killed_mid_work_then_done_by_the_next_run(true).await;
+    }
+
+    /// A DynamoDB that stops answering (frozen: connections open, no answers) fails messages as
+    /// transient failures; once it answers again every message is handled once and none is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_outage_fails_messages_transiently_and_loses_none() {
+        let client = support::client().await;
+        let own = OwnDynamo::start();
+        let dynamodb = dynamo::client_at(&own.endpoint);
+        let table = dynamo::table(&dynamodb).await;
+        let queue = queue_pair(&client, "idempotent-outage", false, 30, 10).await;
+        let ids: Vec<String> = (0..3).map(|i| unique_name(&format!("outage{i}"))).collect();
+        let bodies: Vec<String> = ids.iter().map(|id| serde_json::json!({ "id": id }).to_string()).collect();
+        send(&client, &queue.url, &bodies, None).await;
+
+        own.signal("-STOP");
+        let env = dynamo::env(&table, &own.endpoint);
+        let args = ["--queue", &queue.url, "--no-template", "--wait-time-seconds", "1"];
+        let mut runner = RunningRunner::start_with_env(
+            &[&args[..], &["--exit-when-idle", "5", "--retry-backoff", "1"]].concat(),
+            &env,
+        );
+        eventually(Duration::from_secs(60), "a failure that names the store", || async {
+            let lines = runner.lines.lock().expect("not poisoned").clone();
+            lines
+                .iter()
+                .find(|line| {
+                    line["outcome"] == "failed"
+                        && line["error"].as_str().is_some_and(|e| e.contains("idempotency store failed"))
+                })
+                .map(|line| assert_eq!(line["retryable"], true, "{line}"))
+        })
+        .await;
+        own.signal("-CONT");
+
+        let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        for id in &ids {
+            assert_eq!(outcomes(&[&runner], id, "ok").len(), 1, "{id} handled once");
+            assert!(outcomes(&[&runner], id, "duplicate").is_empty(), "{id}");
+        }
+        assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"; 3]);
+        assert_eq!(depth(&client, &queue.url).await, (0, 0));
+        assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
+    }
+}
