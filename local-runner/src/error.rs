@@ -78,6 +78,21 @@ pub enum RunnerError {
         source: sqs_batch::BoxError,
     },
 
+    /// `up` could not create the template's idempotency table on the local DynamoDB.
+    #[error(
+        "cannot create the idempotency table {table:?} at {endpoint}: {}; is a local DynamoDB running? (scripts/dynamodb.sh start prints its endpoint: pass it as AWS_ENDPOINT_URL_DYNAMODB)",
+        root_cause(source.as_ref())
+    )]
+    Table {
+        /// The table's name.
+        table: String,
+        /// The DynamoDB endpoint asked.
+        endpoint: String,
+        /// What DynamoDB (or the SDK) said.
+        #[source]
+        source: sqs_batch::BoxError,
+    },
+
     /// `dlq` or `redrive` on a queue that has no dead-letter queue.
     #[error(
         "{queue:?} has no RedrivePolicy, so it has no dead-letter queue: create both with `local-runner up --queue NAME`"

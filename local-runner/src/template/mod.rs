@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use tables::{IDEMPOTENCY_KEY, IDEMPOTENCY_TTL, IDEMPOTENCY_VAR, TableRef, TableSpec};
+
 mod check;
 pub mod filter;
 mod read;
+mod tables;
 #[cfg(test)]
 mod tests;
 mod yaml;
@@ -192,6 +195,10 @@ pub struct FunctionSpec {
     pub broad_policies: Vec<String>,
     /// `Metadata.BuildProperties.Binary`: the cargo binary that is the function.
     pub binary: Option<String>,
+    /// The table `IDEMPOTENCY_TABLE` names: idempotency on, in that table.
+    pub idempotency_table: Option<TableRef>,
+    /// The tables `Policies` let the function write to.
+    pub dynamodb_grants: Vec<TableRef>,
 }
 
 /// The parts of a SAM template the runner uses.
@@ -201,6 +208,8 @@ pub struct Template {
     pub functions: Vec<FunctionSpec>,
     /// Queues, by logical id.
     pub queues: BTreeMap<String, QueueSpec>,
+    /// DynamoDB tables, by logical id.
+    pub tables: BTreeMap<String, TableSpec>,
     /// Numbers outside their AWS range, numbers only a deployment could work out, and redrive
     /// policies that cannot be read: `check` lists them, a run refuses the template.
     pub problems: Vec<Finding>,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::tables::{self, TableSpec};
 use super::yaml::{
     NumberField, as_bool, broad_policies, logical_ref, redrive_policy, resolve_parameters, scalar_text,
     shown, to_json,
@@ -75,6 +76,11 @@ pub(super) fn template(text: &str, overrides: &[(String, String)]) -> Result<Tem
         .filter(|(_, resource)| resource["Type"] == "AWS::SQS::Queue")
         .map(|(id, resource)| (id.clone(), reader.queue(id, &resource["Properties"])))
         .collect();
+    let tables: BTreeMap<String, TableSpec> = resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == "AWS::DynamoDB::Table")
+        .map(|(id, resource)| (id.clone(), tables::table(id, &resource["Properties"])))
+        .collect();
     let functions: Vec<FunctionSpec> = resources
         .iter()
         .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
@@ -84,7 +90,7 @@ pub(super) fn template(text: &str, overrides: &[(String, String)]) -> Result<Tem
     problems.append(&mut refused);
     problems.extend(functions.iter().flat_map(|function| longer_than_visible(function, &queues)));
     problems.extend(unreadable_redrive);
-    Ok(Template { functions, queues, problems })
+    Ok(Template { functions, queues, tables, problems })
 }
 
 /// What the reading found wrong, kept apart so they are listed in a stable order: numbers out of
@@ -215,6 +221,11 @@ impl Reader {
             sqs_events,
             broad_policies: broad_policies(&props["Policies"]),
             binary: resource["Metadata"]["BuildProperties"]["Binary"].as_str().map(str::to_owned),
+            idempotency_table: tables::idempotency_table([
+                &globals["Environment"]["Variables"],
+                &props["Environment"]["Variables"],
+            ]),
+            dynamodb_grants: tables::dynamodb_grants(&props["Policies"]),
         })
     }
 

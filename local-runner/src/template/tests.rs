@@ -462,3 +462,68 @@ fn the_mapping_s_event_count_metrics_are_read() {
     assert!(!events(GOOD));
     assert!(rules(&with).is_empty(), "{:?}", rules(&with));
 }
+
+#[test]
+fn the_repository_template_turns_idempotency_on_with_its_table_and_policy_when_given_a_table_name() {
+    let off = Template::parse(REPO_TEMPLATE).unwrap();
+    assert_eq!(off.functions[0].idempotency_table, None, "off by default");
+    let on = Template::parse_with(REPO_TEMPLATE, &[("IdempotencyTableName".into(), "orders-seen".into())])
+        .unwrap();
+    assert_eq!(on.functions[0].idempotency_table, Some(TableRef::Named("orders-seen".into())));
+    let table = on.idempotency_table(&on.functions[0]).expect("on").expect("declared");
+    assert_eq!(table.local_name(), "orders-seen");
+    assert_eq!(
+        (table.key.clone(), table.ttl.as_deref()),
+        (Some(("id".into(), "S".into())), Some("expiration"))
+    );
+    assert_eq!(on.check(), []);
+    let fifo =
+        Template::parse_with(REPO_FIFO_TEMPLATE, &[("IdempotencyTableName".into(), "x".into())]).unwrap();
+    assert_eq!(fifo.check(), []);
+}
+
+/// [`GOOD`] with `IDEMPOTENCY_TABLE: seen`, and `extra` added under its resources.
+fn idempotent(policies: &str, extra: &str) -> String {
+    GOOD.replace(
+        "    Properties:\n      Events:",
+        &format!("    Properties:\n      Environment:\n        Variables:\n          IDEMPOTENCY_TABLE: seen\n{policies}      Events:"),
+    ) + extra
+}
+
+const SEEN_TABLE: &str = "  Seen:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      TableName: seen\n      KeySchema: [{AttributeName: id, KeyType: HASH}]\n      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]\n      TimeToLiveSpecification: {AttributeName: expiration, Enabled: true}\n";
+const CRUD_POLICY: &str =
+    "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref Seen\n";
+
+#[test]
+fn a_function_that_turns_idempotency_on_without_its_table_is_refused_with_what_to_add() {
+    let findings = Template::parse(&idempotent(CRUD_POLICY, "")).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("idempotency", false)]);
+    assert!(findings[0].message.contains("AWS::DynamoDB::Table") && findings[0].message.contains("seen"));
+}
+
+#[test]
+fn a_function_that_turns_idempotency_on_without_a_policy_for_its_table_is_refused() {
+    let findings = Template::parse(&idempotent("", SEEN_TABLE)).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("idempotency", false)]);
+    assert!(findings[0].message.contains("DynamoDBCrudPolicy"), "{}", findings[0].message);
+    let read_only = "      Policies:\n        - DynamoDBReadPolicy:\n            TableName: seen\n";
+    assert_eq!(rules(&idempotent(read_only, SEEN_TABLE)), ["idempotency"]);
+}
+
+#[test]
+fn an_idempotency_table_with_its_table_its_policy_and_ttl_keeps_every_rule() {
+    assert_eq!(Template::parse(&idempotent(CRUD_POLICY, SEEN_TABLE)).unwrap().check(), []);
+    let inline = "      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: [dynamodb:PutItem, dynamodb:DeleteItem, dynamodb:GetItem]\n              Resource: '*'\n";
+    assert_eq!(Template::parse(&idempotent(inline, SEEN_TABLE)).unwrap().check(), []);
+}
+
+#[test]
+fn an_idempotency_table_without_ttl_is_a_warning_and_a_wrong_key_an_error() {
+    let no_ttl =
+        SEEN_TABLE.replace("      TimeToLiveSpecification: {AttributeName: expiration, Enabled: true}\n", "");
+    let findings = Template::parse(&idempotent(CRUD_POLICY, &no_ttl)).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("idempotency", true)]);
+    let wrong_key = SEEN_TABLE.replace("AttributeType: S", "AttributeType: N");
+    let findings = Template::parse(&idempotent(CRUD_POLICY, &wrong_key)).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("idempotency", false)]);
+}

@@ -6,8 +6,9 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::sqs_error;
+use crate::aws::{Connection, is_local_endpoint};
 use crate::error::RunnerError;
-use crate::template::{FunctionSpec, QueueSpec, Template, TemplateError};
+use crate::template::{FunctionSpec, IDEMPOTENCY_KEY, QueueSpec, TableSpec, Template, TemplateError};
 
 /// The longest SQS keeps a message: 14 days, for a dead-letter queue whose template says nothing.
 const MAX_RETENTION_SECS: u64 = 1_209_600;
@@ -19,9 +20,37 @@ const MAX_RETENTION_SECS: u64 = 1_209_600;
 /// their own names ([`QueueSpec::local_name`]). Creating what already exists with the same
 /// settings changes nothing.
 ///
+/// A function whose `IDEMPOTENCY_TABLE` names a table of the template gets that table too, on
+/// the local DynamoDB at `AWS_ENDPOINT_URL_DYNAMODB` (else at the SQS endpoint, when it is
+/// local), with TTL on.
+///
 /// # Errors
-/// [`RunnerError`] when the template has no usable queue or SQS refuses.
+/// [`RunnerError`] when the template has no usable queue, SQS refuses, or the table cannot be
+/// created.
 pub async fn up(
+    connection: &Connection,
+    client: &Client,
+    name: Option<&str>,
+    parsed: &Template,
+    template: &Path,
+    function: Option<&str>,
+) -> Result<(), RunnerError> {
+    create_queues(client, name, parsed, template, function).await?;
+    let functions: Vec<&FunctionSpec> = match function {
+        Some(_) => vec![parsed.function(function)?],
+        None => parsed.functions.iter().collect(),
+    };
+    let mut tables: Vec<&TableSpec> =
+        functions.into_iter().filter_map(|function| parsed.idempotency_table(function)?.ok()).collect();
+    tables.dedup_by_key(|table| table.logical_id.clone());
+    for table in tables {
+        create_table(connection, table).await?;
+    }
+    Ok(())
+}
+
+/// The queues of [`up`].
+async fn create_queues(
     client: &Client,
     name: Option<&str>,
     parsed: &Template,
@@ -127,6 +156,92 @@ async fn create_pair(
         Some((_, count)) => println!("dlq    {dlq_url}\n  after maxReceiveCount {count} receives"),
         None => println!("dlq    {dlq_url}\n  (the template's queue has no RedrivePolicy: not attached)"),
     }
+    Ok(())
+}
+
+/// The DynamoDB endpoint `up` creates tables at: `AWS_ENDPOINT_URL_DYNAMODB`, else the SQS
+/// endpoint; local ones only, where dummy credentials may be used.
+fn dynamodb_endpoint(connection: &Connection) -> Option<String> {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|endpoint| !endpoint.trim().is_empty())
+        .or_else(|| connection.endpoint_url.clone())
+        .filter(|endpoint| is_local_endpoint(endpoint))
+}
+
+/// Creates `table` as the idempotency layer writes it (a string key `id`, TTL on its TTL
+/// attribute), on the local DynamoDB. A table that exists already is left as it is.
+async fn create_table(connection: &Connection, table: &TableSpec) -> Result<(), RunnerError> {
+    use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+
+    let name = table.local_name();
+    let Some(endpoint) = dynamodb_endpoint(connection) else {
+        println!(
+            "table  {name}: not created here (no local DynamoDB endpoint); the stack creates it when deployed"
+        );
+        return Ok(());
+    };
+    let failed = |source: sqs_batch::BoxError| RunnerError::Table {
+        table: name.to_owned(),
+        endpoint: endpoint.clone(),
+        source,
+    };
+    let credentials = connection.local_credentials.clone().unwrap_or_else(|| {
+        aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local-dummy")
+    });
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(connection.region.clone()))
+        .endpoint_url(&endpoint)
+        .credentials_provider(credentials)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    // Built from constants: the builders fail only when a required field is missing.
+    let key = KeySchemaElement::builder().attribute_name(IDEMPOTENCY_KEY).key_type(KeyType::Hash).build();
+    let definition = AttributeDefinition::builder()
+        .attribute_name(IDEMPOTENCY_KEY)
+        .attribute_type(ScalarAttributeType::S)
+        .build();
+    let (key, definition) = (key.map_err(|e| failed(e.into()))?, definition.map_err(|e| failed(e.into()))?);
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key)
+        .attribute_definitions(definition)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(error)
+            if matches!(error.as_service_error(), Some(CreateTableError::ResourceInUseException(_))) =>
+        {
+            println!("table  {name} (exists) at {endpoint}");
+            return Ok(());
+        }
+        Err(error) => return Err(failed(error.into())),
+    }
+    if let Some(ttl) = &table.ttl {
+        let spec = TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build();
+        let spec = spec.map_err(|e| failed(e.into()))?;
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| failed(e.into()))?;
+    }
+    println!("table  {name} at {endpoint}");
+    println!(
+        "  idempotency records of the template's {} (TTL on {})",
+        table.logical_id,
+        table.ttl.as_deref().unwrap_or("nothing")
+    );
     Ok(())
 }
 
