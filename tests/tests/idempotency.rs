@@ -177,3 +177,55 @@ mod timing {
         assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_creates_the_templates_idempotency_table_with_ttl_on_the_local_dynamodb() {
+    let dynamodb = dynamo::client_at(&dynamo::endpoint());
+    let (table, queue) = (unique_name("up-idempotency"), unique_name("up-idempotent"));
+    let template = support::repo_root().join("template.yaml").display().to_string();
+    let overrides = format!("IdempotencyTableName={table}");
+    let up = || {
+        std::process::Command::new(support::runner_bin())
+            .args(["up", "--queue", &queue, "--endpoint-url", &support::endpoint(), "--template", &template])
+            .args(["--parameter-overrides", &overrides])
+            .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint())
+            .output()
+            .expect("run local-runner up")
+    };
+    let output = up();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(&format!("table  {table} at")), "{stdout}");
+    let described = dynamodb.describe_table().table_name(&table).send().await.expect("the table exists");
+    let key = described.table().map(|t| t.key_schema()).unwrap_or_default();
+    assert_eq!(key.iter().map(|k| k.attribute_name()).collect::<Vec<_>>(), ["id"]);
+    let ttl = dynamodb.describe_time_to_live().table_name(&table).send().await.expect("its TTL");
+    let ttl = ttl.time_to_live_description().and_then(|d| d.attribute_name());
+    assert_eq!(ttl, Some("expiration"));
+    // Again: what exists is left as it is.
+    let again = up();
+    assert!(again.status.success() && String::from_utf8_lossy(&again.stdout).contains("(exists)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_templates_table_parameter_turns_idempotency_on_in_process_with_nothing_else_set() {
+    let (client, dynamodb) = (support::client().await, dynamo::client_at(&dynamo::endpoint()));
+    let table = dynamo::table(&dynamodb).await;
+    let queue = queue_pair(&client, "idempotent-template", false, 30, 5).await;
+    let id = unique_name("order");
+    let body = serde_json::json!({ "id": id }).to_string();
+    send(&client, &queue.url, &[body.clone(), body], None).await;
+    let template = support::repo_root().join("template.yaml").display().to_string();
+    let overrides = format!("IdempotencyTableName={table}");
+    let args = ["--queue", &queue.url, "--template", &template, "--parameter-overrides", &overrides];
+    // Only the DynamoDB endpoint: the region and the local credentials come from the runner.
+    let mut runner = RunningRunner::start_with_env(
+        &[&args[..], &["--wait-time-seconds", "1", "--exit-when-idle", "3", "--batch-size", "1"]].concat(),
+        &[("AWS_ENDPOINT_URL_DYNAMODB", &dynamo::endpoint())],
+    );
+    let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(outcomes(&[&runner], &id, "ok").len(), 1);
+    assert_eq!(outcomes(&[&runner], &id, "duplicate").len(), 1);
+    assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"]);
+}

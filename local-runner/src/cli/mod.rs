@@ -98,10 +98,26 @@ where
             Err(error) => exit_with(Err(error)),
         };
     }
-    if let Some(Plan::InProcess(run)) = &plan
-        && let Some(function) = &run.function
-    {
-        set_environment(&function.environment);
+    if let Some(Plan::InProcess(run)) = &plan {
+        let mut environment = run.function.as_ref().map(|f| f.environment.clone()).unwrap_or_default();
+        // What `--lambda` gives the function, for the handler's own clients (a DynamoDB store's,
+        // an SDK client built in `build()`): the region, and against a local endpoint that
+        // endpoint with dummy credentials; whatever the environment sets already wins.
+        let connection = &run.config.connection;
+        let mut defaults = vec![("AWS_REGION", connection.region.clone())];
+        if let Some(endpoint) = connection.endpoint_url.as_ref().filter(|_| connection.is_local()) {
+            defaults.push(("AWS_ENDPOINT_URL", endpoint.clone()));
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+                defaults
+                    .extend([("AWS_ACCESS_KEY_ID", "test".into()), ("AWS_SECRET_ACCESS_KEY", "test".into())]);
+            }
+        }
+        for (name, value) in defaults {
+            if std::env::var_os(name).is_none() {
+                environment.entry(name.into()).or_insert(value);
+            }
+        }
+        set_environment(&environment);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -266,7 +282,8 @@ where
             let client = connection.client(Duration::ZERO).await;
             let parsed = Template::load_with(template, parameter_overrides)?;
             parsed.usable()?;
-            return tools::up(&client, queue.as_deref(), &parsed, template, function.as_deref()).await;
+            return tools::up(&connection, &client, queue.as_deref(), &parsed, template, function.as_deref())
+                .await;
         }
         Command::Send { target, .. } | Command::Dlq { target, .. } | Command::Redrive { target, .. } => {
             target
