@@ -131,5 +131,54 @@ fn lambda_round_trip(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, batch_core, batch_core_layered, lambda_round_trip);
+/// The idempotency layer with the in-memory store, side by side with the bare handler in one
+/// group: `first` deliveries (a claim, the work, a completion: two store calls and a SHA-256 of
+/// the key), and `duplicate` ones (a claim that finds the key completed). `first` cycles through
+/// 10,000 keys whose records expire at once, so the store stays bounded while every claim wins.
+fn batch_core_idempotent(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use sqs_batch::idempotency::{Idempotency, MemoryStore};
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let bare = Arc::new(Noop);
+    let next = AtomicU64::new(0);
+    let first = Arc::new(
+        Noop.layer(
+            Idempotency::new(MemoryStore::default())
+                .key(move |(): &()| (next.fetch_add(1, Ordering::Relaxed) % 10_000).to_string())
+                .expires_after(Duration::ZERO),
+        ),
+    );
+    let duplicate = Arc::new(Noop.layer(Idempotency::new(MemoryStore::default())));
+    let run = Run::new(&Options::default());
+    let mut group = c.benchmark_group("batch_core_idempotent/current_thread");
+    for n in [10, 100] {
+        let batch = records(n, false);
+        group.throughput(Throughput::Elements(n as u64));
+        macro_rules! bench {
+            ($name:expr, $handler:expr) => {
+                group.bench_with_input(BenchmarkId::new($name, n), &batch, |b, batch| {
+                    b.to_async(&runtime).iter(|| {
+                        let (handler, batch, run) = (Arc::clone(&$handler), Arc::clone(batch), run.clone());
+                        async move {
+                            let task = tokio::spawn(async move {
+                                let report = process_batch(&handler, black_box(&batch), &run).await;
+                                black_box(report.to_response(&batch).expect("ids present"))
+                            });
+                            task.await.expect("the batch task")
+                        }
+                    });
+                });
+            };
+        }
+        bench!("bare", bare);
+        bench!("first", first);
+        bench!("duplicate", duplicate);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, batch_core, batch_core_layered, batch_core_idempotent, lambda_round_trip);
 criterion_main!(benches);
