@@ -35,27 +35,31 @@ pub async fn up(
     template: &Path,
     function: Option<&str>,
 ) -> Result<(), RunnerError> {
-    create_queues(client, name, parsed, template, function).await?;
     let functions: Vec<&FunctionSpec> = match function {
         Some(_) => vec![parsed.function(function)?],
         None => parsed.functions.iter().collect(),
     };
-    let mut tables: Vec<&TableSpec> =
-        functions.into_iter().filter_map(|function| parsed.idempotency_table(function)?.ok()).collect();
-    tables.dedup_by_key(|table| table.logical_id.clone());
-    for table in tables {
+    create_queues(client, name, parsed, template, function, &functions).await?;
+    // One table may serve several functions: created once.
+    let tables: std::collections::BTreeMap<&str, &TableSpec> = functions
+        .iter()
+        .filter_map(|function| parsed.idempotency_table(function)?.ok())
+        .map(|table| (table.logical_id.as_str(), table))
+        .collect();
+    for table in tables.values() {
         create_table(connection, table).await?;
     }
     Ok(())
 }
 
-/// The queues of [`up`].
+/// The queues of [`up`], for `functions` (the one `function` names, or all of them).
 async fn create_queues(
     client: &Client,
     name: Option<&str>,
     parsed: &Template,
     template: &Path,
     function: Option<&str>,
+    functions: &[&FunctionSpec],
 ) -> Result<(), RunnerError> {
     let dead_letter = |queue: &QueueSpec| {
         queue.redrive.as_ref().and_then(|(dlq, _)| dlq.as_ref()).and_then(|id| parsed.queues.get(id))
@@ -68,10 +72,6 @@ async fn create_queues(
         let names = (format!("{base}{suffix}"), format!("{base}-dlq{suffix}"));
         return create_pair(client, queue, dead_letter(queue), &names, template).await;
     }
-    let functions: Vec<&FunctionSpec> = match function {
-        Some(_) => vec![parsed.function(function)?],
-        None => parsed.functions.iter().collect(),
-    };
     if functions.is_empty() {
         return Err(RunnerError::Template(TemplateError::NoFunction));
     }
