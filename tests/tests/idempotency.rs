@@ -229,3 +229,20 @@ async fn the_templates_table_parameter_turns_idempotency_on_in_process_with_noth
     assert_eq!(outcomes(&[&runner], &id, "duplicate").len(), 1);
     assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_a_hostile_table_name_is_refused_with_one_escaped_line_before_anything_is_created() {
+    let template = support::repo_root().join("template.yaml").display().to_string();
+    let hostile = format!("bad\u{1b}[31m{}", "x".repeat(300));
+    let output = std::process::Command::new(support::runner_bin())
+        .args(["up", "--queue", &unique_name("up-hostile"), "--endpoint-url", &support::endpoint()])
+        .args(["--template", &template, "--parameter-overrides", &format!("IdempotencyTableName={hostile}")])
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo::endpoint())
+        .output()
+        .expect("run local-runner up");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(matches!(output.status.code(), Some(1 | 2)), "{stderr}");
+    assert!(stderr.contains("is not a DynamoDB table name"), "{stderr}");
+    assert!(stdout.is_empty(), "nothing created: {stdout}");
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains("panicked") && stderr.len() < 1_000, "{stderr}");
+}

@@ -90,6 +90,7 @@ pub(super) fn template(text: &str, overrides: &[(String, String)]) -> Result<Tem
     problems.append(&mut refused);
     problems.extend(functions.iter().flat_map(|function| longer_than_visible(function, &queues)));
     problems.extend(unreadable_redrive);
+    problems.extend(tables.values().filter_map(tables::name_problem));
     Ok(Template { functions, queues, tables, problems })
 }
 

@@ -50,6 +50,32 @@ pub enum TableRef {
     Any,
 }
 
+/// The longest table name DynamoDB takes; the shortest is 3.
+const MAX_TABLE_NAME: usize = 255;
+/// The most characters of a refused name a finding quotes.
+const MAX_QUOTED_NAME: usize = 64;
+
+/// DynamoDB's rule for a table name (3-255 of `a-z A-Z 0-9 _ - .`), as a finding: `up` would
+/// otherwise send (and print) whatever a parameter carries, and an emulator may accept it.
+pub(super) fn name_problem(table: &TableSpec) -> Option<Finding> {
+    let name = table.name.as_deref()?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if (3..=MAX_TABLE_NAME).contains(&name.len()) && name.chars().all(allowed) {
+        return None;
+    }
+    let quoted: String = name.chars().take(MAX_QUOTED_NAME).collect();
+    Some(Finding {
+        rule: "limit",
+        message: format!(
+            "{}.TableName {quoted:?} ({} characters) is not a DynamoDB table name: 3 to {MAX_TABLE_NAME} of \
+             a-z, A-Z, 0-9, `_`, `-` and `.`",
+            table.logical_id,
+            name.chars().count()
+        ),
+        warning: false,
+    })
+}
+
 /// An `AWS::DynamoDB::Table`'s properties.
 pub(super) fn table(id: &str, props: &Value) -> TableSpec {
     let text = |value: &Value| value.as_str().map(str::to_owned);

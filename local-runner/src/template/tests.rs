@@ -478,7 +478,8 @@ fn the_repository_template_turns_idempotency_on_with_its_table_and_policy_when_g
     );
     assert_eq!(on.check(), []);
     let fifo =
-        Template::parse_with(REPO_FIFO_TEMPLATE, &[("IdempotencyTableName".into(), "x".into())]).unwrap();
+        Template::parse_with(REPO_FIFO_TEMPLATE, &[("IdempotencyTableName".into(), "fifo-seen".into())])
+            .unwrap();
     assert_eq!(fifo.check(), []);
 }
 
@@ -526,4 +527,22 @@ fn an_idempotency_table_without_ttl_is_a_warning_and_a_wrong_key_an_error() {
     let wrong_key = SEEN_TABLE.replace("AttributeType: S", "AttributeType: N");
     let findings = Template::parse(&idempotent(CRUD_POLICY, &wrong_key)).unwrap().check();
     assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("idempotency", false)]);
+}
+
+#[test]
+fn a_table_name_dynamodb_refuses_is_a_problem_quoted_escaped_and_cut() {
+    let hostile = format!("bad\u{1b}[31m{}", "x".repeat(300));
+    let template = Template::parse_with(REPO_TEMPLATE, &[("IdempotencyTableName".into(), hostile)]).unwrap();
+    let problems: Vec<&Finding> = template.problems.iter().filter(|f| f.rule == "limit").collect();
+    assert_eq!(problems.len(), 1, "{:?}", template.problems);
+    let message = &problems[0].message;
+    assert!(message.contains("IdempotencyTable.TableName") && message.contains("\\u{1b}"), "{message}");
+    assert!(!message.contains('\u{1b}') && message.len() < 300, "{message}");
+    for fine in ["abc", "orders-seen.v2_x"] {
+        let template =
+            Template::parse_with(REPO_TEMPLATE, &[("IdempotencyTableName".into(), fine.into())]).unwrap();
+        assert_eq!(template.problems, []);
+    }
+    let short = Template::parse_with(REPO_TEMPLATE, &[("IdempotencyTableName".into(), "ab".into())]).unwrap();
+    assert_eq!(short.problems.len(), 1);
 }
