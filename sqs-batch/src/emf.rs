@@ -34,6 +34,8 @@ pub mod names {
     pub const SUCCEEDED: &str = "MessagesSucceeded";
     /// Messages answered as duplicates of messages already handled (an idempotency layer).
     pub const DUPLICATE: &str = "MessagesDuplicate";
+    /// Records that needed no work (S3's test event, [`crate::Error::Ignored`]): deleted.
+    pub const IGNORED: &str = "MessagesIgnored";
     /// Messages that failed.
     pub const FAILED: &str = "MessagesFailed";
     /// Messages not started (held back behind a FIFO failure, or past the deadline reserve).
@@ -80,6 +82,7 @@ impl Emf {
             (names::BATCH_SIZE, "Count", records.len() as f64),
             (names::SUCCEEDED, "Count", counts.succeeded as f64),
             (names::DUPLICATE, "Count", counts.duplicate as f64),
+            (names::IGNORED, "Count", counts.ignored as f64),
             (names::FAILED, "Count", counts.failed as f64),
             (names::NOT_STARTED, "Count", counts.not_started as f64),
             (names::DURATION, "Milliseconds", took.as_secs_f64() * 1000.0),
@@ -157,7 +160,8 @@ pub(crate) mod tests {
         let sent = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() - 5_000;
         let records =
             [record("{}").attribute("SentTimestamp", sent.to_string()).build(), record("{}").build()];
-        let counts = Counts { succeeded: 1, duplicate: 1, failed: 1, not_started: 0, abandoned: 0 };
+        let counts =
+            Counts { succeeded: 1, duplicate: 1, ignored: 1, failed: 1, not_started: 0, abandoned: 0 };
         let value = assert_emf(&emf.line(&records, counts, Duration::from_millis(12), "req-1"));
         assert_eq!(value["_aws"]["CloudWatchMetrics"][0]["Namespace"], "orders");
         assert_eq!(

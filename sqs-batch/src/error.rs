@@ -12,9 +12,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why one message was not handled successfully.
 ///
-/// Every variant fails that message alone: it is reported as a batch item failure, stays on the
-/// queue and, once the queue's `maxReceiveCount` is reached, moves to the dead-letter queue. What
-/// differs is whether waiting before the next attempt can help ([`Error::is_retryable`]):
+/// Every variant but [`Ignored`](Error::Ignored) fails that message alone: it is reported as a
+/// batch item failure, stays on the queue and, once the queue's `maxReceiveCount` is reached,
+/// moves to the dead-letter queue. What differs is whether waiting before the next attempt can
+/// help ([`Error::is_retryable`]):
 ///
 /// | variant | retry may help | Lambda | `local-runner` |
 /// |---|---|---|---|
@@ -22,6 +23,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// | [`Panicked`](Error::Panicked) | yes | batch item failure | visible again after the retry back-off |
 /// | [`Permanent`](Error::Permanent) | no | batch item failure | visible again at once: no back-off wasted |
 /// | [`InvalidBody`](Error::InvalidBody) | no | batch item failure | visible again at once: no back-off wasted |
+/// | [`Ignored`](Error::Ignored) | not a failure | deleted | deleted |
 ///
 /// `?` works on any [`std::error::Error`]: it becomes [`Error::Transient`], with the error kept
 /// as its cause. Say otherwise with [`ResultExt::permanent`] or [`Error::permanent`].
@@ -48,6 +50,11 @@ pub enum Error {
 
     /// The handler panicked. The panic was caught; the rest of the batch and the process go on.
     Panicked(String),
+
+    /// Not a failure: the record needs no work (S3's `s3:TestEvent`, a command the handler does
+    /// not take). It is deleted like a success and counted apart, as `ignored`, with this reason.
+    /// A parse returns it to keep such a record from the handler.
+    Ignored(String),
 }
 
 /// The most characters of a body's field path an [`Error::InvalidBody`] keeps.
@@ -64,6 +71,11 @@ impl Error {
     /// A failure no retry can fix, from an error or a message.
     pub fn permanent(cause: impl Into<BoxError>) -> Self {
         Self::Permanent(cause.into())
+    }
+
+    /// A record that needs no work, and why: deleted, counted as `ignored` (see [`Error::Ignored`]).
+    pub fn ignore(reason: impl Into<String>) -> Self {
+        Self::Ignored(reason.into())
     }
 
     /// A body that cannot become the message, naming the field when there is one. Both are cut
@@ -92,6 +104,7 @@ impl Error {
             Self::Transient(_) => "transient",
             Self::Permanent(_) => "permanent",
             Self::Panicked(_) => "panicked",
+            Self::Ignored(_) => "ignored",
         }
     }
 
@@ -99,7 +112,7 @@ impl Error {
     pub fn chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
         let first: Option<&(dyn std::error::Error + 'static)> = match self {
             Self::Transient(cause) | Self::Permanent(cause) => Some(cause.as_ref()),
-            Self::InvalidBody { .. } | Self::Panicked(_) => None,
+            Self::InvalidBody { .. } | Self::Panicked(_) | Self::Ignored(_) => None,
         };
         std::iter::successors(first, |error| error.source())
     }
@@ -129,6 +142,7 @@ impl fmt::Display for Error {
             Self::Transient(cause) => write!(f, "transient failure: {cause}")?,
             Self::Permanent(cause) => write!(f, "permanent failure: {cause}")?,
             Self::Panicked(text) => write!(f, "handler panicked: {text}")?,
+            Self::Ignored(reason) => write!(f, "ignored: {reason}")?,
         }
         if f.alternate() {
             for cause in self.chain().skip(1) {

@@ -67,6 +67,7 @@ async fn invoke<H: Handler>(
         records = records.len(),
         ok = counts.succeeded,
         duplicate = counts.duplicate,
+        ignored = counts.ignored,
         failed = counts.failed,
         skipped = counts.not_started,
         requeued = requeued.changed,

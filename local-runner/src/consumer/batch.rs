@@ -131,6 +131,7 @@ impl<E: BatchExecutor> RunShared<E> {
         let counts = report.counts();
         Stats::add(&self.stats.succeeded, counts.succeeded);
         Stats::add(&self.stats.duplicate, counts.duplicate);
+        Stats::add(&self.stats.ignored, counts.ignored);
         Stats::add(&self.stats.failed, counts.failed);
         Stats::add(&self.stats.skipped, counts.not_started);
         Stats::add(&self.stats.abandoned, counts.abandoned);
@@ -141,11 +142,11 @@ impl<E: BatchExecutor> RunShared<E> {
             );
         }
 
-        let mut to_delete = Vec::with_capacity(counts.succeeded + counts.duplicate);
+        let mut to_delete = Vec::with_capacity(counts.succeeded + counts.duplicate + counts.ignored);
         for (record, outcome) in records.iter().zip(&report.outcomes) {
             let message_id = record.message_id.as_deref().unwrap_or_default();
             match outcome {
-                Outcome::Succeeded | Outcome::Duplicate => {
+                Outcome::Succeeded | Outcome::Duplicate | Outcome::Ignored => {
                     self.stats.failures.succeeded(message_id, receive_count(record));
                     to_delete.push(record);
                 }

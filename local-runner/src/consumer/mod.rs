@@ -200,6 +200,7 @@ pub async fn run<E: BatchExecutor>(
         failed_invoke = summary.failed_invoke,
         succeeded = summary.succeeded,
         duplicate = summary.duplicate,
+        ignored = summary.ignored,
         failed = summary.failed,
         skipped = summary.skipped,
         abandoned = summary.abandoned,

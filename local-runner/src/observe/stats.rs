@@ -17,6 +17,7 @@ pub(crate) struct Stats {
     pub(crate) received: Counter,
     pub(crate) succeeded: Counter,
     pub(crate) duplicate: Counter,
+    pub(crate) ignored: Counter,
     pub(crate) failed: Counter,
     pub(crate) skipped: Counter,
     pub(crate) abandoned: Counter,
@@ -58,6 +59,7 @@ impl Default for Stats {
             received: Counter::default(),
             succeeded: Counter::default(),
             duplicate: Counter::default(),
+            ignored: Counter::default(),
             failed: Counter::default(),
             skipped: Counter::default(),
             abandoned: Counter::default(),
@@ -93,6 +95,9 @@ pub struct Summary {
     /// Answered as duplicates of messages already handled (an idempotency layer): deleted,
     /// not handled again. Counted in process; under `--lambda` the function's lines say so.
     pub duplicate: u64,
+    /// Records that needed no work (S3's test event, `Error::Ignored`): deleted, not handled.
+    /// Counted in process; under `--lambda` the function's lines say so.
+    pub ignored: u64,
     /// Handled and failed: left on the queue for its redrive policy.
     pub failed: u64,
     /// Not started (FIFO group stopped at an earlier failure, or shutdown).
@@ -168,6 +173,7 @@ impl Stats {
             received: self.received.get(),
             succeeded: self.succeeded.get(),
             duplicate: self.duplicate.get(),
+            ignored: self.ignored.get(),
             failed: self.failed.get(),
             skipped: self.skipped.get(),
             abandoned: self.abandoned.get(),
@@ -228,6 +234,7 @@ impl Stats {
                 "Messages answered as duplicates of messages already handled (MessagesDuplicate)",
                 &self.duplicate,
             ),
+            ("ignored", "Records that needed no work, deleted unhandled (MessagesIgnored)", &self.ignored),
             (
                 "failed",
                 "Messages handled that failed; left to the queue's redrive policy (MessagesFailed)",

@@ -186,6 +186,20 @@ fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) ->
             tracing::info!(message_id, id, receive_count, group_id, trace_id, request_id, outcome = "ok");
             return Outcome::Succeeded;
         }
+        Err(Error::Ignored(reason)) => {
+            let reason = &*clip(&reason, MAX_LOGGED_ERROR_CHARS);
+            tracing::info!(
+                message_id,
+                id,
+                receive_count,
+                group_id,
+                trace_id,
+                request_id,
+                outcome = "ignored",
+                reason
+            );
+            return Outcome::Ignored;
+        }
         Err(error) => error,
     };
     let (kind, retryable) = (error.kind(), error.is_retryable());

@@ -37,6 +37,9 @@ pub enum Outcome {
     /// A duplicate of a message already handled, answered without handling it again (see
     /// [`crate::Context::mark_duplicate`]): a success, deleted like one, counted apart.
     Duplicate,
+    /// A record that needs no work ([`Error::Ignored`], S3's test event): a success, deleted like
+    /// one, counted apart; the handler's work did not run.
+    Ignored,
     /// Handled and failed: reported as a batch item failure; SQS delivers it again.
     Failed(Error),
     /// Never handled: reported as a batch item failure, so SQS delivers it again.
@@ -50,7 +53,7 @@ impl Outcome {
     /// Whether the message was handled successfully and may be deleted.
     #[must_use]
     pub fn is_success(&self) -> bool {
-        matches!(self, Self::Succeeded | Self::Duplicate)
+        matches!(self, Self::Succeeded | Self::Duplicate | Self::Ignored)
     }
 
     /// The `outcome` field of the per-message log line.
@@ -59,6 +62,7 @@ impl Outcome {
         match self {
             Self::Succeeded => "ok",
             Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
             Self::Failed(_) => "failed",
             Self::NotStarted(_) => "skipped",
             Self::Abandoned => "abandoned",
@@ -73,6 +77,8 @@ pub struct Counts {
     pub succeeded: usize,
     /// [`Outcome::Duplicate`].
     pub duplicate: usize,
+    /// [`Outcome::Ignored`].
+    pub ignored: usize,
     /// [`Outcome::Failed`].
     pub failed: usize,
     /// [`Outcome::NotStarted`].
@@ -142,6 +148,7 @@ impl BatchReport {
             match outcome {
                 Outcome::Succeeded => counts.succeeded += 1,
                 Outcome::Duplicate => counts.duplicate += 1,
+                Outcome::Ignored => counts.ignored += 1,
                 Outcome::Failed(_) => counts.failed += 1,
                 Outcome::NotStarted(_) => counts.not_started += 1,
                 Outcome::Abandoned => counts.abandoned += 1,
@@ -156,6 +163,10 @@ impl BatchReport {
     #[must_use]
     pub fn all_failed(&self) -> bool {
         let counts = self.counts();
-        counts.succeeded == 0 && counts.duplicate == 0 && counts.failed > 0 && counts.abandoned == 0
+        counts.succeeded == 0
+            && counts.duplicate == 0
+            && counts.ignored == 0
+            && counts.failed > 0
+            && counts.abandoned == 0
     }
 }
