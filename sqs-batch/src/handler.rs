@@ -4,10 +4,9 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
+use crate::envelope::{ByMessageType, IntoParseError, Parse, ParseWith};
+use crate::{Context, Error};
 use aws_lambda_events::sqs::SqsMessage;
-use serde::de::DeserializeOwned;
-
-use crate::{Context, Error, json};
 
 /// What a message handler does, split in two so that reading a record stays apart from the work.
 ///
@@ -62,8 +61,10 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// A handler made of one async function: the body is parsed from JSON into the function's
-/// message type with serde, and every parse error names its field.
+/// A handler made of one async function. The function's message type says how the body is read
+/// ([`FromBody`](crate::FromBody)): JSON into any `Deserialize` type, every parse error naming its field; an
+/// envelope of [`envelope`](crate::envelope) (`Sns<T>`, `EventBridge<T>`, `S3`, `Text`). A format
+/// of your own is one function away, [`HandlerFn::parse_with`].
 ///
 /// ```
 /// use sqs_batch::{Context, Error, handler_fn};
@@ -81,45 +82,74 @@ pub trait Handler: Send + Sync + 'static {
 /// ```
 pub fn handler_fn<M, F, Fut>(function: F) -> HandlerFn<M, F>
 where
-    M: DeserializeOwned + Send + 'static,
+    M: Send + 'static,
     F: Fn(M, Context) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
 {
-    HandlerFn { function, log_id: None, message: PhantomData }
+    HandlerFn { function, log_id: None, parse: ByMessageType, message: PhantomData }
 }
 
-/// The [`Handler`] that [`handler_fn`] makes.
-pub struct HandlerFn<M, F> {
+/// The [`Handler`] that [`handler_fn`] makes; `P` reads each record into the message.
+pub struct HandlerFn<M, F, P = ByMessageType> {
     function: F,
     log_id: Option<fn(&M) -> &str>,
+    parse: P,
     message: PhantomData<fn() -> M>,
 }
 
-impl<M, F> HandlerFn<M, F> {
+impl<M, F, P> HandlerFn<M, F, P> {
     /// Logs `id(message)` beside the SQS message id on each message's outcome line.
     #[must_use]
     pub fn log_id(mut self, id: fn(&M) -> &str) -> Self {
         self.log_id = Some(id);
         self
     }
+
+    /// Reads each body with `parse` instead of the message type's [`FromBody`](crate::FromBody): plain text, a
+    /// line format, anything. `str::parse` takes any [`FromStr`](std::str::FromStr) type (a
+    /// `String` is the body as it is). A failure fails that message alone: an error or text
+    /// becomes an [`Error::InvalidBody`] with it as the reason, and an [`Error`] is kept as it
+    /// is ([`Error::ignore`] for a body that needs no work).
+    ///
+    /// ```
+    /// use sqs_batch::{Context, Error, handler_fn};
+    ///
+    /// async fn greet(name: String, _: Context) -> Result<(), Error> {
+    ///     println!("hello, {name}");
+    ///     Ok(())
+    /// }
+    ///
+    /// let handler = handler_fn(greet).parse_with(str::parse);
+    /// # let _ = handler;
+    /// ```
+    #[must_use]
+    pub fn parse_with<G, E>(self, parse: G) -> HandlerFn<M, F, ParseWith<G>>
+    where
+        G: Fn(&str) -> Result<M, E> + Send + Sync + 'static,
+        E: IntoParseError,
+    {
+        let Self { function, log_id, parse: _, message } = self;
+        HandlerFn { function, log_id, parse: ParseWith(parse), message }
+    }
 }
 
-impl<M, F> std::fmt::Debug for HandlerFn<M, F> {
+impl<M, F, P> std::fmt::Debug for HandlerFn<M, F, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HandlerFn").field("message", &std::any::type_name::<M>()).finish_non_exhaustive()
     }
 }
 
-impl<M, F, Fut> Handler for HandlerFn<M, F>
+impl<M, F, Fut, P> Handler for HandlerFn<M, F, P>
 where
-    M: DeserializeOwned + Send + 'static,
+    M: Send + 'static,
     F: Fn(M, Context) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
+    P: Parse<M>,
 {
     type Message = M;
 
     fn parse(&self, record: &SqsMessage) -> Result<M, Error> {
-        json::parse_record(record)
+        self.parse.parse(record)
     }
 
     fn handle(&self, message: M, context: Context) -> impl Future<Output = Result<(), Error>> + Send {

@@ -35,6 +35,7 @@
 pub mod batch;
 mod context;
 pub mod emf;
+pub mod envelope;
 mod error;
 mod handler;
 pub mod idempotency;
@@ -52,6 +53,7 @@ pub mod trace;
 
 pub use batch::{BatchReport, Counts, NotStarted, Outcome, Run, is_fifo, panic_text, process_batch};
 pub use context::Context;
+pub use envelope::{EventBridge, FromBody, S3, Sns, Text};
 pub use error::{BatchError, BoxError, Error, ResultExt};
 pub use handler::{Handler, HandlerFn, handler_fn};
 pub use layer::{Either, HandlerExt, Layer, Next, from_fn};

@@ -187,8 +187,14 @@ impl Report {
         }
     }
 
-    /// Each message's outcome as its log line says it: `ok`, `duplicate`, `failed`, `skipped`,
-    /// `abandoned`.
+    /// How many messages ended each way.
+    #[must_use]
+    pub fn counts(&self) -> crate::Counts {
+        self.report.counts()
+    }
+
+    /// Each message's outcome as its log line says it: `ok`, `duplicate`, `ignored`, `failed`,
+    /// `skipped`, `abandoned`.
     #[must_use]
     pub fn labels(&self) -> Vec<&'static str> {
         self.report.outcomes.iter().map(Outcome::as_str).collect()
