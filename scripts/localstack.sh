@@ -10,7 +10,7 @@
 #   LOCALSTACK_PORT   port to bind on 127.0.0.1 (default 4566; 0 picks a free ephemeral port)
 #   LOCALSTACK_STATE  folder for pid, port, log and data (default .localstack/default), so a test
 #                     run and a dev instance can live side by side
-#   LOCALSTACK_SERVICES      services to run (default sqs)
+#   LOCALSTACK_SERVICES      services to run (default sqs,sns,events,s3: the queue and what feeds it)
 #   LOCALSTACK_FULL=1        the full runtime (Lambda, CloudFormation, ...), in .venv/localstack-full
 #   LOCALSTACK_ALSO_LISTEN   one more address to listen on besides 127.0.0.1 (the podman bridge,
 #                            for function containers); never 0.0.0.0
@@ -25,9 +25,10 @@ state="${LOCALSTACK_STATE:-$root/.localstack/default}"
 # localstack-core 2026.x needs Python 3.13; 4.13.1 is the last release whose SQS works on 3.11.
 # cbor2 6 breaks the runtime's plugin loading; pyOpenSSL 26 breaks its self-signed certificate.
 # The default gateway (twisted, with keep-alive, as users get it) needs service_identity, and
-# cryptography below 47 so that pyOpenSSL 25 keeps working.
+# cryptography below 47 so that pyOpenSSL 25 keeps working. EventBridge (`events`) runs on moto's
+# models, which the base runtime leaves out: moto-ext with its events extra, and python-crontab.
 py313="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")/versions/3.13.0/bin/python3.13"
-common=('cbor2<6' 'pyopenssl<26' 'service_identity' 'cryptography<47')
+common=('cbor2<6' 'pyopenssl<26' 'service_identity' 'cryptography<47' 'moto-ext[events]==5.1.54' 'python-crontab==3.4.0')
 if [ -x "$py313" ]; then
   python="$py313"; pins=("localstack-core[$extra]==2026.3.0" "${common[@]}")
 else
@@ -51,7 +52,7 @@ runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
 
 
 install() {
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main, service_identity' 2>/dev/null; then
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main, service_identity, moto, crontab' 2>/dev/null; then
     return 0
   fi
   say "installing ${pins[0]} into $venv (about 30 s; the full runtime about a minute)"
@@ -95,7 +96,7 @@ start() {
     0.0.0.0 | "[::]" | ::) say "LOCALSTACK_ALSO_LISTEN must name one address, not every one"; return 1 ;;
     *) listen="$listen,$LOCALSTACK_ALSO_LISTEN:$port" ;;
   esac
-  env SERVICES="${LOCALSTACK_SERVICES:-sqs}" GATEWAY_LISTEN="$listen" LOCALSTACK_HOST="127.0.0.1:$port" \
+  env SERVICES="${LOCALSTACK_SERVICES:-sqs,sns,events,s3}" GATEWAY_LISTEN="$listen" LOCALSTACK_HOST="127.0.0.1:$port" \
     SQS_ENDPOINT_STRATEGY=off DISABLE_EVENTS=1 \
     SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 SQS_DISABLE_CLOUDWATCH_METRICS=1 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$state/data" \

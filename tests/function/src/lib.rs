@@ -19,6 +19,12 @@
 //! its first delivery; `vetoed-` is failed (permanently) by the [`veto`] layer that [`build`]
 //! adds, before the handler sees it. A body that is not such an object is an invalid body: poison.
 //!
+//! The message may also arrive in an envelope, read with `sqs_batch`'s own ([`arrived`]): an SNS
+//! notification whose `Message` is such an object (raw delivery is the object itself), an
+//! EventBridge event whose `detail` is one, an S3 event notification (each object's key is the
+//! `id`; S3's test event is ignored), or a plain-text `resize IMAGE WxH` line (the image is the
+//! `id`).
+//!
 //! With `IDEMPOTENCY_TABLE` set, [`build`] adds the idempotency layer too, keyed by `id` and
 //! recorded in that DynamoDB table: messages with one `id` do their work once.
 //!
@@ -36,7 +42,7 @@ use sqs_batch::{BoxError, Context, Error, Handler, HandlerExt, Next, SqsMessage,
 use tokio::sync::watch;
 
 /// A test message; see the crate documentation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct TestMessage {
     /// Its id.
     pub id: String,
@@ -175,6 +181,58 @@ pub async fn build() -> Result<impl Handler<Message = TestMessage>, BoxError> {
     Ok(TestHandler::default().layer(from_fn(veto)).maybe_layer(idempotency))
 }
 
+/// Reads a record, in whichever envelope it came: see the crate documentation. The envelope is
+/// told by the body's shape (the test function serves every suite with one build); a handler of
+/// one source names its envelope in its message type instead (`Sns<Order>`).
+///
+/// # Errors
+/// The envelope's or the message's [`Error::InvalidBody`]; S3's test event is [`Error::Ignored`].
+pub fn arrived(record: &SqsMessage) -> Result<TestMessage, Error> {
+    use sqs_batch::{EventBridge, FromBody, S3, Sns};
+    let body = record.body.as_deref().ok_or_else(|| Error::invalid_body(None, "the record has no body"))?;
+    if body.starts_with("resize ") {
+        let command: Resize = body.parse().map_err(|reason: String| Error::invalid_body(None, reason))?;
+        return Ok(TestMessage { id: command.image, ..TestMessage::default() });
+    }
+    let has = |key: &str| body.contains(key);
+    if has("\"TopicArn\"") {
+        Sns::<TestMessage>::from_body(body).map(|sns| sns.message)
+    } else if has("\"detail-type\"") {
+        EventBridge::<TestMessage>::from_body(body).map(|event| event.detail)
+    } else if has("\"Records\"") || has("s3:TestEvent") {
+        let event = S3::from_body(body)?;
+        let keys: Vec<String> = event.records.into_iter().filter_map(|r| r.s3.object.key).collect();
+        Ok(TestMessage { id: keys.join(","), ..TestMessage::default() })
+    } else {
+        TestMessage::from_body(body)
+    }
+}
+
+/// `resize IMAGE WIDTHxHEIGHT`: the plain-text message.
+#[derive(Debug)]
+pub struct Resize {
+    /// The image: the message's id.
+    pub image: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl std::str::FromStr for Resize {
+    type Err = String;
+
+    fn from_str(line: &str) -> Result<Self, String> {
+        let mut words = line.split_whitespace();
+        let (Some("resize"), Some(image), Some(size)) = (words.next(), words.next(), words.next()) else {
+            return Err("expected `resize IMAGE WIDTHxHEIGHT`".into());
+        };
+        let (width, height) = size.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
+        let number = |n: &str| n.parse::<u32>().map_err(|e| format!("{n:?}: {e}"));
+        Ok(Self { image: image.to_owned(), width: number(width)?, height: number(height)? })
+    }
+}
+
 /// A layer: a message whose `id` starts with `vetoed-` fails permanently before the handler
 /// sees it, with a reason that names the layer.
 ///
@@ -191,7 +249,7 @@ impl Handler for TestHandler {
     type Message = TestMessage;
 
     fn parse(&self, record: &SqsMessage) -> Result<TestMessage, Error> {
-        let parsed: Result<TestMessage, Error> = sqs_batch::json::parse_record(record);
+        let parsed = arrived(record);
         if let Some(recorder) = &self.recorder {
             let attempt = Attempt {
                 at: Instant::now(),

@@ -100,7 +100,8 @@ pub async fn queue_pair(
     QueuePair { name: format!("{name}{suffix}"), url, dlq_url }
 }
 
-async fn attribute(client: &Client, url: &str, name: QueueAttributeName) -> String {
+/// One attribute of a queue.
+pub async fn attribute(client: &Client, url: &str, name: QueueAttributeName) -> String {
     let output = client.get_queue_attributes().queue_url(url).attribute_names(name.clone()).send().await;
     output
         .expect("GetQueueAttributes")
