@@ -41,6 +41,8 @@ mod handler;
 pub mod idempotency;
 pub mod json;
 pub mod lambda;
+#[cfg(feature = "s3")]
+pub mod large_payload;
 pub mod layer;
 mod options;
 #[cfg(feature = "opentelemetry")]
