@@ -93,6 +93,23 @@ pub enum RunnerError {
         source: sqs_batch::BoxError,
     },
 
+    /// `up` could not create a bucket, or `send` could not keep a large body in one.
+    #[error(
+        "S3 {operation} on bucket {bucket:?} at {endpoint} failed: {}; is LocalStack running with s3 among its services? (`local-runner up` creates the template's payload bucket)",
+        root_cause(source.as_ref())
+    )]
+    Bucket {
+        /// What was asked.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The S3 endpoint asked.
+        endpoint: String,
+        /// What S3 (or the SDK) said.
+        #[source]
+        source: sqs_batch::BoxError,
+    },
+
     /// `dlq` or `redrive` on a queue that has no dead-letter queue.
     #[error(
         "{queue:?} has no RedrivePolicy, so it has no dead-letter queue: create both with `local-runner up --queue NAME`"

@@ -47,6 +47,10 @@ pub mod limits {
     pub const MAX_SEND_COUNT: u64 = 1_000_000;
     /// `dlq --limit`.
     pub const MAX_DLQ_LIMIT: u64 = 10_000;
+    /// `send --payload-threshold`: SQS's largest message, 1 MiB.
+    pub const MAX_PAYLOAD_THRESHOLD: u64 = 1_048_576;
+    /// The SQS Extended Client's threshold: bodies above 256 KiB go to S3.
+    pub const DEFAULT_PAYLOAD_THRESHOLD: u64 = 262_144;
 }
 
 /// A whole number in `1..=max`, as a `NonZeroUsize`.
@@ -285,6 +289,13 @@ pub enum Command {
         /// Message group for a FIFO queue.
         #[arg(long, default_value = "default")]
         group: String,
+        /// Keep each body larger than --payload-threshold in this bucket (on the local S3) and
+        /// send a pointer to it, as the SQS Extended Client does (`up` creates the template's).
+        #[arg(long, value_name = "BUCKET")]
+        payload_bucket: Option<String>,
+        /// The size in bytes above which a body goes to --payload-bucket (0..=1048576).
+        #[arg(long, value_name = "BYTES", default_value_t = limits::DEFAULT_PAYLOAD_THRESHOLD, requires = "payload_bucket", value_parser = clap::value_parser!(u64).range(0..=limits::MAX_PAYLOAD_THRESHOLD))]
+        payload_threshold: u64,
     },
     /// Show what the queue's dead-letter queue holds: count, ids, receive counts, body starts,
     /// and why each body is there when the handler cannot parse it.

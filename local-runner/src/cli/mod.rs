@@ -294,7 +294,7 @@ where
     let client = connection.client(Duration::ZERO).await;
     match command {
         Command::Check { .. } | Command::Up { .. } => Ok(()),
-        Command::Send { file, count, body, group, .. } => {
+        Command::Send { file, count, body, group, payload_bucket, payload_threshold, .. } => {
             let bodies = match (file, count, body) {
                 (Some(path), ..) => tools::Bodies::from_file(&path)?,
                 (None, Some(count), Some(template)) => {
@@ -306,7 +306,9 @@ where
                     ));
                 }
             };
-            tools::send(&client, &connection, &queue, bodies, &group).await.map(drop)
+            let offload =
+                payload_bucket.map(|bucket| tools::Offload { bucket, threshold: payload_threshold });
+            tools::send(&client, &connection, &queue, bodies, &group, offload.as_ref()).await.map(drop)
         }
         Command::Dlq { limit, .. } => {
             let handler = match build().await {

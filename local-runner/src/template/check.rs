@@ -23,6 +23,7 @@ impl Template {
         for function in &self.functions {
             Self::check_function(function, &mut findings);
             self.check_idempotency(function, &mut findings);
+            self.check_payload_bucket(function, &mut findings);
             for event in &function.sqs_events {
                 self.check_event(function, event, &mut findings);
             }

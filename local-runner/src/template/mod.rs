@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub use buckets::{BucketSpec, PAYLOAD_BUCKET_VAR};
 pub use tables::{IDEMPOTENCY_KEY, IDEMPOTENCY_TTL, IDEMPOTENCY_VAR, TableRef, TableSpec};
 
+mod buckets;
 mod check;
 pub mod filter;
 mod read;
@@ -199,6 +201,9 @@ pub struct FunctionSpec {
     pub idempotency_table: Option<TableRef>,
     /// The tables `Policies` let the function write to.
     pub dynamodb_grants: Vec<TableRef>,
+    /// The buckets `Policies` let the function read and delete from (names, or logical ids of
+    /// `!Ref`s; `*` for a statement on any).
+    pub s3_grants: Vec<String>,
 }
 
 /// The parts of a SAM template the runner uses.
@@ -210,6 +215,8 @@ pub struct Template {
     pub queues: BTreeMap<String, QueueSpec>,
     /// DynamoDB tables, by logical id.
     pub tables: BTreeMap<String, TableSpec>,
+    /// S3 buckets, by logical id.
+    pub buckets: BTreeMap<String, BucketSpec>,
     /// Numbers outside their AWS range, numbers only a deployment could work out, and redrive
     /// policies that cannot be read: `check` lists them, a run refuses the template.
     pub problems: Vec<Finding>,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::buckets::{self, BucketSpec};
 use super::tables::{self, TableSpec};
 use super::yaml::{
     NumberField, as_bool, broad_policies, logical_ref, redrive_policy, resolve_parameters, scalar_text,
@@ -81,6 +82,11 @@ pub(super) fn template(text: &str, overrides: &[(String, String)]) -> Result<Tem
         .filter(|(_, resource)| resource["Type"] == "AWS::DynamoDB::Table")
         .map(|(id, resource)| (id.clone(), tables::table(id, &resource["Properties"])))
         .collect();
+    let buckets: BTreeMap<String, BucketSpec> = resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == "AWS::S3::Bucket")
+        .map(|(id, resource)| (id.clone(), buckets::bucket(id, &resource["Properties"])))
+        .collect();
     let functions: Vec<FunctionSpec> = resources
         .iter()
         .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
@@ -91,7 +97,8 @@ pub(super) fn template(text: &str, overrides: &[(String, String)]) -> Result<Tem
     problems.extend(functions.iter().flat_map(|function| longer_than_visible(function, &queues)));
     problems.extend(unreadable_redrive);
     problems.extend(tables.values().filter_map(tables::name_problem));
-    Ok(Template { functions, queues, tables, problems })
+    problems.extend(buckets.values().filter_map(buckets::name_problem));
+    Ok(Template { functions, queues, tables, buckets, problems })
 }
 
 /// What the reading found wrong, kept apart so they are listed in a stable order: numbers out of
@@ -227,6 +234,7 @@ impl Reader {
                 &props["Environment"]["Variables"],
             ]),
             dynamodb_grants: tables::dynamodb_grants(&props["Policies"]),
+            s3_grants: buckets::s3_grants(&props["Policies"]),
         })
     }
 

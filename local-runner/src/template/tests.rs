@@ -546,3 +546,64 @@ fn a_table_name_dynamodb_refuses_is_a_problem_quoted_escaped_and_cut() {
     let short = Template::parse_with(REPO_TEMPLATE, &[("IdempotencyTableName".into(), "ab".into())]).unwrap();
     assert_eq!(short.problems.len(), 1);
 }
+
+#[test]
+fn the_repository_templates_turn_large_payloads_on_with_their_bucket_and_policy_when_given_a_bucket_name() {
+    let off = Template::parse(REPO_TEMPLATE).unwrap();
+    assert!(off.payload_bucket(&off.functions[0]).is_none(), "off by default");
+    for text in [REPO_TEMPLATE, REPO_FIFO_TEMPLATE] {
+        let on =
+            Template::parse_with(text, &[("PayloadBucketName".into(), "orders-payloads".into())]).unwrap();
+        let bucket = on.payload_bucket(&on.functions[0]).expect("on").expect("declared");
+        assert_eq!(
+            (bucket.logical_id.as_str(), bucket.name.as_deref()),
+            ("PayloadBucket", Some("orders-payloads"))
+        );
+        assert_eq!(on.check(), []);
+    }
+}
+
+/// [`GOOD`] with `PAYLOAD_BUCKET: big-bodies`, `policies`, and `extra` added under its resources.
+fn large_payloads(policies: &str, extra: &str) -> String {
+    GOOD.replace(
+        "    Properties:\n      Events:",
+        &format!("    Properties:\n      Environment:\n        Variables:\n          PAYLOAD_BUCKET: big-bodies\n{policies}      Events:"),
+    ) + extra
+}
+
+const PAYLOAD_BUCKET: &str =
+    "  Bodies:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: big-bodies\n";
+
+#[test]
+fn a_function_that_reads_large_payloads_needs_its_bucket_declared_and_a_policy_to_read_and_delete_there() {
+    let crud = "      Policies:\n        - S3CrudPolicy:\n            BucketName: !Ref Bodies\n";
+    assert_eq!(Template::parse(&large_payloads(crud, PAYLOAD_BUCKET)).unwrap().check(), []);
+    let findings = Template::parse(&large_payloads(crud, "")).unwrap().check();
+    assert_eq!(findings.iter().map(|f| (f.rule, f.warning)).collect::<Vec<_>>(), [("payload", false)]);
+    assert!(findings[0].message.contains("AWS::S3::Bucket") && findings[0].message.contains("big-bodies"));
+    let findings = Template::parse(&large_payloads("", PAYLOAD_BUCKET)).unwrap().check();
+    assert_eq!(findings.iter().map(|f| f.rule).collect::<Vec<_>>(), ["payload"]);
+    assert!(findings[0].message.contains("S3CrudPolicy"), "{}", findings[0].message);
+    let inline = "      Policies:\n        - Statement:\n            - Effect: Allow\n              Action: [s3:GetObject, s3:DeleteObject]\n              Resource: '*'\n";
+    assert_eq!(Template::parse(&large_payloads(inline, PAYLOAD_BUCKET)).unwrap().check(), []);
+}
+
+#[test]
+fn a_bucket_name_s3_refuses_is_a_problem_quoted_escaped_and_cut() {
+    let hostile = format!("bad\u{1b}[31m{}", "x".repeat(300));
+    let template = Template::parse_with(REPO_TEMPLATE, &[("PayloadBucketName".into(), hostile)]).unwrap();
+    let problems: Vec<&Finding> = template.problems.iter().filter(|f| f.rule == "limit").collect();
+    assert_eq!(problems.len(), 1, "{:?}", template.problems);
+    let message = &problems[0].message;
+    assert!(message.contains("PayloadBucket.BucketName") && message.contains("\\u{1b}"), "{message}");
+    assert!(!message.contains('\u{1b}') && message.len() < 300, "{message}");
+    for refused in ["ab", "Upper-case", "-edge", "under_score"] {
+        let template =
+            Template::parse_with(REPO_TEMPLATE, &[("PayloadBucketName".into(), refused.into())]).unwrap();
+        assert_eq!(template.problems.len(), 1, "{refused}");
+    }
+    let fine =
+        Template::parse_with(REPO_TEMPLATE, &[("PayloadBucketName".into(), "orders.payloads-1".into())])
+            .unwrap();
+    assert_eq!(fine.problems, []);
+}

@@ -8,7 +8,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use super::sqs_error;
 use crate::aws::{Connection, is_local_endpoint};
 use crate::error::RunnerError;
-use crate::template::{FunctionSpec, IDEMPOTENCY_KEY, QueueSpec, TableSpec, Template, TemplateError};
+use crate::template::{
+    BucketSpec, FunctionSpec, IDEMPOTENCY_KEY, QueueSpec, TableSpec, Template, TemplateError,
+};
 
 /// The longest SQS keeps a message: 14 days, for a dead-letter queue whose template says nothing.
 const MAX_RETENTION_SECS: u64 = 1_209_600;
@@ -24,9 +26,13 @@ const MAX_RETENTION_SECS: u64 = 1_209_600;
 /// the local DynamoDB at `AWS_ENDPOINT_URL_DYNAMODB` (else at the SQS endpoint, when it is
 /// local), with TTL on.
 ///
+/// A function whose `PAYLOAD_BUCKET` names a bucket of the template gets that bucket, for the
+/// bodies `send --payload-bucket` keeps in S3, on `AWS_ENDPOINT_URL_S3` (else the SQS endpoint,
+/// when it is local).
+///
 /// # Errors
-/// [`RunnerError`] when the template has no usable queue, SQS refuses, or the table cannot be
-/// created.
+/// [`RunnerError`] when the template has no usable queue, SQS refuses, or the table or bucket
+/// cannot be created.
 pub async fn up(
     connection: &Connection,
     client: &Client,
@@ -48,6 +54,20 @@ pub async fn up(
         .collect();
     for table in tables.values() {
         create_table(connection, table).await?;
+    }
+    let buckets: std::collections::BTreeMap<&str, &BucketSpec> = functions
+        .iter()
+        .filter_map(|function| parsed.payload_bucket(function)?.ok())
+        .map(|bucket| (bucket.logical_id.as_str(), bucket))
+        .collect();
+    for bucket in buckets.values() {
+        let Some(name) = bucket.name.as_deref() else { continue };
+        match super::s3_client(connection) {
+            Some((client, endpoint)) => create_bucket(&client, &endpoint, name, &bucket.logical_id).await?,
+            None => println!(
+                "bucket {name}: not created here (no local S3 endpoint); the stack creates it when deployed"
+            ),
+        }
     }
     Ok(())
 }
@@ -242,6 +262,35 @@ async fn create_table(connection: &Connection, table: &TableSpec) -> Result<(), 
         table.logical_id,
         table.ttl.as_deref().unwrap_or("nothing")
     );
+    Ok(())
+}
+
+/// Creates `name` on the local S3; one that exists already is left as it is.
+async fn create_bucket(
+    client: &aws_sdk_s3::Client,
+    endpoint: &str,
+    name: &str,
+    logical_id: &str,
+) -> Result<(), RunnerError> {
+    let created = client.create_bucket().bucket(name).send().await;
+    match created {
+        Ok(_) => println!("bucket {name} at {endpoint}\n  large payloads of the template's {logical_id}"),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
+        {
+            println!("bucket {name} (exists) at {endpoint}");
+        }
+        Err(error) => {
+            return Err(RunnerError::Bucket {
+                operation: "CreateBucket",
+                bucket: name.to_owned(),
+                endpoint: endpoint.to_owned(),
+                source: error.into(),
+            });
+        }
+    }
     Ok(())
 }
 
