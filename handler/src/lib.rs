@@ -10,6 +10,7 @@ pub mod work;
 
 pub use message::Message;
 use sqs_batch::idempotency::{Idempotency, dynamodb::DynamoStore};
+use sqs_batch::large_payload::LargePayloads;
 use sqs_batch::{BoxError, Handler, HandlerExt, from_fn, handler_fn};
 
 /// Builds the handler, once per process: the work, the producer's id for the log lines, and the
@@ -18,6 +19,10 @@ use sqs_batch::{BoxError, Handler, HandlerExt, from_fn, handler_fn};
 /// Idempotency is on when `IDEMPOTENCY_TABLE` names a DynamoDB table (`template.yaml` sets it):
 /// keyed by the producer's `id`, so a re-sent message does its work once, whichever process or
 /// Lambda instance gets each copy.
+///
+/// Large payloads are read when `PAYLOAD_BUCKET` names the bucket the SQS Extended Client keeps
+/// them in (`template.yaml` sets it): the body comes from S3, and its object is deleted once the
+/// message succeeded. Outermost, so every layer inside sees the whole body.
 ///
 /// # Errors
 /// None for the example; a real handler fails here when it cannot start (a missing setting, a
@@ -29,5 +34,6 @@ pub async fn build() -> Result<impl Handler, BoxError> {
     Ok(handler_fn(work::handle)
         .log_id(|message: &Message| message.id.as_str())
         .layer(from_fn(work::timed))
-        .maybe_layer(idempotency))
+        .maybe_layer(idempotency)
+        .layer(LargePayloads::from_env().await))
 }

@@ -14,6 +14,7 @@
 //! | `env` | the name of an environment variable: fail (permanently) unless it is set |
 //! | `trace` | `true`: log the message's context (receive count, group, deadline) as a `context` line |
 //! | `note` | `true`: log a `note` line that names no message (the runtime adds its correlation fields) |
+//! | `pad`, `pad_len` | fail (permanently) unless `pad` is `pad_len` bytes: a large body arrived whole |
 //!
 //! An `id` starting with `flaky-` fails (transiently) on its first delivery; `panic-` panics on
 //! its first delivery; `vetoed-` is failed (permanently) by the [`veto`] layer that [`build`]
@@ -27,6 +28,9 @@
 //!
 //! With `IDEMPOTENCY_TABLE` set, [`build`] adds the idempotency layer too, keyed by `id` and
 //! recorded in that DynamoDB table: messages with one `id` do their work once.
+//!
+//! With `PAYLOAD_BUCKET` set, [`build`] reads bodies the SQS Extended Client kept in that S3
+//! bucket (`LargePayloads`, the outermost layer).
 //!
 //! `e2e-bootstrap` (this crate) is a Lambda function built with it; `e2e-runner` (the `e2e`
 //! crate) is `local-runner` built with it.
@@ -71,6 +75,12 @@ pub struct TestMessage {
     /// correlation fields.
     #[serde(default)]
     pub note: bool,
+    /// Padding: a large body.
+    #[serde(default)]
+    pub pad: String,
+    /// How long `pad` must be: a large body that arrived whole.
+    #[serde(default)]
+    pub pad_len: Option<usize>,
 }
 
 /// How a message that always fails fails.
@@ -174,11 +184,14 @@ impl TestHandler {
 ///
 /// # Errors
 /// None: the test handler always builds.
-pub async fn build() -> Result<impl Handler<Message = TestMessage>, BoxError> {
+pub async fn build() -> Result<impl Handler, BoxError> {
     let idempotency = DynamoStore::from_env()
         .await
         .map(|table| Idempotency::new(table).key(|message: &TestMessage| message.id.clone()));
-    Ok(TestHandler::default().layer(from_fn(veto)).maybe_layer(idempotency))
+    Ok(TestHandler::default()
+        .layer(from_fn(veto))
+        .maybe_layer(idempotency)
+        .layer(sqs_batch::large_payload::LargePayloads::from_env().await))
 }
 
 /// Reads a record, in whichever envelope it came: see the crate documentation. The envelope is
@@ -295,6 +308,9 @@ impl Handler for TestHandler {
         }
         if message.id.starts_with("panic-") && first {
             panic!("injected panic for {}", message.id);
+        }
+        if let Some(expected) = message.pad_len.filter(|expected| *expected != message.pad.len()) {
+            return Err(Error::permanent(format!("pad is {} bytes, not {expected}", message.pad.len())));
         }
         if let Some(name) = &message.env {
             let value = std::env::var(name).map_err(|_| Error::permanent(format!("{name} is not set")))?;
