@@ -58,7 +58,22 @@ start() {
   mkdir -p "$state"
   local port="${DYNAMODB_PORT:-4569}"
   [ "$port" = 0 ] && port=$(free_port)
-  setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/log" 2>&1 </dev/null &
+  # moto answers each request on a thread of its own, and two conditional writes of one new key
+  # at the same moment could both succeed (seen: two idempotency claims of one key, 3 ms apart,
+  # in the first test after a start), which DynamoDB never allows. One request at a time makes
+  # its conditions atomic, as DynamoDB's are.
+  setsid "$venv/bin/python" -c '
+import sys, threading
+import moto.server as server
+serve, lock = server.run_simple, threading.Lock()
+def one_at_a_time(app):
+    def locked(environ, start_response):
+        with lock:
+            return list(app(environ, start_response))
+    return locked
+server.run_simple = lambda host, port, app, **options: serve(host, port, one_at_a_time(app), **options)
+server.main(sys.argv[1:])
+' -H 127.0.0.1 -p "$port" >"$state/log" 2>&1 </dev/null &
   echo $! >"$state/pid"
   echo "$port" >"$state/port"
   local url="http://127.0.0.1:$port" deadline=$((SECONDS + 60))

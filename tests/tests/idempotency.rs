@@ -59,8 +59,9 @@ async fn sent_three_times_to_two_runners(lambda: bool) {
         assert_eq!(code, Some(0), "{stderr}");
     }
     let runners = [&first, &second];
-    assert_eq!(outcomes(&runners, &id, "ok").len(), 1, "the work is done once");
-    assert_eq!(outcomes(&runners, &id, "duplicate").len(), 2, "the other two are duplicates");
+    let (ok, duplicate) = (outcomes(&runners, &id, "ok"), outcomes(&runners, &id, "duplicate"));
+    assert_eq!(ok.len(), 1, "the work is done once: {ok:#?}\nduplicates: {duplicate:#?}");
+    assert_eq!(duplicate.len(), 2, "the other two are duplicates: {duplicate:#?}");
     assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"]);
     assert_eq!(depth(&client, &queue.url).await, (0, 0));
     assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
