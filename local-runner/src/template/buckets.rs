@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::yaml::logical_ref;
+use super::yaml::{allowing_statements, logical_ref, policy_entries};
 use super::{Finding, FunctionSpec, Template};
 
 /// The variable that names the bucket (`sqs_batch::large_payload::LargePayloads::from_env`).
@@ -61,40 +61,17 @@ pub(super) fn name_problem(bucket: &BucketSpec) -> Option<Finding> {
 /// The buckets `Policies` let the function read and delete from: names, or logical ids of
 /// `!Ref`s; `"*"` for an inline statement allowing `s3:GetObject`.
 pub(super) fn s3_grants(policies: &Value) -> Vec<String> {
-    let entries: Vec<&Value> = match policies {
-        Value::Array(items) => items.iter().collect(),
-        Value::Null => Vec::new(),
-        single => vec![single],
-    };
-    let entries = entries.into_iter().flat_map(|entry| match entry["Fn::If"].as_array() {
-        Some(branches) => branches.iter().skip(1).collect(),
-        None => vec![entry],
-    });
     let mut grants = Vec::new();
-    for entry in entries {
+    for entry in policy_entries(policies) {
         for policy in READING_POLICIES {
             let bucket = &entry[policy]["BucketName"];
             if let Some(name) = bucket.as_str().map(str::to_owned).or_else(|| logical_ref(bucket)) {
                 grants.push(name);
             }
         }
-        let statements = match &entry["Statement"] {
-            Value::Array(items) => items.iter().collect(),
-            Value::Null => Vec::new(),
-            single => vec![single],
-        };
         let reads =
             |action: &str| matches!(action.to_ascii_lowercase().as_str(), "*" | "s3:*" | "s3:getobject");
-        for statement in statements {
-            let allows = match &statement["Action"] {
-                Value::String(action) => reads(action),
-                Value::Array(actions) => actions.iter().filter_map(Value::as_str).any(reads),
-                _ => false,
-            };
-            if statement["Effect"] != "Deny" && allows {
-                grants.push("*".to_owned());
-            }
-        }
+        grants.extend(std::iter::repeat_n("*".to_owned(), allowing_statements(entry, reads)));
     }
     grants
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::yaml::logical_ref;
+use super::yaml::{allowing_statements, logical_ref, policy_entries};
 use super::{Finding, FunctionSpec, Template};
 
 /// The variable that turns the idempotency layer on in `handler/`'s `build()` (and in
@@ -114,18 +114,8 @@ pub(super) fn idempotency_table(layers: [&Value; 2]) -> Option<TableRef> {
 
 /// The tables `Policies` let the function write to.
 pub(super) fn dynamodb_grants(policies: &Value) -> Vec<TableRef> {
-    let entries: Vec<&Value> = match policies {
-        Value::Array(items) => items.iter().collect(),
-        Value::Null => Vec::new(),
-        single => vec![single],
-    };
-    // `!If [Condition, A, B]` grants what either branch does: A when the condition holds.
-    let entries = entries.into_iter().flat_map(|entry| match entry["Fn::If"].as_array() {
-        Some(branches) => branches.iter().skip(1).collect(),
-        None => vec![entry],
-    });
     let mut grants = Vec::new();
-    for entry in entries {
+    for entry in policy_entries(policies) {
         for policy in WRITING_POLICIES {
             let table = &entry[policy]["TableName"];
             if let Some(name) = table.as_str() {
@@ -134,25 +124,11 @@ pub(super) fn dynamodb_grants(policies: &Value) -> Vec<TableRef> {
                 grants.push(TableRef::Resource(id));
             }
         }
-        let statements = match &entry["Statement"] {
-            Value::Array(items) => items.iter().collect(),
-            Value::Null => Vec::new(),
-            single => vec![single],
-        };
         let writes = |action: &str| {
             let action = action.to_ascii_lowercase();
             action == "*" || action == "dynamodb:*" || action == "dynamodb:putitem"
         };
-        for statement in statements {
-            let allows = match &statement["Action"] {
-                Value::String(action) => writes(action),
-                Value::Array(actions) => actions.iter().filter_map(Value::as_str).any(writes),
-                _ => false,
-            };
-            if statement["Effect"] != "Deny" && allows {
-                grants.push(TableRef::Any);
-            }
-        }
+        grants.extend(std::iter::repeat_n(TableRef::Any, allowing_statements(entry, writes)));
     }
     grants
 }

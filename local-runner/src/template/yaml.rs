@@ -105,6 +105,41 @@ fn substitute(text: &str, defaults: &Map<String, Value>) -> Option<String> {
 }
 
 /// The logical id a `Queue` property points at: `{"Fn::GetAtt": [Id, "Arn"]}` or `{"Ref": Id}`.
+/// The entries of a function's `Policies`: one, a list, or none; an `!If [Condition, A, B]`
+/// counts as both branches (it grants A when the condition holds).
+pub(super) fn policy_entries(policies: &Value) -> Vec<&Value> {
+    let entries: Vec<&Value> = match policies {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    };
+    entries
+        .into_iter()
+        .flat_map(|entry| match entry["Fn::If"].as_array() {
+            Some(branches) => branches.iter().skip(1).collect(),
+            None => vec![entry],
+        })
+        .collect()
+}
+
+/// How many inline statements of a policy entry allow (not deny) an action `allowed` accepts.
+pub(super) fn allowing_statements(entry: &Value, allowed: impl Fn(&str) -> bool) -> usize {
+    let statements: Vec<&Value> = match &entry["Statement"] {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    };
+    statements
+        .into_iter()
+        .filter(|statement| statement["Effect"] != "Deny")
+        .filter(|statement| match &statement["Action"] {
+            Value::String(action) => allowed(action),
+            Value::Array(actions) => actions.iter().filter_map(Value::as_str).any(&allowed),
+            _ => false,
+        })
+        .count()
+}
+
 pub(super) fn logical_ref(value: &Value) -> Option<String> {
     value["Fn::GetAtt"][0].as_str().or_else(|| value["Ref"].as_str()).map(str::to_owned)
 }
