@@ -31,10 +31,10 @@ fi
 # The deployed path deploys the framework's stacks, which the main test command has proven; what
 # changes here is the handler, which every other step (sam build and sam local invoke included)
 # runs with. SKIP_DEPLOY=0 runs it here too.
-# The nextest profile `swap` leaves out the fault and volume suites, which run the framework's
-# own test runner and not handler/ (.config/nextest.toml says why). The framework's
-# `opentelemetry` feature is built and tested by sqs-batch alone, without handler/: the main
-# test command has proven it (SKIP_FRAMEWORK_FEATURES=0 runs it here too).
+# The nextest profile `swap` runs the tests of the `handler` package, the only ones that can see
+# handler/ (.config/nextest.toml says why); every test binary is still built. SKIP_FRAMEWORK_ONLY
+# leaves out the steps that never run handler/: the framework's `opentelemetry` feature (sqs-batch
+# alone) and its test function under `sam local invoke`. The main test command runs all of them.
 NEXTEST_PROFILE="${NEXTEST_PROFILE:-swap}" SKIP_DEPLOY="${SKIP_DEPLOY:-1}" \
-  SKIP_FRAMEWORK_FEATURES="${SKIP_FRAMEWORK_FEATURES:-1}" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/test.sh
+  SKIP_FRAMEWORK_ONLY="${SKIP_FRAMEWORK_ONLY:-1}" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" scripts/test.sh
 echo "swap-check: the test command passes with examples/orders as the handler" >&2

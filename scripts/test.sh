@@ -9,7 +9,8 @@
 # Opt-outs, each named in the README: SKIP_SAM_LOCAL=1 (no container engine here),
 # SKIP_ADVISORIES=1 (no advisory database snapshot and no network), SKIP_DEPLOY=1 (no deployed
 # path: sam deploy to a LocalStack that runs the function in containers),
-# SKIP_FRAMEWORK_FEATURES=1 (no `opentelemetry` feature step; swap-check sets it).
+# SKIP_FRAMEWORK_ONLY=1 (none of the steps that never run handler/: the `opentelemetry` feature
+# step, and the framework's test function under `sam local invoke`; swap-check sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,8 +74,8 @@ cargo build --workspace --exclude bench --bins --locked
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
 # The framework's `opentelemetry` feature (off in the builds above): its spans, links and
 # attributes through an in-memory exporter, and its lints.
-if [ "${SKIP_FRAMEWORK_FEATURES:-}" = 1 ]; then
-  echo "opentelemetry feature: skipped because SKIP_FRAMEWORK_FEATURES=1 (sqs-batch alone; scripts/swap-check.sh)" >&2
+if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
+  echo "opentelemetry feature: skipped because SKIP_FRAMEWORK_ONLY=1 (sqs-batch alone; scripts/swap-check.sh)" >&2
 else
   cargo clippy -p sqs-batch --features opentelemetry --all-targets --locked -- -D warnings
   cargo nextest run -p sqs-batch --features opentelemetry --locked --no-fail-fast
