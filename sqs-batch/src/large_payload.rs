@@ -227,10 +227,26 @@ impl<H: Handler> Handler for WithLargePayloads<H> {
     }
 
     async fn handle(&self, message: Self::Message, context: Context) -> Result<(), Error> {
-        let pointer = match message {
-            Payload::Inline(message) => return self.inner.handle(message, context).await,
-            Payload::InS3(pointer) => pointer,
-        };
+        match message {
+            Payload::Inline(message) => self.inner.handle(message, context).await,
+            // Boxed: what a body from S3 needs while its work runs (the pointer, a copy of the
+            // record, S3's calls) would otherwise make every message's task that large, inline
+            // bodies' included (BENCHMARKS.md, memory at scale).
+            Payload::InS3(pointer) => Box::pin(self.handle_in_s3(pointer, context)).await,
+        }
+    }
+
+    fn log_id<'m>(&self, message: &'m Self::Message) -> Option<&'m str> {
+        match message {
+            Payload::Inline(message) => self.inner.log_id(message),
+            Payload::InS3(_) => None,
+        }
+    }
+}
+
+impl<H: Handler> WithLargePayloads<H> {
+    /// Fetches the body `pointer` names, handles it, and deletes the object once it succeeded.
+    async fn handle_in_s3(&self, pointer: Pointer, context: Context) -> Result<(), Error> {
         let Some(store) = &self.store else {
             return Err(Error::permanent(format!(
                 "the body is in S3 (bucket {:?}) but this handler reads no bucket: set {BUCKET_VAR}",
@@ -248,13 +264,6 @@ impl<H: Handler> Handler for WithLargePayloads<H> {
             store.delete(&pointer).await;
         }
         Ok(())
-    }
-
-    fn log_id<'m>(&self, message: &'m Self::Message) -> Option<&'m str> {
-        match message {
-            Payload::Inline(message) => self.inner.log_id(message),
-            Payload::InS3(_) => None,
-        }
     }
 }
 

@@ -139,8 +139,14 @@ impl MessageScope {
 }
 
 /// Runs `future` as the handling of the message `scope` names.
-pub(crate) async fn in_message_scope<F: std::future::Future>(scope: MessageScope, future: F) -> F::Output {
-    MESSAGE.scope(scope, future).await
+///
+/// A plain function, not an `async fn`: an `async fn` would keep its argument `future` beside the
+/// scope's own copy of it, doubling what every message's task holds while it runs.
+pub(crate) fn in_message_scope<F: std::future::Future>(
+    scope: MessageScope,
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    MESSAGE.scope(scope, future)
 }
 
 /// The message the current task is handling, if it is handling one.

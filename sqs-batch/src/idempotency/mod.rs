@@ -278,7 +278,31 @@ where
         self.inner.parse(record)
     }
 
-    async fn handle(&self, message: H::Message, context: Context) -> Result<(), Error> {
+    /// Boxed: what this layer keeps while the work runs (the claim, its key and the store's
+    /// calls) is kilobytes, and inline it would make every message's task that large, also in a
+    /// handler built with `maybe_layer(None)` (BENCHMARKS.md, memory at scale). One allocation per
+    /// message beside a call to the store.
+    fn handle(
+        &self,
+        message: H::Message,
+        context: Context,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        Box::pin(self.claimed_and_handled(message, context))
+    }
+
+    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
+        self.inner.log_id(message)
+    }
+}
+
+impl<H, S, K> Idempotent<H, S, K>
+where
+    H: Handler,
+    S: Store,
+    K: KeyOf<H::Message>,
+{
+    /// Claims the message's key, runs the inner handler, and records or releases the key.
+    async fn claimed_and_handled(&self, message: H::Message, context: Context) -> Result<(), Error> {
         let key = self.key.key_of(&message, &context);
         let id = self.record_id(&key);
         let payload =
@@ -301,7 +325,10 @@ where
                 attempt: format!("{:016x}", fastrand::u64(..)),
             }),
         };
-        match self.store.claim(&claim, now).await {
+        // The store's calls are boxed: an SDK call's future is kilobytes, and inline it would make
+        // every message's task that large, for the whole time its work runs (BENCHMARKS.md,
+        // memory at scale).
+        match Box::pin(self.store.claim(&claim, now)).await {
             Ok(Claim::Claimed) => {}
             // This very call holds it: an attempt of it landed, its answer was lost, and the SDK's
             // retry found its record.
@@ -331,7 +358,7 @@ where
                 holder: None,
                 ..claim.clone()
             };
-            match self.store.complete(&completed).await {
+            match Box::pin(self.store.complete(&completed)).await {
                 Ok(()) => {
                     if let Some(cache) = &self.cache {
                         cache.insert(&completed);
@@ -343,7 +370,7 @@ where
                      arriving before its INPROGRESS record expires is retried, after it runs again"
                 ),
             }
-        } else if let Err(error) = self.store.release(&claim).await {
+        } else if let Err(error) = Box::pin(self.store.release(&claim)).await {
             tracing::warn!(
                 error = %crate::error::chain_text(&*error),
                 "the idempotency store kept the failed message's key: its retry waits for the \
@@ -351,10 +378,6 @@ where
             );
         }
         result
-    }
-
-    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
-        self.inner.log_id(message)
     }
 }
 
