@@ -44,15 +44,19 @@ def client(endpoint):
         "sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
-def body(i, work_ms=None):
-    """An example message of about 120 bytes, valid for the example handler."""
+def body(i, work_ms=None, size=None):
+    """An example message of about 120 bytes (or `size`), valid for the example handler."""
     message = {"id": f"msg-{i:06d}", "kind": "bench", "payload": {"n": i, "note": "x" * 44}}
     if work_ms is not None:
         message["work_ms"] = work_ms
-    return json.dumps(message)
+    text = json.dumps(message)
+    if size is not None and len(text) < size:
+        message["payload"]["note"] += "x" * (size - len(text))
+        text = json.dumps(message)
+    return text
 
 
-async def fill(endpoint, url, n, tasks=8, work_ms=None):
+async def fill(endpoint, url, n, tasks=8, work_ms=None, size=None):
     """SendMessageBatch from several tasks until n messages are queued."""
     async with get_session().create_client("sqs", endpoint_url=endpoint, region_name="us-east-1",
                                            aws_access_key_id="test", aws_secret_access_key="test") as sqs:
@@ -60,7 +64,7 @@ async def fill(endpoint, url, n, tasks=8, work_ms=None):
 
         async def worker(k):
             for start in starts[k::tasks]:
-                entries = [{"Id": str(i - start), "MessageBody": body(i, work_ms)}
+                entries = [{"Id": str(i - start), "MessageBody": body(i, work_ms, size)}
                            for i in range(start, min(start + 10, n))]
                 answer = await sqs.send_message_batch(QueueUrl=url, Entries=entries)
                 if answer.get("Failed"):
@@ -148,6 +152,7 @@ def contenders(args, endpoint, url):
         "local-runner --lambda": (runner + ["--lambda", str(bin_dir / "bootstrap")], {}),
         PY_ORIGINAL: ([python, str(ROOT / "bench/baselines/original_design.py"), endpoint, url], {}),
         "python tuned": ([python, str(ROOT / "bench/baselines/tuned.py"), endpoint, url], {}),
+        "node sqs-consumer": (["node", str(ROOT / "bench/baselines/node/consumer.js"), endpoint, url], {}),
         "raw rust client": ([str(bin_dir / "raw-drain"), endpoint, url, "16"], {}),
         **({"local-runner baseline": ([str(Path(args.baseline_bin) / "local-runner")] + runner[1:], {})}
            if args.baseline_bin else {}),
@@ -477,27 +482,51 @@ def free_port():
         return s.getsockname()[1]
 
 
-def memory(args, sqs):
-    bin_dir = Path(args.bin)
-    figures = {}
-    # 1,000 messages in flight: slow messages, room for 1,000 at once.
-    url = sqs.create_queue(QueueName=f"bench-inflight-{int(time.time())}", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
-    asyncio.run(fill(args.endpoint, url, 1200, work_ms=8000))
+IN_FLIGHT = (100, 300, 1000, 3000, 10000)
+
+
+def held(args, sqs, binary, n):
+    """RSS of `binary` (a local-runner) holding n messages of 1 KB at once: n slow messages (30 s of
+    work each), room for n in flight, 8 pollers. Measured once the runner reports n in flight."""
+    url = sqs.create_queue(QueueName=f"bench-inflight-{n}-{int(time.time() * 1000)}",
+                           Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    asyncio.run(fill(args.endpoint, url, n, work_ms=30000, size=1024))
     address = f"127.0.0.1:{free_port()}"
-    process = start([str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json", "--queue", url,
-                     "--max-in-flight", "1000", "--pollers", "8", "--metrics-addr", address], {})
+    process = start([str(binary), "--endpoint-url", args.endpoint, "--log-format", "json", "--queue", url,
+                     "--max-in-flight", str(n), "--pollers", "8", "--metrics-addr", address], {})
     try:
         deadline, most = time.time() + 60, 0.0
-        while time.time() < deadline and most < 1000:
+        while time.time() < deadline and most < n:
             most = max(most, metric(address, "local_runner_messages_in_flight"))
             time.sleep(0.1)
         time.sleep(1)
-        figures["in_flight_1000"] = {"in_flight": most, "rss_mb": round(status_kb(process.pid, "VmRSS") / 1024, 1),
-                                     "peak_rss_mb": round(status_kb(process.pid, "VmHWM") / 1024, 1)}
+        mb = {key: round(status_kb(process.pid, key) / 1024, 1) for key in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+        # RssFile: the binary's own pages in memory (code and read-only data); RssAnon: the heap,
+        # the stacks and the allocator's reserves.
+        return {"in_flight": most, "rss_mb": mb["VmRSS"], "peak_rss_mb": mb["VmHWM"], "anon_mb": mb["RssAnon"],
+                "file_mb": mb["RssFile"]}
     finally:
         stop(process)
         sqs.delete_queue(QueueUrl=url)
-    print(f"\n## Memory\n  1,000 in flight: {figures['in_flight_1000']}", flush=True)
+
+
+def memory(args, sqs):
+    bin_dir = Path(args.bin)
+    figures = {}
+    # RSS against the number of 1 KB messages held at once, for this build (and the baseline's).
+    builds = {"local-runner": Path(args.bin) / "local-runner"}
+    if args.baseline_bin:
+        builds["local-runner baseline"] = Path(args.baseline_bin) / "local-runner"
+    print("\n## Memory: RSS against messages in flight (1 KB bodies, 30 s of work each)", flush=True)
+    curve = {}
+    for n in IN_FLIGHT:
+        for name, binary in builds.items():
+            point = held(args, sqs, binary, n)
+            curve.setdefault(name, {})[str(n)] = point
+            print(f"  {name:24} {n:>6,} wanted, {point['in_flight']:>6,.0f} in flight: {point['rss_mb']:6.1f} MB RSS "
+                  f"({point['anon_mb']:.1f} anonymous, {point['file_mb']:.1f} of the binary), {point['peak_rss_mb']:6.1f} MB peak",
+                  flush=True)
+    figures["in_flight_curve"] = curve
 
     # 10,000-message batches under --lambda.
     n = 10000
@@ -646,45 +675,64 @@ def bootstrap_figures(args):
 # Where the CPU goes
 
 
+def perf_drain(args, address, name, data, n):
+    """perf record over one contender (its child processes included) draining n stub messages."""
+    argv, env = contenders(args, address, f"{address}/000000000000/stub")[name]
+    # The same code with symbols (cargo's `profiling` profile), when bench/run.sh built it.
+    profiling = ROOT / "target" / "profiling"
+    if (profiling / "local-runner").exists():
+        argv = [str(profiling / "local-runner"), *argv[1:]]
+        if "--lambda" in argv and (profiling / "bootstrap").exists():
+            argv[argv.index("--lambda") + 1] = str(profiling / "bootstrap")
+    stub_start(address, 0)
+    runner = start(["perf", "record", "-F", "999", "-g", "-o", str(data), "--", *argv], env, pin=0)
+    try:
+        while stub_get(address, "/control/stats")["receives"] == 0:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        stub_start(address, n)
+        while stub_get(address, "/control/stats")["deleted"] < n:
+            time.sleep(0.05)
+    finally:
+        # perf writes its data when the profiled command ends: end the command, not perf.
+        for p in tree(runner.pid)[1:2]:
+            os.kill(p, signal.SIGTERM)
+        try:
+            runner.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop(runner)
+
+
+def perf_lines(data, *options):
+    text = subprocess.run(["perf", "report", "-i", str(data), "--stdio", *options], capture_output=True, text=True).stdout
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
 def profile(args):
-    """perf over local-runner (defaults) draining the stub on one core: the top symbols."""
+    """perf over local-runner (defaults) and over `--lambda` (the runner and its function
+    processes) draining the stub on one core: the top symbols, the inclusive shares, and for
+    `--lambda` the split between processes."""
     if subprocess.run(["which", "perf"], capture_output=True).returncode != 0:
         return {"skipped": "perf is not installed"}
     process = subprocess.Popen(["taskset", "-c", "1", str(Path(args.bin) / "stub-sqs")], stdout=subprocess.PIPE, text=True)
     address = process.stdout.readline().split()[-1]
     data = RESULTS / "perf.data"
+    figures = {}
     try:
-        stub_start(address, 0)
-        argv, env = contenders(args, address, f"{address}/000000000000/stub")["local-runner"]
-        # The same code with symbols (cargo's `profiling` profile), when bench/run.sh built it.
-        with_symbols = ROOT / "target" / "profiling" / "local-runner"
-        if with_symbols.exists():
-            argv = [str(with_symbols), *argv[1:]]
-        runner = start(argv, env, pin=0)
-        while stub_get(address, "/control/stats")["receives"] == 0:
-            time.sleep(0.02)
-        n = args.stub_messages * 10  # a few seconds of samples
-        recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(data), "-p", str(runner.pid)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        stub_start(address, n)
-        while stub_get(address, "/control/stats")["deleted"] < n:
-            time.sleep(0.05)
-        recorder.send_signal(signal.SIGINT)
-        recorder.wait()
-        stop(runner)
+        for name, n in (("local-runner", args.stub_messages * 10), ("local-runner --lambda", args.stub_messages * 4)):
+            perf_drain(args, address, name, data, n)
+            key = "lambda" if "--lambda" in name else "in_process"
+            figures[key] = {
+                "self": perf_lines(data, "--no-children", "--sort", "dso,sym", "--percent-limit", "0.7", "-g", "none")[:30],
+                # Inclusive shares: how much of the CPU is under each stage.
+                "inclusive": perf_lines(data, "--children", "--sort", "sym", "--percent-limit", "4", "-g", "none")[:40],
+                "processes": perf_lines(data, "--no-children", "--sort", "comm", "-g", "none")[:10],
+            }
+            data.unlink(missing_ok=True)
+            Path(str(data) + ".old").unlink(missing_ok=True)
     finally:
         stop(process)
-    report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,sym", "--stdio",
-                             "--percent-limit", "0.7", "-g", "none"], capture_output=True, text=True).stdout
-    # Inclusive shares: how much of the CPU is under each of the runner's stages.
-    inclusive = subprocess.run(["perf", "report", "-i", str(data), "--children", "--sort", "sym", "--stdio",
-                                "--percent-limit", "4", "-g", "none"], capture_output=True, text=True).stdout
-    lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
-    under = [line for line in inclusive.splitlines() if line.strip() and not line.startswith("#")]
-    data.unlink(missing_ok=True)
-    Path(str(data) + ".old").unlink(missing_ok=True)
-    return {"self": lines[:30], "inclusive": under[:40]}
+    return figures
 
 
 # ---------------------------------------------------------------------------------------------
@@ -734,8 +782,11 @@ def main():
         summary["scaling"] = scaling(args, sqs)
     if "profile" in only:
         summary["profile"] = profile(args)
-        print("\n## Profile: local-runner on the stub, one core\n### self\n" + "\n".join(summary["profile"].get("self", []))
-              + "\n### inclusive\n" + "\n".join(summary["profile"].get("inclusive", [])), flush=True)
+        for key, what in (("in_process", "local-runner"), ("lambda", "local-runner --lambda")):
+            p = summary["profile"].get(key, {})
+            print(f"\n## Profile: {what} on the stub, one core\n### processes\n" + "\n".join(p.get("processes", []))
+                  + "\n### self\n" + "\n".join(p.get("self", [])) + "\n### inclusive\n" + "\n".join(p.get("inclusive", [])),
+                  flush=True)
     summary["targets"] = targets(summary)
     print("\n## Targets\n" + "\n".join(f"- {t}" for t in summary["targets"]), flush=True)
     path.write_text(json.dumps(summary, indent=2) + "\n")
@@ -752,17 +803,26 @@ def targets(summary):
     if drain and {"local-runner", "local-runner --lambda"} <= drain.keys():
         c = compare(drain, "local-runner --lambda", "local-runner")
         out.append(f"LocalStack: --lambda at {c['ratio'] * 100:.0f} % of in process (target >= 70 %; ranges {c['ranges']})")
-    if stub and {"local-runner", "raw rust client", "python tuned"} <= stub.keys():
-        c = compare(stub, "local-runner", "python tuned")
-        out.append(f"stub, one core: local-runner {c['ratio']:.1f}x python tuned (target >= 5x; ranges {c['ranges']})")
+    if stub and {"local-runner", "raw rust client"} <= stub.keys():
         c = compare(stub, "local-runner", "raw rust client")
-        out.append(f"stub, one core: local-runner at {c['ratio'] * 100:.0f} % of the raw client (target >= 80 %; ranges {c['ranges']})")
-        c = compare(stub, "local-runner", "python tuned", key="cpu", higher=False)
-        out.append(f"stub: local-runner CPU per message {c['ratio']:.3f}x python tuned's (target <= 0.1; ranges {c['ranges']})")
+        out.append(f"stub, one core: local-runner at {c['ratio'] * 100:.0f} % of the raw client's msg/s (target >= 90 %; "
+                   f"ranges {c['ranges']})")
+        c = compare(stub, "local-runner", "raw rust client", key="cpu", higher=False)
+        out.append(f"stub: local-runner CPU per message {c['ratio']:.2f}x the raw client's (target <= 1.1; ranges {c['ranges']})")
+    if stub and {"local-runner", "local-runner --lambda"} <= stub.keys():
+        c = compare(stub, "local-runner --lambda", "local-runner")
+        out.append(f"stub, one core: --lambda at {c['ratio'] * 100:.0f} % of in process (target >= 70 %; ranges {c['ranges']})")
+    for peer in ("python tuned", "node sqs-consumer"):
+        if stub and {"local-runner", peer} <= stub.keys():
+            c = compare(stub, "local-runner", peer)
+            cpu = compare(stub, "local-runner", peer, key="cpu", higher=False)
+            out.append(f"stub, one core: local-runner {c['ratio']:.1f}x {peer}'s msg/s (ranges {c['ranges']}), "
+                       f"{cpu['ratio']:.2f}x its CPU per message (ranges {cpu['ranges']})")
     memory = summary.get("memory", {})
-    if "in_flight_1000" in memory:
-        m = memory["in_flight_1000"]
-        out.append(f"RSS with {m['in_flight']:.0f} in flight: {m['peak_rss_mb']} MB peak (target <= 50 MB)")
+    curve = memory.get("in_flight_curve", {}).get("local-runner", {})
+    if "10000" in curve:
+        m = curve["10000"]
+        out.append(f"RSS with {m['in_flight']:,.0f} of 1 KB in flight: {m['rss_mb']} MB (target <= 20 MB)")
     if "lambda_batches_10000" in memory:
         m = memory["lambda_batches_10000"]
         out.append(f"10,000-message batches under --lambda: runner {m['runner_peak_rss_mb']} MB, function {m['function_peak_rss_mb']} MB")

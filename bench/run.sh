@@ -16,11 +16,15 @@ if ! "$venv/bin/python" -c 'import aiobotocore, matplotlib' 2>/dev/null; then
   "$(command -v python3.11 || command -v python3)" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiobotocore==3.10.0' 'matplotlib==3.11.2'
 fi
+if [ ! -d bench/baselines/node/node_modules ]; then
+  echo "bench: installing Node's sqs-consumer into bench/baselines/node (npm ci)" >&2
+  (cd bench/baselines/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "bench: building release binaries" >&2
 cargo build --quiet --release --locked -p handler -p bench --features handler/local --bins
 if command -v perf >/dev/null; then
   # The profile section runs the same code with symbols.
-  cargo build --quiet --profile profiling --locked -p handler --features local --bin local-runner
+  cargo build --quiet --profile profiling --locked -p handler --features local --bin local-runner --bin bootstrap
 fi
 
 export LOCALSTACK_STATE="$PWD/.localstack/bench" LOCALSTACK_PORT=0
