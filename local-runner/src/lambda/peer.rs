@@ -5,8 +5,8 @@
 //! could take an invocation from `/next` and answer with an empty `batchItemFailures`, and the
 //! messages would be deleted unhandled. It listens on 127.0.0.1 only, and on Linux every
 //! connection is checked when it is accepted: the client's socket must belong to the
-//! environment's process or one of its descendants (`/proc/net/tcp` names the socket's inode,
-//! `/proc/<pid>/fd` its owner). Elsewhere (no `/proc`) the boundary is this machine's loopback
+//! environment's process or one of its descendants (the kernel's socket diagnostics, or else
+//! `/proc/net/tcp`, name the socket's inode; `/proc/<pid>/fd` its owner). Elsewhere (no `/proc`) the boundary is this machine's loopback
 //! interface, as it is for AWS's own Runtime Interface Emulator.
 
 use std::net::SocketAddr;
@@ -100,9 +100,21 @@ fn from_process_tree(_pid: u32, _peer: SocketAddr, _local: SocketAddr) -> bool {
     true
 }
 
-/// The inode of the TCP socket whose local end is `peer` and whose remote end is `local`.
+/// The inode of the TCP socket whose local end is `peer` and whose remote end is `local`: asked
+/// of the kernel for that one socket (netlink `sock_diag`), or, where that is not allowed, found
+/// in `/proc/net/tcp`, whose reading walks the kernel's whole connection table (under `--lambda`
+/// on one core that was a fifth of all CPU, BENCHMARKS.md).
 #[cfg(target_os = "linux")]
 fn socket_inode(peer: SocketAddr, local: SocketAddr) -> Option<u64> {
+    match sock_diag::inode(peer, local) {
+        Ok(found) => found,
+        Err(_) => socket_inode_in_proc(peer, local),
+    }
+}
+
+/// [`socket_inode`] from `/proc/net/tcp{,6}`.
+#[cfg(target_os = "linux")]
+fn socket_inode_in_proc(peer: SocketAddr, local: SocketAddr) -> Option<u64> {
     let table = match peer {
         SocketAddr::V4(_) => "/proc/net/tcp",
         SocketAddr::V6(_) => "/proc/net/tcp6",
@@ -135,6 +147,92 @@ fn proc_address(address: SocketAddr) -> String {
             .collect(),
     };
     format!("{ip}:{:04X}", address.port())
+}
+
+/// One socket's inode from the kernel's socket diagnostics (netlink `NETLINK_SOCK_DIAG`,
+/// `SOCK_DIAG_BY_FAMILY` for the exact pair of ends), without reading any table.
+#[cfg(target_os = "linux")]
+mod sock_diag {
+    use std::net::{IpAddr, SocketAddr};
+
+    use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, netlink};
+
+    /// `SOCK_DIAG_BY_FAMILY`, the request; `NLMSG_ERROR`, the answer when there is no such socket.
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLMSG_ERROR: u16 = 2;
+    const NLM_F_REQUEST: u16 = 1;
+    const ENOENT: i32 = 2;
+    /// `AF_INET`, `AF_INET6`, `IPPROTO_TCP`.
+    const INET: u8 = 2;
+    const INET6: u8 = 10;
+    const TCP: u8 = 6;
+    /// Where `idiag_inode` sits in the answer: after the netlink header (16 bytes) and
+    /// `family, state, timer, retrans` (4), the socket id (48), `expires, rqueue, wqueue, uid` (16).
+    const INODE_AT: usize = 16 + 4 + 48 + 16;
+
+    /// `Ok(None)`: the kernel knows no such socket. `Err`: it could not be asked.
+    pub(super) fn inode(from: SocketAddr, to: SocketAddr) -> std::io::Result<Option<u64>> {
+        let socket = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            Some(netlink::SOCK_DIAG),
+        )?;
+        rustix::net::send(&socket, &request(from, to), SendFlags::empty())?;
+        let mut answer = [0u8; 512];
+        let (received, _) = rustix::net::recv(&socket, &mut answer[..], RecvFlags::empty())?;
+        inode_in(&answer[..received])
+    }
+
+    /// The request for the TCP socket whose local end is `from` and whose remote end is `to`: a
+    /// netlink header, then `inet_diag_req_v2` (family, protocol, extensions, padding, every
+    /// state, the socket id with no cookie).
+    fn request(from: SocketAddr, to: SocketAddr) -> Vec<u8> {
+        let mut message = Vec::with_capacity(72);
+        message.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
+        message.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        message.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        message.extend_from_slice(&[0; 8]); // nlmsg_seq, nlmsg_pid
+        message.extend_from_slice(&[if from.is_ipv4() { INET } else { INET6 }, TCP, 0, 0]);
+        message.extend_from_slice(&u32::MAX.to_ne_bytes()); // idiag_states: all
+        message.extend_from_slice(&from.port().to_be_bytes());
+        message.extend_from_slice(&to.port().to_be_bytes());
+        message.extend_from_slice(&address(from.ip()));
+        message.extend_from_slice(&address(to.ip()));
+        message.extend_from_slice(&[0; 4]); // idiag_if
+        message.extend_from_slice(&[0xff; 8]); // idiag_cookie: INET_DIAG_NOCOOKIE
+        message
+    }
+
+    /// An address as `inet_diag_sockid` holds it: 16 bytes, network order, IPv4 in the first 4.
+    fn address(ip: IpAddr) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        match ip {
+            IpAddr::V4(v4) => bytes[..4].copy_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => bytes = v6.octets(),
+        }
+        bytes
+    }
+
+    /// The inode an answer names: none when the kernel says there is no such socket (`ENOENT`);
+    /// any other error, or an answer too short, is an error (the caller reads `/proc` instead).
+    fn inode_in(answer: &[u8]) -> std::io::Result<Option<u64>> {
+        let word = |at: usize| -> std::io::Result<[u8; 4]> {
+            answer
+                .get(at..at + 4)
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| std::io::Error::other("a short answer from sock_diag"))
+        };
+        let kind = u16::from_ne_bytes([word(4)?[0], word(4)?[1]]);
+        match kind {
+            NLMSG_ERROR => match -i32::from_ne_bytes(word(16)?) {
+                ENOENT => Ok(None),
+                errno => Err(std::io::Error::from_raw_os_error(errno)),
+            },
+            SOCK_DIAG_BY_FAMILY => Ok(Some(u64::from(u32::from_ne_bytes(word(INODE_AT)?)))),
+            _ => Err(std::io::Error::other("an unexpected answer from sock_diag")),
+        }
+    }
 }
 
 /// Whether process `pid` has the file `wanted` (`socket:[inode]`) open.
@@ -176,6 +274,22 @@ mod tests {
         assert_eq!(inode_in(table, client, server), Some(4242));
         assert_eq!(inode_in(table, server, client), Some(4343));
         assert_eq!(inode_in(table, "127.0.0.1:1".parse().unwrap(), server), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_kernel_and_proc_net_tcp_name_the_same_socket_for_a_connection() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let client = TcpStream::connect(address).await.unwrap();
+        let (_server_end, peer) = listener.accept().await.unwrap();
+        let asked = sock_diag::inode(peer, address).expect("netlink sock_diag answers on this machine");
+        assert!(asked.is_some(), "the kernel knows the client's socket");
+        assert_eq!(asked, socket_inode_in_proc(peer, address));
+        // The server's end is another socket; an end that is not connected is none.
+        assert_ne!(sock_diag::inode(address, peer).unwrap(), asked);
+        assert_eq!(sock_diag::inode("127.0.0.1:1".parse().unwrap(), address).unwrap(), None);
+        drop(client);
     }
 
     #[cfg(target_os = "linux")]
