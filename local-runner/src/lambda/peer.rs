@@ -6,8 +6,9 @@
 //! messages would be deleted unhandled. It listens on 127.0.0.1 only, and on Linux every
 //! connection is checked when it is accepted: the client's socket must belong to the
 //! environment's process or one of its descendants (the kernel's socket diagnostics, or else
-//! `/proc/net/tcp`, name the socket's inode; `/proc/<pid>/fd` its owner). Elsewhere (no `/proc`) the boundary is this machine's loopback
-//! interface, as it is for AWS's own Runtime Interface Emulator.
+//! `/proc/net/tcp`, name the socket's inode; `/proc/<pid>/fd` its owner). Elsewhere (no
+//! `/proc`) the boundary is this machine's loopback interface, as it is for AWS's own Runtime
+//! Interface Emulator.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -216,15 +217,15 @@ mod sock_diag {
 
     /// The inode an answer names: none when the kernel says there is no such socket (`ENOENT`);
     /// any other error, or an answer too short, is an error (the caller reads `/proc` instead).
-    fn inode_in(answer: &[u8]) -> std::io::Result<Option<u64>> {
+    pub(super) fn inode_in(answer: &[u8]) -> std::io::Result<Option<u64>> {
         let word = |at: usize| -> std::io::Result<[u8; 4]> {
             answer
                 .get(at..at + 4)
                 .and_then(|bytes| bytes.try_into().ok())
                 .ok_or_else(|| std::io::Error::other("a short answer from sock_diag"))
         };
-        let kind = u16::from_ne_bytes([word(4)?[0], word(4)?[1]]);
-        match kind {
+        let [kind_low, kind_high, ..] = word(4)?;
+        match u16::from_ne_bytes([kind_low, kind_high]) {
             NLMSG_ERROR => match -i32::from_ne_bytes(word(16)?) {
                 ENOENT => Ok(None),
                 errno => Err(std::io::Error::from_raw_os_error(errno)),
@@ -276,29 +277,58 @@ mod tests {
         assert_eq!(inode_in(table, "127.0.0.1:1".parse().unwrap(), server), None);
     }
 
+    /// A loopback connection: its client end, its server end, and the addresses of both.
     #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn the_kernel_and_proc_net_tcp_name_the_same_socket_for_a_connection() {
+    async fn loopback_connection() -> (TcpStream, TcpStream, SocketAddr, SocketAddr) {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let address = listener.local_addr().unwrap();
         let client = TcpStream::connect(address).await.unwrap();
-        let (_server_end, peer) = listener.accept().await.unwrap();
+        let (server_end, peer) = listener.accept().await.unwrap();
+        (client, server_end, peer, address)
+    }
+
+    /// A netlink answer of `kind` whose payload starts with `word`, `length` bytes long.
+    #[cfg(target_os = "linux")]
+    fn answer(kind: u16, word: i32, length: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; length.max(20)];
+        bytes[4..6].copy_from_slice(&kind.to_ne_bytes());
+        bytes[16..20].copy_from_slice(&word.to_ne_bytes());
+        bytes.truncate(length);
+        bytes
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sock_diag_answer_is_an_inode_none_or_an_error_and_never_a_panic() {
+        let mut found = answer(20, 0, 120);
+        found[84..88].copy_from_slice(&4242u32.to_ne_bytes());
+        assert_eq!(sock_diag::inode_in(&found).unwrap(), Some(4242));
+        // No such socket: none, so the connection is refused.
+        assert_eq!(sock_diag::inode_in(&answer(2, -2, 36)).unwrap(), None);
+        // Any other error, an unknown kind, or a short answer: an error, so /proc is read instead.
+        let denied = sock_diag::inode_in(&answer(2, -1, 36)).unwrap_err();
+        assert_eq!(denied.raw_os_error(), Some(1));
+        assert!(sock_diag::inode_in(&answer(3, 0, 120)).is_err());
+        assert!(sock_diag::inode_in(&answer(20, 0, 80)).is_err());
+        assert!(sock_diag::inode_in(&[]).is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_kernel_and_proc_net_tcp_name_the_same_socket_for_a_connection() {
+        let (_client, _server_end, peer, address) = loopback_connection().await;
         let asked = sock_diag::inode(peer, address).expect("netlink sock_diag answers on this machine");
         assert!(asked.is_some(), "the kernel knows the client's socket");
         assert_eq!(asked, socket_inode_in_proc(peer, address));
         // The server's end is another socket; an end that is not connected is none.
         assert_ne!(sock_diag::inode(address, peer).unwrap(), asked);
         assert_eq!(sock_diag::inode("127.0.0.1:1".parse().unwrap(), address).unwrap(), None);
-        drop(client);
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_connection_of_this_process_is_from_its_tree_and_not_from_another_process() {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let client = TcpStream::connect(address).await.unwrap();
-        let (_server_end, peer) = listener.accept().await.unwrap();
+        let (client, _server_end, peer, address) = loopback_connection().await;
         assert_eq!(peer, client.local_addr().unwrap());
         assert!(from_process_tree(std::process::id(), peer, address));
         // Another process (one this test started, so not an ancestor) does not hold the socket.

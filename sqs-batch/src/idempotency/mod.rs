@@ -325,8 +325,8 @@ where
                 attempt: format!("{:016x}", fastrand::u64(..)),
             }),
         };
-        // The store's calls are boxed: an SDK call's future is kilobytes, and inline it would make
-        // every message's task that large, for the whole time its work runs (BENCHMARKS.md,
+        // The store's calls are boxed too: an SDK call's future is kilobytes, and inline it would
+        // make this layer's own box that large for the whole time the work runs (BENCHMARKS.md,
         // memory at scale).
         match Box::pin(self.store.claim(&claim, now)).await {
             Ok(Claim::Claimed) => {}
