@@ -25,15 +25,17 @@ use sqs_batch::{BoxError, Handler, HandlerExt, from_fn, handler_fn};
 /// message succeeded. Outermost, so every layer inside sees the whole body.
 ///
 /// # Errors
-/// None for the example; a real handler fails here when it cannot start (a missing setting, a
-/// client that cannot be built), and the runtime reports it.
+/// When the table or the bucket named is missing or cannot be reached: the function fails its
+/// init (Lambda's event source mapping backs off; no message is taken) and `local-runner` stops
+/// with that line before its first receive. A handler's own resources get the same with one call
+/// each here (`client.describe_table().table_name(..).send().await?`).
 pub async fn build() -> Result<impl Handler, BoxError> {
     let idempotency = DynamoStore::from_env()
-        .await
+        .await?
         .map(|table| Idempotency::new(table).key(|message: &Message| message.id.clone()));
     Ok(handler_fn(work::handle)
         .log_id(|message: &Message| message.id.as_str())
         .layer(from_fn(work::timed))
         .maybe_layer(idempotency)
-        .layer(LargePayloads::from_env().await))
+        .layer(LargePayloads::from_env().await?))
 }

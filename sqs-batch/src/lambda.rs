@@ -179,13 +179,41 @@ where
     telemetry::log_panics();
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let emf = Emf::from_vars(|name| std::env::var(name).ok(), &function_name);
-    let options = Options::from_vars(|name| std::env::var(name).ok()).inspect_err(|error| {
-        tracing::error!(%error, "cannot start");
-    })?;
-    let handler = build().await.inspect_err(|error| {
-        tracing::error!(error = %error, "the handler could not be built");
-    })?;
+    let options = match Options::from_vars(|name| std::env::var(name).ok()) {
+        Ok(options) => options,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            report_init_error("Runtime.InvalidOptions", &error.to_string()).await;
+            return Err(error.into());
+        }
+    };
+    let handler = match build().await {
+        Ok(handler) => handler,
+        Err(error) => {
+            tracing::error!(error = %error, "the handler could not be built");
+            report_init_error("Runtime.HandlerBuildFailed", &error.to_string()).await;
+            return Err(error);
+        }
+    };
     lambda_runtime::run(service_with(handler, options, emf)).await
+}
+
+/// Tells Lambda why the function cannot start (`/runtime/init/error`), as AWS's runtimes do, so
+/// that the init failure names its cause; the process then exits. Lambda's event source mapping
+/// backs off from a function that fails its init, and no message is received for it. Best
+/// effort: the process exits with an error either way.
+async fn report_init_error(error_type: &str, message: &str) {
+    use lambda_runtime_api_client::{Client, body::Body, build_request};
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    let request = build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", error_type)
+        .body(Body::from(body));
+    let (Ok(client), Ok(request)) = (Client::builder().build(), request) else { return };
+    if let Err(error) = client.call(request).await {
+        tracing::warn!(%error, "cannot report the init error to the Runtime API");
+    }
 }
 
 #[cfg(test)]

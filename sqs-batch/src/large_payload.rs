@@ -26,10 +26,11 @@
 //!     Ok(())
 //! }
 //!
-//! # async fn build() -> impl sqs_batch::Handler {
-//! // Reads pointers to the bucket `PAYLOAD_BUCKET` names; with it unset, none.
-//! handler_fn(handle).layer(LargePayloads::from_env().await)
-//! # }
+//! async fn build() -> Result<impl sqs_batch::Handler, sqs_batch::BoxError> {
+//!     // Reads pointers to the bucket `PAYLOAD_BUCKET` names (with it unset, none); a bucket
+//!     // that does not exist fails here, at start, not message by message.
+//!     Ok(handler_fn(handle).layer(LargePayloads::from_env().await?))
+//! }
 //! ```
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ use serde::Deserialize;
 
 use crate::layer::Layer;
 use crate::telemetry::clip;
-use crate::{Context, Error, Handler};
+use crate::{BoxError, Context, Error, Handler};
 
 /// The message attribute the Extended Client puts the body's size in.
 pub const SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
@@ -145,11 +146,17 @@ impl LargePayloads {
 
     /// Reads pointers to the bucket `PAYLOAD_BUCKET` names, with a client of the environment's
     /// configuration (a local endpoint, `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`, is addressed
-    /// path-style: an emulator's host has no per-bucket names). Unset or empty, the layer reads
-    /// no pointer: a message that carries one fails, saying so.
-    pub async fn from_env() -> Self {
+    /// path-style: an emulator's host has no per-bucket names), once [`LargePayloads::check`]
+    /// found the bucket. Unset or empty, the layer reads no pointer: a message that carries one
+    /// fails, saying so.
+    ///
+    /// # Errors
+    /// The bucket is missing or cannot be reached ([`LargePayloads::check`]): called from a
+    /// handler's `build()`, the function then fails its init and `local-runner` stops before its
+    /// first receive, instead of every large message failing until it reaches the DLQ.
+    pub async fn from_env() -> Result<Self, BoxError> {
         let Some(bucket) = std::env::var(BUCKET_VAR).ok().filter(|b| !b.trim().is_empty()) else {
-            return Self::default();
+            return Ok(Self::default());
         };
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
@@ -161,7 +168,34 @@ impl LargePayloads {
             .build();
         let s3 =
             aws_sdk_s3::config::Builder::from(&config).force_path_style(overridden).timeout_config(timeouts);
-        Self::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket.trim())
+        let layer = Self::new(aws_sdk_s3::Client::from_conf(s3.build()), bucket.trim());
+        layer.check().await?;
+        Ok(layer)
+    }
+
+    /// Checks once, at start, that the bucket exists and answers: one `HeadBucket` (it needs
+    /// `s3:ListBucket`, which SAM's `S3CrudPolicy` and `S3ReadPolicy` allow). A layer without a
+    /// bucket has nothing to check.
+    ///
+    /// # Errors
+    /// One line naming the bucket and what to do: it does not exist, or S3 refused or did not
+    /// answer the call.
+    pub async fn check(&self) -> Result<(), BoxError> {
+        let Some(store) = &self.store else { return Ok(()) };
+        let bucket = clip(&store.bucket, 63);
+        match store.client.head_bucket().bucket(&store.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Err(format!(
+                "the payload bucket {bucket:?} ({BUCKET_VAR}) does not exist: create it (`local-runner up` creates \
+                 the template's bucket locally) or set {BUCKET_VAR} to a bucket that exists"
+            )
+            .into()),
+            Err(err) => Err(format!(
+                "cannot use the payload bucket {bucket:?} ({BUCKET_VAR}): {}",
+                aws_sdk_s3::error::DisplayErrorContext(&err)
+            )
+            .into()),
+        }
     }
 
     /// Leaves each object in place after its message succeeded (a bucket lifecycle rule, or the

@@ -37,6 +37,9 @@ async fn good_messages_are_deleted_once_and_bad_ones_reach_the_dead_letter_queue
     assert_eq!(summary.succeeded, 40);
     assert_eq!(summary.deleted, 40);
     assert_eq!(summary.delete_failed, 0);
+    // The idle exit asks for nothing it will not handle: no receive is spent on a message only to
+    // release it at the exit.
+    assert_eq!(summary.released, 0, "{summary:?}");
 
     let bad_attempts = recorder.attempts().into_iter().filter(|a| !a.ok).count();
     assert_eq!(bad_attempts, bad.len() * 2, "each bad message is tried maxReceiveCount (2) times");

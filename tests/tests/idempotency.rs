@@ -62,6 +62,12 @@ async fn sent_three_times_to_two_runners(lambda: bool) {
     let (ok, duplicate) = (outcomes(&runners, &id, "ok"), outcomes(&runners, &id, "duplicate"));
     assert_eq!(ok.len(), 1, "the work is done once: {ok:#?}\nduplicates: {duplicate:#?}");
     assert_eq!(duplicate.len(), 2, "the other two are duplicates: {duplicate:#?}");
+    // The runners' summaries count them as the lines do, under --lambda from the function's own
+    // `batch done` lines.
+    let summed = |field: &str| -> u64 {
+        runners.iter().map(|r| r.summary().expect("a summary")[field].as_u64().expect(field)).sum()
+    };
+    assert_eq!((summed("succeeded"), summed("duplicate")), (1, 2), "the summaries count what the lines say");
     assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"]);
     assert_eq!(depth(&client, &queue.url).await, (0, 0));
     assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
@@ -124,6 +130,60 @@ mod timing {
         assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
     }
 
+    /// A job longer than the function's timeout, and its re-send (the same `id`) once the first
+    /// copy timed out: the deadline, the template's `Timeout` (5 s) in both modes, stops the first
+    /// copy's work where its claim expires, so the re-send does the work alone, once, and the first
+    /// copy, back later, is a duplicate. Before the deadline ended the work in process, both copies
+    /// ran at once and both reported `ok`.
+    async fn a_resend_after_the_deadline_does_the_work_alone(lambda: bool) {
+        let (client, dynamodb) = (support::client().await, dynamo::client_at(&dynamo::endpoint()));
+        let table = dynamo::table(&dynamodb).await;
+        let queue = queue_pair(&client, "idempotent-resend", false, 8, 5).await;
+        let id = unique_name("resend");
+        // 8 s of work on its first delivery: past the 5 s timeout; a later delivery is quick.
+        send(&client, &queue.url, &[serde_json::json!({ "id": id, "first_ms": 8_000 }).to_string()], None)
+            .await;
+
+        let endpoint = dynamo::endpoint();
+        let env = dynamo::env(&table, &endpoint);
+        let template = template_path("idempotent").display().to_string();
+        let overrides = format!("IdempotencyTableName={table}");
+        let mode = if lambda { lambda_args(&table) } else { Vec::new() };
+        let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "4"];
+        if !lambda {
+            // The template's function, its Timeout the batch's deadline: no --function-timeout.
+            args.extend(["--template", &template, "--parameter-overrides", &overrides, "--batch-size", "1"]);
+        }
+        args.extend(mode.iter().map(String::as_str));
+        let mut runner = RunningRunner::start_with_env(&args, &env);
+        eventually(Duration::from_secs(30), "the first copy to time out at the template's 5 s", || async {
+            let lines = runner.lines.lock().expect("not poisoned").clone();
+            lines.iter().any(|line| line.to_string().contains("timed out after 5s")).then_some(())
+        })
+        .await;
+        send(&client, &queue.url, &[serde_json::json!({ "id": id }).to_string()], None).await;
+
+        let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        let (ok, duplicate) = (outcomes(&[&runner], &id, "ok"), outcomes(&[&runner], &id, "duplicate"));
+        assert_eq!(ok.len(), 1, "the work is done once: {ok:#?}\nduplicates: {duplicate:#?}");
+        assert_eq!(duplicate.len(), 1, "the other copy is a duplicate: {duplicate:#?}");
+        assert_ne!(ok[0]["message_id"], duplicate[0]["message_id"]);
+        assert_eq!(dynamo::statuses(&dynamodb, &table).await, ["COMPLETED"]);
+        assert_eq!(depth(&client, &queue.url).await, (0, 0));
+        assert_eq!(depth(&client, &queue.dlq_url).await, (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_process_the_deadline_stops_the_work_so_a_resend_does_it_alone_once() {
+        a_resend_after_the_deadline_does_the_work_alone(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_lambda_the_deadline_stops_the_work_so_a_resend_does_it_alone_once() {
+        a_resend_after_the_deadline_does_the_work_alone(true).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_runner_killed_mid_work_leaves_it_to_the_next_run_once_its_record_expires() {
         killed_mid_work_then_done_by_the_next_run(false).await;
@@ -145,15 +205,22 @@ mod timing {
         let queue = queue_pair(&client, "idempotent-outage", false, 30, 10).await;
         let ids: Vec<String> = (0..3).map(|i| unique_name(&format!("outage{i}"))).collect();
         let bodies: Vec<String> = ids.iter().map(|id| serde_json::json!({ "id": id }).to_string()).collect();
-        send(&client, &queue.url, &bodies, None).await;
 
-        own.signal("-STOP");
         let env = dynamo::env(&table, &own.endpoint);
         let args = ["--queue", &queue.url, "--no-template", "--wait-time-seconds", "1"];
         let mut runner = RunningRunner::start_with_env(
             &[&args[..], &["--exit-when-idle", "5", "--retry-backoff", "1"]].concat(),
             &env,
         );
+        // The store answers the runner's start-up check (its table exists), then stops answering
+        // before any message arrives.
+        eventually(Duration::from_secs(30), "the runner to poll", || async {
+            let lines = runner.lines.lock().expect("not poisoned").clone();
+            lines.iter().any(|line| line["message"] == "polling").then_some(())
+        })
+        .await;
+        own.signal("-STOP");
+        send(&client, &queue.url, &bodies, None).await;
         eventually(Duration::from_secs(60), "a failure that names the store", || async {
             let lines = runner.lines.lock().expect("not poisoned").clone();
             lines

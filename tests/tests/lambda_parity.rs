@@ -64,6 +64,23 @@ impl Rie {
         }
     }
 
+    /// POSTs an event and returns the HTTP status and body, whatever they are; retries while the
+    /// emulator is not listening yet.
+    async fn invoke_raw(&self, event: &str) -> (u16, String) {
+        support::eventually(Duration::from_secs(20), "the RIE to listen", || {
+            let output = Command::new("curl")
+                .args(["-s", "-X", "POST", "-w", "\n%{http_code}", "--data-binary", event, &self.invoke_url])
+                .output();
+            let answer = output.ok().filter(|o| o.status.success()).and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let (body, status) = text.rsplit_once('\n')?;
+                Some((status.parse().ok()?, body.to_owned()))
+            });
+            async move { answer }
+        })
+        .await
+    }
+
     /// POSTs an event; retries while the emulator is still starting.
     async fn invoke(&self, event: &str) -> Value {
         support::eventually(Duration::from_secs(20), "the RIE to answer", || {
@@ -244,6 +261,22 @@ async fn a_fifo_queue_with_a_poisoned_group_ends_the_same_in_process_and_through
 }
 
 /// The retry back-off's timeline, measured in seconds: run alone (see .config/nextest.toml).
+/// A table the function's `build()` depends on is checked at start: under AWS's RIE a missing one
+/// fails the function's init with its `init/error` (Lambda's event source mapping then backs off
+/// and no message is received), never message by message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_idempotency_table_fails_the_bootstraps_init_under_aws_rie() {
+    let endpoint = support::dynamo::endpoint();
+    let missing = support::unique_name("no-such-table");
+    let rie = Rie::start(&bootstrap_bin(), &support::dynamo::env(&missing, &endpoint));
+    let (status, body) = rie.invoke_raw(r#"{"Records":[]}"#).await;
+    assert_eq!(status, 502, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("an error object: {body}"));
+    assert_eq!(error["errorType"], "Runtime.HandlerBuildFailed", "{body}");
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains(&missing) && message.contains("does not exist"), "{body}");
+}
+
 mod timing {
     use super::*;
 

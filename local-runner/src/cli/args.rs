@@ -207,9 +207,11 @@ pub struct Cli {
     #[arg(long, value_name = "ARGS", requires = "watch", allow_hyphen_values = true)]
     pub watch_cargo_args: Option<String>,
 
-    /// Override the template's function Timeout (with --lambda). Without --lambda: give each
-    /// batch Lambda's deadline, so that messages not started before it are reported failed
-    /// (1..=900, and above the function's DEADLINE_RESERVE_MS).
+    /// Each batch's deadline, as Lambda's function timeout [default: the template function's
+    /// Timeout; in process without a template function, none]. With --lambda an invocation is
+    /// killed there; in process its running messages are stopped and fail as timed out, and
+    /// none starts inside the deadline reserve (1..=900, above the function's
+    /// DEADLINE_RESERVE_MS).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=limits::MAX_FUNCTION_TIMEOUT_SECS))]
     pub function_timeout: Option<u64>,
 }

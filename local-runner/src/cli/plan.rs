@@ -36,7 +36,8 @@ pub enum Plan {
 pub struct InProcessRun {
     /// The consumer's configuration (the event's filters included).
     pub config: Config,
-    /// Lambda's deadline for each batch, if asked for.
+    /// Lambda's deadline for each batch: `--function-timeout`, else the template function's
+    /// `Timeout`; `None` without either (no template function, no flag).
     pub function_timeout: Option<Duration>,
     /// The template's function whose settings apply, if there is one.
     pub function: Option<TemplateFunction>,
@@ -141,11 +142,14 @@ impl Cli {
                         "{name} is {value} in the template, which only a deployment resolves: it is not set for this run"
                     );
                 }
+                let function_spec_timeout = function.timeout;
                 let function = TemplateFunction {
                     name: function.logical_id.clone(),
                     template: path.clone(),
                     environment: function.environment.clone(),
                 };
+                // The function's Timeout is each batch's deadline, as when it is deployed.
+                let function_timeout = function_timeout.or(Some(function_spec_timeout));
                 Ok(Plan::InProcess(Box::new(InProcessRun {
                     config,
                     function_timeout,
@@ -567,6 +571,45 @@ Resources:
         };
         assert_eq!(in_process(&[]), 70, "BatchSize × MaximumConcurrency");
         assert_eq!(in_process(&["--max-in-flight", "15"]), 15, "the flag wins");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn in_process_the_templates_timeout_is_each_batchs_deadline_unless_the_flag_says_otherwise() {
+        let path = std::env::temp_dir().join(format!("timeout-{}.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"
+Resources:
+  Queue: {Type: AWS::SQS::Queue, Properties: {VisibilityTimeout: 120}}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 17
+      Events:
+        Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+"#,
+        )
+        .unwrap();
+        let template = path.display().to_string();
+        let timeout = |extra: &[&str]| {
+            let cli = Cli::try_parse_from([&["local-runner", "--queue", "Queue"], extra].concat()).unwrap();
+            match cli.into_plan().unwrap() {
+                Plan::InProcess(run) => run.function_timeout,
+                Plan::Lambda(_) => None,
+            }
+        };
+        assert_eq!(
+            timeout(&["--template", &template]),
+            Some(Duration::from_secs(17)),
+            "the template's Timeout"
+        );
+        assert_eq!(
+            timeout(&["--template", &template, "--function-timeout", "9"]),
+            Some(Duration::from_secs(9))
+        );
+        assert_eq!(timeout(&["--no-template"]), None, "no function, no deadline");
+        assert_eq!(timeout(&["--no-template", "--function-timeout", "9"]), Some(Duration::from_secs(9)));
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqs_batch::{BatchReport, Handler, Options, Run, SqsMessage, process_batch};
 use tokio_util::sync::CancellationToken;
@@ -100,8 +100,11 @@ impl<H> InProcess<H> {
         self
     }
 
-    /// Gives each batch Lambda's deadline: `timeout` after the batch starts. Messages not started
-    /// before the deadline reserve are reported failed, and handlers see the deadline.
+    /// Gives each batch Lambda's function timeout, enforced as Lambda enforces it
+    /// ([`sqs_batch::Run::timeout`]): messages not started before the deadline reserve are
+    /// reported failed, handlers see the deadline, and a message still running at the deadline
+    /// is stopped there and fails as timed out (the batch then counts as a failed invocation, so
+    /// the pollers back off as the event source mapping does after a timeout).
     #[must_use]
     pub fn with_function_timeout(mut self, timeout: Duration) -> Self {
         self.function_timeout = Some(timeout);
@@ -126,13 +129,10 @@ impl<H: Handler> BatchExecutor for InProcess<H> {
     ) -> Execution {
         let mut run = Run::new(&self.options).stop_on(stop.clone()).abandon_on(abandon.clone());
         if let Some(timeout) = self.function_timeout {
-            // Past what the clock holds there is no deadline to keep.
-            if let Some(deadline) = SystemTime::now().checked_add(timeout) {
-                run = run.deadline(deadline);
-            }
+            run = run.timeout(timeout);
         }
         let report = process_batch(&self.handler, records, &run).await;
-        let failed_whole = report.fails_the_invocation(&self.options);
+        let failed_whole = report.fails_the_invocation(&self.options) || report.timed_out();
         Execution::ran(report, failed_whole)
     }
 }

@@ -110,6 +110,24 @@ impl Idle {
         self.idle_at(Instant::now())
     }
 
+    /// How long the next receive may wait, for a run that exits once idle for `exit_after`: the
+    /// long poll, cut to the whole seconds left before the idle exit (SQS waits whole seconds),
+    /// or `None` once less than a second is left. A receive that outlived the exit would bring
+    /// messages only to release them, each having spent a receive of its `maxReceiveCount`;
+    /// messages not received by then stay on the queue for the next run, unspent.
+    pub(crate) fn receive_wait(&self, long_poll: Duration, exit_after: Duration) -> Option<Duration> {
+        self.receive_wait_at(Instant::now(), long_poll, exit_after)
+    }
+
+    fn receive_wait_at(&self, now: Instant, long_poll: Duration, exit_after: Duration) -> Option<Duration> {
+        let idle = self.idle_at(now);
+        if idle.is_zero() {
+            return Some(long_poll);
+        }
+        let left = Duration::from_secs(exit_after.saturating_sub(idle).as_secs());
+        (!left.is_zero()).then(|| long_poll.min(left))
+    }
+
     /// [`Idle::idle_for`], as of `now`.
     fn idle_at(&self, now: Instant) -> Duration {
         let state = self.state();
@@ -147,6 +165,29 @@ mod tests {
     use super::*;
 
     const LATER: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn receives_wait_no_longer_than_the_idle_exit_and_stop_in_its_last_second() {
+        let idle = Idle::new();
+        let (poll, exit) = (Duration::from_secs(20), Duration::from_secs(5));
+        assert_eq!(idle.receive_wait(poll, exit), Some(poll), "not idle: the whole long poll");
+        idle.received(0);
+        let now = Instant::now();
+        assert_eq!(
+            idle.receive_wait_at(now + Duration::from_millis(1_500), poll, exit),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            idle.receive_wait_at(now + Duration::from_millis(4_200), poll, exit),
+            None,
+            "under a second left"
+        );
+        assert_eq!(idle.receive_wait_at(now + LATER, poll, exit), None, "past the exit");
+        let short = Duration::from_secs(1);
+        assert_eq!(idle.receive_wait_at(now + Duration::from_millis(500), short, exit), Some(short));
+        idle.received(2);
+        assert_eq!(idle.receive_wait_at(now + LATER, poll, exit), Some(poll), "messages held: busy again");
+    }
 
     #[test]
     fn empty_receives_make_a_run_idle() {

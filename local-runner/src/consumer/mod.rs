@@ -140,6 +140,7 @@ pub async fn run<E: BatchExecutor>(
                 permits: Arc::clone(&permits),
                 target: config.batch_target(&mode),
                 long_poll: config.long_poll(),
+                exit_when_idle: config.exit_when_idle,
                 batching_window: mode.batching_window(),
                 idle: Arc::clone(&idle),
                 stats: Arc::clone(&stats),

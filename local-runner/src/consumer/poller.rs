@@ -29,6 +29,8 @@ pub(crate) struct Poller<E> {
     /// Messages per batch.
     pub(crate) target: usize,
     pub(crate) long_poll: Duration,
+    /// `--exit-when-idle`: no receive may outlast it (see [`Idle::receive_wait`]).
+    pub(crate) exit_when_idle: Option<Duration>,
     pub(crate) batching_window: Duration,
     pub(crate) idle: Arc<Idle>,
     pub(crate) stats: Arc<Stats>,
@@ -37,6 +39,10 @@ pub(crate) struct Poller<E> {
     pub(crate) batches: Arc<RunShared<E>>,
     pub(crate) filters: Arc<Filters>,
 }
+
+/// How often a poller that holds back for a due idle exit looks again: the exit comes within a
+/// second, or another poller's messages made the run busy again.
+const IDLE_EXIT_RECHECK: Duration = Duration::from_millis(100);
 
 /// Attempts at deleting filtered records.
 const FILTERED_DELETE_ATTEMPTS: u32 = 3;
@@ -59,6 +65,19 @@ impl<E: BatchExecutor> Poller<E> {
             if !self.throttle.wait(&self.stop).await {
                 break;
             }
+            let wait = match self.exit_when_idle {
+                None => self.long_poll,
+                Some(after) => match self.idle.receive_wait(self.long_poll, after) {
+                    Some(wait) => wait,
+                    // The idle exit is due: receive nothing more unless the run gets busy again.
+                    None => {
+                        tokio::select! {
+                            () = self.stop.cancelled() => break,
+                            () = tokio::time::sleep(IDLE_EXIT_RECHECK) => continue,
+                        }
+                    }
+                },
+            };
             let permits = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
@@ -68,7 +87,7 @@ impl<E: BatchExecutor> Poller<E> {
             };
             // SQS starts a message's visibility timeout somewhere between this moment and the answer.
             let asked = Instant::now();
-            let messages = match self.sqs.receive(self.target, self.long_poll).await {
+            let messages = match self.sqs.receive(self.target, wait).await {
                 Ok(messages) => {
                     self.idle.received(messages.len());
                     if failures > 0 {

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
+use super::counts::{FunctionCounts, LoggedCounts, batch_done};
 use super::peer::{OwnProcessOnly, Owner};
 use super::runtime_api::{ApiState, Invocation, Reply, router};
 
@@ -88,6 +89,8 @@ pub(crate) struct Environment {
     /// The process the Runtime API answers (and the processes it starts).
     owner: Arc<Owner>,
     spec: Arc<LambdaSpec>,
+    /// The counts its `batch done` lines gave, by request id.
+    logged: Arc<LoggedCounts>,
 }
 
 impl Environment {
@@ -116,7 +119,7 @@ impl Environment {
                 tracing::error!(error = %err, "the Runtime API server stopped");
             }
         });
-        Ok(Self { index, address, state, invocations, child: None, owner, spec })
+        Ok(Self { index, address, state, invocations, child: None, owner, spec, logged: Arc::default() })
     }
 
     /// Starts the process and waits until it asks for its first invocation: its init is done.
@@ -139,8 +142,12 @@ impl Environment {
         })
     }
 
-    /// Sends one event to the function and waits for its answer, at most the function timeout.
-    pub(crate) async fn invoke(&mut self, event: Bytes) -> Result<Reply, InvokeError> {
+    /// Sends one event to the function and waits for its answer, at most the function timeout;
+    /// with the answer, the counts the function logged for it ([`super::counts`]).
+    pub(crate) async fn invoke(
+        &mut self,
+        event: Bytes,
+    ) -> Result<(Reply, Option<FunctionCounts>), InvokeError> {
         self.ensure_running()?;
         let request_id = request_id();
         let deadline_ms = SystemTime::now()
@@ -184,7 +191,7 @@ impl Environment {
             status = child.wait() => Ended::Exited(status.map_or_else(|e| e.to_string(), |s| s.to_string())),
         };
         match ended {
-            Ended::Replied(reply) => Ok(reply),
+            Ended::Replied(reply) => Ok((reply, self.logged.take(&request_id).await)),
             Ended::TimedOut => {
                 self.reset(Some(&request_id)).await;
                 Err(InvokeError::Timeout(timeout))
@@ -229,21 +236,21 @@ impl Environment {
             .stdin(Stdio::null())
             .kill_on_drop(true);
         // For people, the function's lines are shown as this process shows its own, and never
-        // across the status line; for tools they pass through untouched.
+        // across the status line; for tools they pass through as they are. Its stdout is read
+        // either way, for the counts its `batch done` lines give.
         let shown = crate::observe::terminal::installed();
+        command.stdout(Stdio::piped());
         if shown {
-            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            command.stderr(Stdio::piped());
         }
         let mut child = command
             .spawn()
             .map_err(|source| InvokeError::Spawn { path: spec.bootstrap.display().to_string(), source })?;
-        if shown {
-            if let Some(stdout) = child.stdout.take() {
-                tokio::spawn(show_lines(stdout));
-            }
-            if let Some(stderr) = child.stderr.take() {
-                tokio::spawn(show_lines(stderr));
-            }
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(pass_lines(stdout, shown, Some(Arc::clone(&self.logged))));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(pass_lines(stderr, shown, None));
         }
         tracing::info!(environment = self.index, pid = child.id(), "function process started (cold start)");
         self.owner.set(child.id());
@@ -289,11 +296,31 @@ fn request_id() -> String {
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-/// Shows each line the function writes, until it closes the pipe (it exited or was killed).
-async fn show_lines(output: impl tokio::io::AsyncRead + Unpin) {
+/// Passes on each line the function writes, until it closes the pipe (it exited or was killed):
+/// shown as this process shows its own (`shown`), or written to stdout as it is, whole lines at
+/// a time; `batch done` lines are counted into `logged`.
+async fn pass_lines(
+    output: impl tokio::io::AsyncRead + Unpin,
+    shown: bool,
+    logged: Option<Arc<LoggedCounts>>,
+) {
+    use std::io::Write as _;
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(output).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        crate::observe::terminal::function_line(&line);
+        if let Some(logged) = &logged
+            && let Some((request_id, counts)) = batch_done(&line)
+        {
+            logged.record(request_id, counts);
+        }
+        if shown {
+            crate::observe::terminal::function_line(&line);
+        } else {
+            // One write of the whole line: the runner's own lines, written whole too, never cut
+            // into it. A closed stdout leaves nothing to do.
+            let mut whole = line.into_bytes();
+            whole.push(b'\n');
+            let _ = std::io::stdout().write_all(&whole);
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
-use super::{InvokeError, LambdaPool, LambdaSpec};
+use super::{FunctionCounts, InvokeError, LambdaPool, LambdaSpec};
 use crate::consumer::{BatchExecutor, Execution, Mode};
 use crate::error::RunnerError;
 use crate::template::SqsEventSpec;
@@ -130,7 +130,7 @@ impl BatchExecutor for LambdaExecutor {
             Err(err) => return failed_whole(records, &format!("cannot serialise the event: {err}")),
         };
         let answer = tokio::select! {
-            answer = self.pool.invoke(body) => answer,
+            answer = self.pool.invoke_counted(body) => answer,
             () = abandon.cancelled() => {
                 let report = BatchReport { outcomes: records.iter().map(|_| Outcome::Abandoned).collect() };
                 return Execution::ran(report, false);
@@ -150,7 +150,7 @@ impl BatchExecutor for LambdaExecutor {
                 tracing::warn!(error = %err, records = records.len(), "invocation failed; the whole batch returns to the queue");
                 failed_whole(records, &format!("invocation failed: {err}"))
             }
-            Ok(Err(error)) => {
+            Ok((Err(error), _)) => {
                 tracing::warn!(
                     error_type = %error.error_type,
                     error = %error.message,
@@ -159,13 +159,41 @@ impl BatchExecutor for LambdaExecutor {
                 );
                 failed_whole(records, &format!("function error: {error}"))
             }
-            Ok(Ok(response)) if self.report_batch_item_failures => partial_report(records, &response),
-            Ok(Ok(_)) => Execution::ran(
-                BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() },
-                false,
+            Ok((Ok(response), counts)) if self.report_batch_item_failures => {
+                with_counts(partial_report(records, &response), counts)
+            }
+            Ok((Ok(_), counts)) => with_counts(
+                Execution::ran(
+                    BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() },
+                    false,
+                ),
+                counts,
             ),
         }
     }
+}
+
+/// The function's own count of duplicates and ignored messages ([`FunctionCounts`], from its
+/// `batch done` line), applied to the successes of its answer: a partial batch response cannot
+/// say which successes they were, so the first successes are counted so, which is all the
+/// summary and the metrics read (each success is deleted alike). Never more than there are.
+fn with_counts(mut execution: Execution, counts: Option<FunctionCounts>) -> Execution {
+    let Some(FunctionCounts { mut duplicate, mut ignored }) = counts else { return execution };
+    for outcome in &mut execution.report.outcomes {
+        if !matches!(outcome, Outcome::Succeeded) {
+            continue;
+        }
+        if duplicate > 0 {
+            *outcome = Outcome::Duplicate;
+            duplicate -= 1;
+        } else if ignored > 0 {
+            *outcome = Outcome::Ignored;
+            ignored -= 1;
+        } else {
+            break;
+        }
+    }
+    execution
 }
 
 /// Every record failed because the invocation did.

@@ -4,6 +4,7 @@
 //! [`LambdaExecutor`] is what the consumer runs batches through: `local-runner --lambda`, the
 //! tests and any embedding program pass it to the consumer's `run` and get the same semantics.
 
+mod counts;
 mod environment;
 mod mapping;
 mod peer;
@@ -14,6 +15,7 @@ mod spec;
 
 /// The payload type of [`LambdaPool::invoke`].
 pub use axum::body::Bytes;
+pub use counts::FunctionCounts;
 pub use environment::InvokeError;
 pub use mapping::{DEFAULT_MAX_CONCURRENCY, LambdaExecutor, Mapping};
 pub use pool::LambdaPool;

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
+use super::counts::FunctionCounts;
 use super::environment::{Environment, InvokeError};
 use super::runtime_api::{FunctionError, Reply};
 use super::scaling::Scaling;
@@ -59,6 +60,18 @@ impl LambdaPool {
     /// [`InvokeError`] when the function timed out, crashed, or could not start. A function that
     /// ran and posted an error is `Ok(Err(FunctionError))`.
     pub async fn invoke(&self, event: Bytes) -> Result<Result<Bytes, FunctionError>, InvokeError> {
+        self.invoke_counted(event).await.map(|(reply, _)| reply)
+    }
+
+    /// [`LambdaPool::invoke`], with the counts the function logged for the invocation (its
+    /// `batch done` line), when it logged them.
+    ///
+    /// # Errors
+    /// As [`LambdaPool::invoke`].
+    pub async fn invoke_counted(
+        &self,
+        event: Bytes,
+    ) -> Result<(Result<Bytes, FunctionError>, Option<FunctionCounts>), InvokeError> {
         let _slot = self.slots.acquire().await.map_err(|_| InvokeError::PoolClosed)?;
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut environment = match idle {
@@ -67,9 +80,12 @@ impl LambdaPool {
         };
         let result = environment.invoke(event).await;
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(environment);
-        result.map(|reply| match reply {
-            Reply::Response(body) => Ok(body),
-            Reply::Error(error) => Err(error),
+        result.map(|(reply, counts)| {
+            let reply = match reply {
+                Reply::Response(body) => Ok(body),
+                Reply::Error(error) => Err(error),
+            };
+            (reply, counts)
         })
     }
 }

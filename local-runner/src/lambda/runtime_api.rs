@@ -143,8 +143,10 @@ async fn error(
     answer(&state, &id, Reply::Error(FunctionError::read(header, &body)))
 }
 
-async fn init_error(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
-    let text = String::from_utf8_lossy(&body).into_owned();
+async fn init_error(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    // Read as an invocation's error is: `errorType: errorMessage`, as Lambda shows an init error.
+    let header = headers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok());
+    let text = FunctionError::read(header, &body).to_string();
     tracing::error!(error = %text, "the function failed to initialise");
     *state.init_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
     accepted()

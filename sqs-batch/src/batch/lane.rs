@@ -27,6 +27,8 @@ pub(super) struct Lane<H> {
     pub(super) order: Arc<[usize]>,
     pub(super) range: Range<usize>,
     pub(super) deadline: Option<SystemTime>,
+    /// When running work is stopped, and the timeout that set it (see [`super::Run::timeout`]).
+    pub(super) cut_off: Option<(tokio::time::Instant, std::time::Duration)>,
     pub(super) request_id: Option<Arc<str>>,
     /// The Lambda invocation's own trace: with OpenTelemetry, each message's span is its child.
     #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
@@ -112,7 +114,7 @@ impl<H: Handler> Lane<H> {
         );
         // Which delivery this is: a failure's log line says how close it is to the DLQ.
         let receive_count = context.receive_count();
-        let handled = caught(&*self.handler, record, context).instrument(span);
+        let handled = caught(&*self.handler, record, context, self.cut_off).instrument(span);
         // Lines the handler logs meanwhile carry the message's correlation fields.
         let (result, id) = telemetry::in_message_scope(scope.clone(), handled).await;
         // The outcome line carries message_id itself, so it is logged outside the span.
@@ -136,17 +138,27 @@ const SPAN_LEVEL: tracing::Level = tracing::Level::INFO;
 const SPAN_LEVEL: tracing::Level = tracing::Level::DEBUG;
 
 /// Parses and handles one record, a panic in either (or in a layer) caught as that message's
-/// failure. Returns what happened, and the producer's id when the body parsed.
+/// failure, the work stopped at `cut_off` when given. Returns what happened, and the producer's id
+/// when the body parsed.
 async fn caught<H: Handler>(
     handler: &H,
     record: &SqsMessage,
     context: Context,
+    cut_off: Option<(tokio::time::Instant, std::time::Duration)>,
 ) -> (Result<(), Error>, Option<String>) {
     let mut id: Option<String> = None;
     let attempt = AssertUnwindSafe(async {
         let message = handler.parse(record)?;
         id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
-        handler.handle(message, context).await
+        let handled = handler.handle(message, context);
+        match cut_off {
+            // Dropping the work's future is what Lambda's kill does to it: it ends at its next
+            // await, and whatever it holds (an idempotency claim) is left to its own expiry.
+            Some((at, after)) => tokio::time::timeout_at(at, handled)
+                .await
+                .unwrap_or_else(|_| Err(Error::transient(super::TimedOut { after }))),
+            None => handled.await,
+        }
     })
     .catch_unwind()
     .await;

@@ -14,6 +14,8 @@
 //!   [`crate::FifoMode::SkipGroup`] the groups run at once and only the failed group stops;
 //! - once [`Run::stop`] is cancelled, or the deadline reserve is reached, no further message
 //!   starts and every handler's [`Context`] says so; messages already running finish;
+//! - with [`Run::timeout`] (a runtime that enforces Lambda's timeout itself), a message still
+//!   running at the deadline is stopped there and fails as [`TimedOut`];
 //! - once [`Run::abandon`] is cancelled, running messages are given up: what finished keeps its
 //!   outcome, what did not is reported [`Outcome::Abandoned`].
 
@@ -62,6 +64,12 @@ pub async fn process_batch<H: Handler>(
         stop.cancel();
     }
 
+    // Where running work is cut off, when this run enforces its timeout itself.
+    let cut_off = run
+        .timeout
+        .zip(run.deadline)
+        .and_then(|(timeout, deadline)| Some((start_limit(deadline, Duration::ZERO)?, timeout)));
+
     let (order, lanes) = plan_lanes(records, run.fifo);
     let order: Arc<[usize]> = order.into();
     let lane = |range: Range<usize>| Lane {
@@ -70,6 +78,7 @@ pub async fn process_batch<H: Handler>(
         order: Arc::clone(&order),
         range,
         deadline: run.deadline,
+        cut_off,
         request_id: run.request_id.clone(),
         invocation_trace: run.invocation_trace,
         stop: stop.clone(),
@@ -113,6 +122,17 @@ pub async fn process_batch<H: Handler>(
         }
     }
     slots.report(run.abandon.is_cancelled())
+}
+
+/// Why a message failed when its batch's own timeout ([`Run::timeout`]) cut its work off: the
+/// source of that [`crate::Error::Transient`], worded as the runner words a Lambda timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "timed out after {after:?}: the function's deadline passed while the message ran, and its work was stopped"
+)]
+pub struct TimedOut {
+    /// The function timeout.
+    pub after: Duration,
 }
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);

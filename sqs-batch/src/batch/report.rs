@@ -140,6 +140,15 @@ impl BatchReport {
         options.fail_on_full_batch_failure && self.all_failed()
     }
 
+    /// Whether a message was stopped at the batch's own timeout ([`super::Run::timeout`]): under
+    /// Lambda the invocation would have timed out, a failure of the invocation as a whole.
+    #[must_use]
+    pub fn timed_out(&self) -> bool {
+        self.outcomes.iter().any(|outcome| {
+            matches!(outcome, Outcome::Failed(Error::Transient(cause)) if cause.is::<super::TimedOut>())
+        })
+    }
+
     /// How many messages ended each way.
     #[must_use]
     pub fn counts(&self) -> Counts {

@@ -19,6 +19,10 @@ pub struct Run {
     pub deadline: Option<SystemTime>,
     /// Time kept in hand before the deadline: no message starts after `deadline - reserve`.
     pub deadline_reserve: Duration,
+    /// The function timeout this run enforces itself ([`Run::timeout`]): at the deadline, the
+    /// messages still running are stopped and fail as [`super::TimedOut`]. `None` under Lambda,
+    /// which stops the whole process there instead.
+    pub timeout: Option<Duration>,
     /// Cancelled: start no further message (a shutdown). Running messages finish.
     pub stop: CancellationToken,
     /// Cancelled: stop waiting for running messages (a shutdown whose time ran out).
@@ -40,6 +44,7 @@ impl Run {
             concurrency: options.concurrency,
             deadline: None,
             deadline_reserve: options.deadline_reserve,
+            timeout: None,
             stop: CancellationToken::new(),
             abandon: CancellationToken::new(),
             request_id: None,
@@ -66,6 +71,21 @@ impl Run {
     #[must_use]
     pub fn deadline(mut self, deadline: SystemTime) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// This run with Lambda's function timeout, enforced as Lambda enforces it: the deadline is
+    /// `timeout` from now, no message starts inside the reserve, and a message still running at
+    /// the deadline is stopped there (its future is dropped) and fails as [`super::TimedOut`].
+    /// For a runtime Lambda does not stop: without it, work would run on past a deadline that
+    /// other things count on (an idempotency claim expires there, so a re-sent copy could run
+    /// beside it). A timeout too long for the clock to hold sets no deadline.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if let Some(deadline) = SystemTime::now().checked_add(timeout) {
+            self.deadline = Some(deadline);
+            self.timeout = Some(timeout);
+        }
         self
     }
 

@@ -300,3 +300,29 @@ fn fifo_lanes_keep_arrival_order_and_group_records_without_a_group_alone() {
     let lanes: Vec<Vec<usize>> = lanes.into_iter().map(|lane| order[lane].to_vec()).collect();
     assert_eq!(lanes, [vec![0, 3], vec![1], vec![2]]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_message_still_running_at_its_own_timeout_is_stopped_and_fails_as_timed_out() {
+    let handler = Arc::new(Scripted::default());
+    let records = [record("m1", "ok"), record("m2", "forever")];
+    let run = limit(10).timeout(Duration::from_secs(3));
+    let started = tokio::time::Instant::now();
+    let report = process_batch(&handler, &Arc::from(&records[..]), &run).await;
+    assert_eq!(failed_ids(&report, &records), ["m2"]);
+    assert!(report.timed_out(), "the batch reports the timeout: {report:?}");
+    let Outcome::Failed(Error::Transient(cause)) = &report.outcomes[1] else { panic!("{report:?}") };
+    assert_eq!(cause.downcast_ref::<TimedOut>(), Some(&TimedOut { after: Duration::from_secs(3) }));
+    assert!(started.elapsed() < Duration::from_secs(4), "the work ended at the deadline, not after it");
+    assert_eq!(*handler.handled.lock().unwrap(), ["ok"], "the stopped work never went on to its end");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_given_by_lambda_leaves_running_work_to_lambda() {
+    // Lambda stops the process itself: the core only stops starting messages.
+    let handler = Arc::new(Scripted::default());
+    let records = [record("m1", "forever")];
+    let run = limit(10).deadline(SystemTime::now() + Duration::from_secs(3));
+    let report = process_batch(&handler, &Arc::from(&records[..]), &run).await;
+    assert!(report.outcomes[0].is_success(), "{report:?}");
+    assert!(!report.timed_out());
+}

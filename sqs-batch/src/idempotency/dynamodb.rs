@@ -81,20 +81,54 @@ impl DynamoStore {
 
     /// The store of the table `IDEMPOTENCY_TABLE` names, with a client from the environment (its
     /// region, credentials and endpoint: `AWS_ENDPOINT_URL_DYNAMODB` points it at a local
-    /// DynamoDB); `None` when the variable is unset or empty.
+    /// DynamoDB), once [`DynamoStore::check`] found the table; `None` when the variable is unset
+    /// or empty.
     ///
     /// Each call gets [`ATTEMPT_TIMEOUT`], and with the SDK's retries [`CALL_TIMEOUT`] in all: a
     /// store that stops answering fails the message (transiently) in seconds instead of holding
     /// it to the invocation's deadline.
-    pub async fn from_env() -> Option<Self> {
-        let table = std::env::var(TABLE_VAR).ok().filter(|table| !table.trim().is_empty())?;
+    ///
+    /// # Errors
+    /// The table is missing or cannot be reached ([`DynamoStore::check`]): called from a
+    /// handler's `build()`, the function then fails its init (Lambda's event source mapping backs
+    /// off, and no message is received) and `local-runner` stops before its first receive.
+    pub async fn from_env() -> Result<Option<Self>, BoxError> {
+        let Some(table) = std::env::var(TABLE_VAR).ok().filter(|table| !table.trim().is_empty()) else {
+            return Ok(None);
+        };
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .operation_timeout(CALL_TIMEOUT)
             .build();
         let config =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await;
-        Some(Self::new(Client::new(&config), table.trim()))
+        let store = Self::new(Client::new(&config), table.trim());
+        store.check().await?;
+        Ok(Some(store))
+    }
+
+    /// Checks once, at start, that the table exists and answers: one `DescribeTable` (SAM's
+    /// `DynamoDBCrudPolicy` allows it). Without it a missing table would fail every message
+    /// transiently until the queue had drained into its dead-letter queue.
+    ///
+    /// # Errors
+    /// One line naming the table and what to do: it does not exist, or DynamoDB refused or did not
+    /// answer the call.
+    pub async fn check(&self) -> Result<(), BoxError> {
+        let table = crate::telemetry::clip(&self.table, 255);
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Err(format!(
+                "the idempotency table {table:?} ({TABLE_VAR}) does not exist: create it (`local-runner up` creates the \
+                 template's tables locally) or set {TABLE_VAR} to a table that exists"
+            )
+            .into()),
+            Err(err) => Err(format!(
+                "cannot use the idempotency table {table:?} ({TABLE_VAR}): {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+            )
+            .into()),
+        }
     }
 
     /// This store with other attribute names.

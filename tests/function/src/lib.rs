@@ -183,15 +183,15 @@ impl TestHandler {
 /// layer, keyed by `id`, when `IDEMPOTENCY_TABLE` names a table.
 ///
 /// # Errors
-/// None: the test handler always builds.
+/// When `IDEMPOTENCY_TABLE` or `PAYLOAD_BUCKET` names a table or bucket that is missing.
 pub async fn build() -> Result<impl Handler, BoxError> {
     let idempotency = DynamoStore::from_env()
-        .await
+        .await?
         .map(|table| Idempotency::new(table).key(|message: &TestMessage| message.id.clone()));
     Ok(TestHandler::default()
         .layer(from_fn(veto))
         .maybe_layer(idempotency)
-        .layer(sqs_batch::large_payload::LargePayloads::from_env().await))
+        .layer(sqs_batch::large_payload::LargePayloads::from_env().await?))
 }
 
 /// Reads a record, in whichever envelope it came: see the crate documentation. The envelope is
