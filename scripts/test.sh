@@ -2,7 +2,7 @@
 # The test command: formatting, lints, dependencies, the SAM templates, `sam local invoke`, then
 # every unit and end-to-end test against a LocalStack (and a local DynamoDB, for idempotency) that
 # this script installs, starts on free ports and stops again. It installs what it needs on first use (cargo-deny, cargo-nextest, the SAM
-# CLI, LocalStack, podman) and needs nothing else from the machine than Rust and Python.
+# CLI, LocalStack, podman, AWS's SQS Extended Client for Python) and needs nothing else from the machine than Rust and Python.
 #
 # With LOCALSTACK_ENDPOINT (DYNAMODB_ENDPOINT) already set, that LocalStack (DynamoDB) is used
 # instead and left running.
@@ -63,6 +63,9 @@ else
 fi
 
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
+# AWS's SQS Extended Client for Python: the large-payload tests send with it. Installed once here,
+# before the tests that run it at once.
+scripts/extended-client.sh --install >/dev/null
 if ! cargo nextest --version >/dev/null 2>&1; then
   # The nextest configuration runs the timing-sensitive tests alone; cargo test cannot.
   echo "installing cargo-nextest (a few minutes, once per machine)" >&2
@@ -72,6 +75,8 @@ fi
 # a test build does not make: build every binary first.
 cargo build --workspace --exclude bench --bins --locked
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
+# The examples in the crates' docs (nextest runs no doctests).
+cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
 # The framework's `opentelemetry` feature (off in the builds above): its spans, links and
 # attributes through an in-memory exporter, and its lints.
 if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then

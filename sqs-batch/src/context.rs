@@ -19,17 +19,36 @@ pub struct Context {
     index: usize,
     deadline: Option<SystemTime>,
     cancel: CancellationToken,
-    /// One flag per record of the batch, shared with the batch core: set by
-    /// [`Context::mark_duplicate`], read when the message's outcome is logged.
+    /// One mark per record of the batch, shared with the batch core: set by
+    /// [`Context::mark_duplicate`] and [`Context::set_log_id`], read when the message's outcome
+    /// is logged.
     duplicates: Duplicates,
 }
 
-/// The batch's duplicate flags, one per record: one allocation per batch, not per message.
-pub(crate) type Duplicates = Arc<[AtomicBool]>;
+/// What a layer tells the batch core about one record, for its outcome line.
+#[derive(Debug, Default)]
+pub(crate) struct Mark {
+    duplicate: AtomicBool,
+    /// The producer's id, when only the handling could tell it (a body fetched from S3).
+    log_id: std::sync::OnceLock<String>,
+}
 
-/// `n` flags, none set.
+impl Mark {
+    pub(crate) fn is_duplicate(&self) -> bool {
+        self.duplicate.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn log_id(&self) -> Option<&str> {
+        self.log_id.get().map(String::as_str)
+    }
+}
+
+/// The batch's marks, one per record: one allocation per batch, not per message.
+pub(crate) type Duplicates = Arc<[Mark]>;
+
+/// `n` marks, none set.
 pub(crate) fn duplicates(n: usize) -> Duplicates {
-    (0..n).map(|_| AtomicBool::new(false)).collect()
+    (0..n).map(|_| Mark::default()).collect()
 }
 
 impl Context {
@@ -170,13 +189,21 @@ impl Context {
     /// is still a success: it is deleted, and it does not stop its FIFO group. Only an `Ok`
     /// answer is affected: a failure is a failure whatever was marked.
     pub fn mark_duplicate(&self) {
-        self.duplicates[self.index].store(true, Ordering::Relaxed);
+        self.duplicates[self.index].duplicate.store(true, Ordering::Relaxed);
     }
 
     /// Whether [`Context::mark_duplicate`] was called for this message.
     #[must_use]
     pub fn is_duplicate(&self) -> bool {
-        self.duplicates[self.index].load(Ordering::Relaxed)
+        self.duplicates[self.index].is_duplicate()
+    }
+
+    /// The producer's id of this message, for its outcome line, when a layer learns it only
+    /// while handling (the large-payload layer parses the body it fetched from S3). The first
+    /// one set is kept, cut to a line's length.
+    pub(crate) fn set_log_id(&self, id: &str) {
+        let id = crate::telemetry::clip(id, crate::telemetry::MAX_LOGGED_ID_CHARS).into_owned();
+        let _ = self.duplicates[self.index].log_id.set(id);
     }
 }
 

@@ -53,7 +53,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use aws_lambda_events::sns::{MessageAttribute, SnsMessage};
 use aws_lambda_events::sqs::SqsMessage;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -62,6 +61,8 @@ use crate::error::chain_text;
 use crate::{BoxError, Error, json};
 
 pub use aws_lambda_events::s3::{S3Bucket, S3Entity, S3EventRecord, S3Object};
+/// A message attribute of an SNS notification ([`SnsNotification::message_attributes`]).
+pub use aws_lambda_events::sns::MessageAttribute as SnsMessageAttribute;
 
 /// A message type read from a body (the whole body, or what an envelope carries inside it).
 ///
@@ -200,6 +201,26 @@ impl FromBody for Text {
 /// ([`Context::message_attribute`](crate::Context::message_attribute)). SNS's subscription
 /// confirmations are [ignored](Error::Ignored): SQS subscriptions in one account need none, and
 /// one from another account is confirmed by its owner, not by a message handler.
+///
+/// Every type it hands out is named through `sqs_batch` alone, with no `aws_lambda_events` of
+/// your own:
+///
+/// ```
+/// use sqs_batch::envelope::{S3EventRecord, Sns, SnsMessageAttribute, SnsNotification};
+/// use sqs_batch::{Context, Error, S3, handler_fn};
+///
+/// fn tenant(order: &Sns<serde_json::Value>) -> Option<&SnsMessageAttribute> {
+///     order.message_attributes()?.get("tenant")
+/// }
+///
+/// async fn handle(uploads: Sns<S3>, _: Context) -> Result<(), Error> {
+///     let notification: Option<&SnsNotification> = uploads.notification.as_ref();
+///     let records: &[S3EventRecord] = &uploads.message.records;
+///     println!("{} uploads, sequence {:?}", records.len(), notification.and_then(|n| n.sequence_number.as_deref()));
+///     Ok(())
+/// }
+/// # let _ = (tenant, handler_fn(handle));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Sns<T> {
     /// The message, read from the notification's `Message` (or from the body, under raw
@@ -207,7 +228,59 @@ pub struct Sns<T> {
     pub message: T,
     /// The notification as SNS sent it: topic, subject, message id, timestamp, attributes; its
     /// `message` is the text `message` was read from. `None` under raw delivery.
-    pub notification: Option<SnsMessage>,
+    pub notification: Option<SnsNotification>,
+}
+
+/// An SNS notification as SNS delivers it to an SQS queue (raw delivery off), standard or FIFO.
+///
+/// A FIFO topic's notifications carry a `SequenceNumber` and no signature (`Signature`,
+/// `SignatureVersion`, `SigningCertURL`): those are optional here, which `aws_lambda_events`'
+/// `SnsMessage` does not allow (every FIFO notification would fail to parse and end in the
+/// dead-letter queue, as it did in Powertools' parser before its fix).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnsNotification {
+    /// `Notification`.
+    #[serde(rename = "Type")]
+    pub message_type: String,
+    /// SNS's id of the published message (kept when SNS retries a delivery).
+    pub message_id: String,
+    /// The topic it was published to.
+    pub topic_arn: String,
+    /// The subject it was published with, if any.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The message as published: the text [`Sns::message`] was read from.
+    pub message: String,
+    /// When it was published (ISO 8601, UTC), as SNS wrote it.
+    pub timestamp: String,
+    /// Its place in a FIFO topic's order; `None` from a standard topic.
+    #[serde(default)]
+    pub sequence_number: Option<String>,
+    /// The signature's version; `None` from a FIFO topic, which signs nothing it sends to SQS.
+    #[serde(default)]
+    pub signature_version: Option<String>,
+    /// The signature; `None` from a FIFO topic.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// The certificate the signature was made with; `None` from a FIFO topic.
+    #[serde(default, rename = "SigningCertURL", alias = "SigningCertUrl")]
+    pub signing_cert_url: Option<String>,
+    /// Where the subscription can be ended.
+    #[serde(default, rename = "UnsubscribeURL", alias = "UnsubscribeUrl")]
+    pub unsubscribe_url: Option<String>,
+    /// The attributes the publisher set (SNS sends `null` for none).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub message_attributes: HashMap<String, SnsMessageAttribute>,
+}
+
+/// `null` as an empty map: SNS writes `"MessageAttributes": null` for a message without any.
+fn null_as_empty<'de, D, V>(deserializer: D) -> Result<HashMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    Ok(Option::<HashMap<String, V>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl<T> Sns<T> {
@@ -223,10 +296,17 @@ impl<T> Sns<T> {
         self.notification.as_ref()?.subject.as_deref()
     }
 
+    /// Its place in a FIFO topic's order (`SequenceNumber`); `None` from a standard topic or
+    /// under raw delivery (where SQS's own sequence number is the record's).
+    #[must_use]
+    pub fn sequence_number(&self) -> Option<&str> {
+        self.notification.as_ref()?.sequence_number.as_deref()
+    }
+
     /// The notification's message attributes (empty under raw delivery: there they are the
     /// record's).
     #[must_use]
-    pub fn message_attributes(&self) -> Option<&HashMap<String, MessageAttribute>> {
+    pub fn message_attributes(&self) -> Option<&HashMap<String, SnsMessageAttribute>> {
         Some(&self.notification.as_ref()?.message_attributes)
     }
 
@@ -266,7 +346,7 @@ impl<T: FromBody> FromBody for Sns<T> {
                 clip_word(&kind)
             )));
         }
-        let notification: SnsMessage =
+        let notification: SnsNotification =
             json::parse_str(body).map_err(|error| in_envelope("SNS envelope", error))?;
         let message = T::from_body(&notification.message)
             .map_err(|error| in_envelope("SNS envelope, in `Message`", error))?;

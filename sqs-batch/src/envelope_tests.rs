@@ -86,6 +86,42 @@ async fn an_sns_notification_gives_the_handler_its_topic_subject_attributes_and_
     assert_eq!((raw.message.id.as_str(), raw.topic_arn(), raw.trace()), ("sns-raw-1", None, None));
 }
 
+/// A FIFO topic's notification as AWS documents it ("Amazon SNS message and JSON formats"): a
+/// `SequenceNumber`, and no `Signature`, `SignatureVersion` or `SigningCertURL`.
+const FIFO_NOTIFICATION: &str = r#"{
+  "Type" : "Notification",
+  "MessageId" : "e3c4e17a-819b-5d95-a0e8-b306c25afda0",
+  "SequenceNumber" : "10000000000000003000",
+  "TopicArn" : "arn:aws:sns:us-east-2:123456789012:MyTopic.fifo",
+  "Subject" : "My First Message",
+  "Message" : "{\"id\":\"fifo-1\"}",
+  "Timestamp" : "2012-05-02T00:54:06.655Z",
+  "UnsubscribeURL" : "https://sns.us-east-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-2:123456789012:MyTopic.fifo:c9135db0-26c4-47ec-8998-413945fb5a96"
+}"#;
+
+#[tokio::test]
+async fn a_fifo_topics_notification_without_a_signature_is_read_with_its_sequence_number() {
+    let read = Sns::<Order>::from_body(FIFO_NOTIFICATION).expect("a FIFO notification parses");
+    assert_eq!(read.message.id, "fifo-1");
+    assert_eq!(read.sequence_number(), Some("10000000000000003000"));
+    assert_eq!(read.topic_arn(), Some("arn:aws:sns:us-east-2:123456789012:MyTopic.fifo"));
+    let notification = read.notification.as_ref().expect("the notification");
+    assert_eq!((notification.signature.as_deref(), notification.signature_version.as_deref()), (None, None));
+    assert!(read.message_attributes().is_some_and(HashMap::is_empty));
+
+    // Through the test kit, as a handler sees it: handled, not failed.
+    async fn handle(order: Sns<Order>, _: Context) -> Result<(), Error> {
+        assert_eq!(order.sequence_number(), Some("10000000000000003000"));
+        order.message.work()
+    }
+    let report = run(handler_fn(handle), [record(FIFO_NOTIFICATION)]).await;
+    assert_eq!(report.labels(), ["ok"], "{:?}", report.errors());
+
+    let (records, _) = fixture("sns.json");
+    let standard = Sns::<Order>::from_body(records[0].body.as_deref().expect("a body")).expect("parses");
+    assert_eq!(standard.sequence_number(), None, "a standard topic's notification has none");
+}
+
 #[tokio::test]
 async fn the_eventbridge_fixture_gets_its_response_and_names_the_field_in_the_detail() {
     async fn handle(event: EventBridge<Order>, _: Context) -> Result<(), Error> {
@@ -111,6 +147,21 @@ async fn the_eventbridge_fixture_gets_its_response_and_names_the_field_in_the_de
     assert!(reason(&report, 3).contains("missing field `source`"), "{}", reason(&report, 3));
 }
 
+#[test]
+fn a_missing_field_and_a_wrong_type_inside_an_envelope_name_the_same_whole_path() {
+    let event = |detail: &str| {
+        format!(
+            r#"{{"version":"0","id":"e-1","detail-type":"OrderPlaced","source":"s","account":"1","time":"t","region":"r","resources":[],"detail":{detail}}}"#
+        )
+    };
+    for detail in [r#"{}"#, r#"{"id":5}"#] {
+        let Err(Error::InvalidBody { field, .. }) = EventBridge::<Order>::from_body(&event(detail)) else {
+            panic!("{detail}: an invalid body")
+        };
+        assert_eq!(field.as_deref(), Some("detail.id"), "{detail}");
+    }
+}
+
 #[tokio::test]
 async fn the_s3_fixture_gets_its_response_and_the_test_event_never_reaches_the_handler() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -130,6 +181,9 @@ async fn the_s3_fixture_gets_its_response_and_the_test_event_never_reaches_the_h
     assert_eq!(report.labels(), ["ok", "ignored", "failed", "failed"]);
     assert_eq!(*seen.lock().expect("not poisoned"), ["uploads/s3-1.json"]);
     assert_eq!(report.counts().ignored, 1);
+    let why = report.ignored_reason(1).expect("ignored, with its reason");
+    assert!(why.contains("s3:TestEvent"), "{why}");
+    assert_eq!(report.ignored_reason(0), None, "handled, not ignored");
     assert!(reason(&report, 2).contains("S3 envelope: missing field `eventTime`"), "{}", reason(&report, 2));
     assert!(
         reason(&report, 3).starts_with("invalid body at `Records`: S3 envelope:"),

@@ -26,10 +26,14 @@ pub fn parse_str<T: DeserializeOwned>(body: &str) -> Result<T, Error> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        // serde reports a missing field at the parent's path ("."): name the field itself.
-        // Broken JSON has no field ("?").
+        // serde reports a missing field at its parent's path ("." at the top): the whole path is
+        // the parent's and the field's, as a wrong type's is. Broken JSON has no field ("?").
         let known_path = !inner.is_syntax() && !inner.is_eof() && path != "." && path != "?";
-        let field = missing_field(&inner).or(known_path.then_some(path));
+        let field = match missing_field(&inner) {
+            Some(name) if known_path => Some(format!("{path}.{name}")),
+            Some(name) => Some(name),
+            None => known_path.then_some(path),
+        };
         Error::InvalidBody { field, reason: describe(&inner) }
     })?;
     deserializer.end().map_err(|err| Error::InvalidBody { field: None, reason: describe(&err) })?;
@@ -94,6 +98,18 @@ mod tests {
     #[test]
     fn a_missing_field_is_named() {
         assert_eq!(field_of(r#"{"lines":[]}"#).as_deref(), Some("id"));
+    }
+
+    #[test]
+    fn a_missing_field_deep_inside_is_named_by_its_whole_path_as_a_wrong_type_is() {
+        assert_eq!(
+            field_of(r#"{"id":1,"lines":[{"sku":"a","quantity":1},{"sku":"b"}]}"#).as_deref(),
+            Some("lines[1].quantity")
+        );
+        assert_eq!(
+            field_of(r#"{"id":1,"lines":[{"sku":"a","quantity":1},{"sku":"b","quantity":"x"}]}"#).as_deref(),
+            Some("lines[1].quantity")
+        );
     }
 
     #[test]

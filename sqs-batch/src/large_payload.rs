@@ -49,6 +49,9 @@ pub const SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
 pub const LEGACY_SIZE_ATTRIBUTE: &str = "SQSLargePayloadSize";
 /// The class name the pointer's first element is.
 pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
+/// The class name the Java Extended Client 1.x, and Python's with `use_legacy_attribute`, write
+/// instead (with [`LEGACY_SIZE_ATTRIBUTE`]): the same pointer by its first name.
+pub const LEGACY_POINTER_CLASS: &str = "com.amazon.sqs.javamessaging.MessageS3Pointer";
 /// The variable [`LargePayloads::from_env`] reads the bucket from.
 pub const BUCKET_VAR: &str = "PAYLOAD_BUCKET";
 /// The largest payload read unless told otherwise: a Lambda function's memory holds it, and the
@@ -99,7 +102,11 @@ impl Pointer {
         let body = record.body.as_deref().unwrap_or_default();
         let invalid = |reason: String| Error::invalid_body(None, format!("large payload pointer: {reason}"));
         let fields = match serde_json::from_str::<PointerBody>(body) {
-            Ok(PointerBody::Tagged(class, fields)) if class == POINTER_CLASS => fields,
+            Ok(PointerBody::Tagged(class, fields))
+                if class == POINTER_CLASS || class == LEGACY_POINTER_CLASS =>
+            {
+                fields
+            }
             Ok(PointerBody::Tagged(class, _)) => {
                 return Err(invalid(format!("{:?} is not {POINTER_CLASS}", clip(&class, MAX_QUOTED))));
             }
@@ -293,6 +300,9 @@ impl<H: Handler> WithLargePayloads<H> {
         record.message_attributes.remove(SIZE_ATTRIBUTE);
         record.message_attributes.remove(LEGACY_SIZE_ATTRIBUTE);
         let message = self.inner.parse(&record)?;
+        if let Some(id) = self.inner.log_id(&message) {
+            context.set_log_id(id);
+        }
         self.inner.handle(message, context).await?;
         if store.delete {
             store.delete(&pointer).await;
@@ -387,6 +397,17 @@ mod tests {
             (pointer.bucket.as_str(), pointer.key.as_str(), pointer.size),
             ("big", "k-2", Some(300_000))
         );
+    }
+
+    #[test]
+    fn the_legacy_pointer_class_of_java_1x_and_pythons_legacy_mode_is_read() {
+        // What `amazon-sqs-extended-client` sends with `use_legacy_attribute = True`, and the
+        // Java Extended Client 1.x always.
+        let body =
+            r#"["com.amazon.sqs.javamessaging.MessageS3Pointer",{"s3BucketName":"big","s3Key":"k-3"}]"#;
+        let record = record(body).message_attribute(LEGACY_SIZE_ATTRIBUTE, "300000");
+        let pointer = Pointer::of(&record.build()).expect("a pointer").expect("present");
+        assert_eq!(pointer, Pointer { bucket: "big".into(), key: "k-3".into(), size: Some(300_000) });
     }
 
     #[test]

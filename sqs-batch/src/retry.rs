@@ -174,7 +174,7 @@ pub fn plan(
     let mut group_seconds: HashMap<Option<&str>, i32> = HashMap::new();
     for (index, (record, outcome)) in records.iter().zip(&report.outcomes).enumerate() {
         match outcome {
-            Outcome::Succeeded | Outcome::Duplicate | Outcome::Ignored => {}
+            Outcome::Succeeded | Outcome::Duplicate | Outcome::Ignored(_) => {}
             Outcome::Failed(error) => {
                 let seconds = match backoff {
                     _ if !error.is_retryable() && at_once => 0,

@@ -187,6 +187,15 @@ impl Report {
         }
     }
 
+    /// Why the message at `index` (in record order) was ignored, as its log line says, if it was.
+    #[must_use]
+    pub fn ignored_reason(&self, index: usize) -> Option<&str> {
+        match self.report.outcomes.get(index)? {
+            Outcome::Ignored(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
     /// How many messages ended each way.
     #[must_use]
     pub fn counts(&self) -> crate::Counts {

@@ -84,8 +84,8 @@ enum Shape {
 const LINE: Shape = Shape::Struct(&[("sku", Shape::Text), ("quantity", Shape::UInt(u32::MAX as u64))]);
 const ORDER: Shape = Shape::Struct(&[("id", Shape::UInt(u64::MAX)), ("lines", Shape::List(&LINE))]);
 
-/// Every path at which `value` breaks `shape`. A missing field is named without its path (serde
-/// reports it at its parent).
+/// Every path at which `value` breaks `shape`: a wrong value and a missing field alike by their
+/// whole path.
 fn broken_paths(value: &Value, shape: &Shape, path: &str, broken: &mut Vec<String>) {
     let join = |step: &str| match (path.is_empty(), step.starts_with('[')) {
         (true, _) | (false, true) => format!("{path}{step}"),
@@ -103,7 +103,7 @@ fn broken_paths(value: &Value, shape: &Shape, path: &str, broken: &mut Vec<Strin
             for (name, field) in *fields {
                 match object.get(*name) {
                     Some(v) => broken_paths(v, field, &join(name), broken),
-                    None => broken.push((*name).to_owned()),
+                    None => broken.push(join(name)),
                 }
             }
         }

@@ -184,3 +184,66 @@ async fn sns_eventbridge_and_s3_deliver_typed_messages_to_the_bootstrap_under_la
     )
     .await;
 }
+
+/// A FIFO topic's notifications into a FIFO queue (raw delivery off): read as `Sns<T>` in their
+/// group's order, none failed. LocalStack's notification is read here whatever it signs; the shape
+/// AWS documents (a `SequenceNumber`, no `Signature`) is the unit test
+/// `envelope::tests::a_fifo_topics_notification_without_a_signature_is_read_with_its_sequence_number`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_topics_notifications_reach_a_fifo_queue_and_are_handled_in_order() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "sns-fifo", true, 30, 2).await;
+    let arn = support::attribute(&client, &queue.url, QueueAttributeName::QueueArn).await;
+    let sns = aws_sdk_sns::Client::new(&sdk_config());
+    let topic = sns
+        .create_topic()
+        .name(format!("{}.fifo", unique_name("orders")))
+        .attributes("FifoTopic", "true")
+        .attributes("ContentBasedDeduplication", "true")
+        .send()
+        .await
+        .expect("CreateTopic (FIFO)")
+        .topic_arn
+        .expect("an ARN");
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(&arn).send().await.expect("Subscribe");
+    let ids: Vec<String> = (0..3).map(|i| format!("sns-fifo-{i}")).collect();
+    for id in &ids {
+        sns.publish()
+            .topic_arn(&topic)
+            .message(json!({ "id": id }).to_string())
+            .message_group_id("g")
+            .send()
+            .await
+            .expect("Publish (FIFO)");
+    }
+    wait_for_messages(&client, &queue.url, 3).await;
+    let body = drain_peek(&client, &queue.url).await;
+    assert!(body.contains("\"SequenceNumber\""), "a FIFO notification: {body}");
+
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &queue.url,
+        "--no-template",
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "2",
+    ]);
+    let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let handled: Vec<String> = outcome_lines(&runner)
+        .iter()
+        .filter(|l| l["outcome"] == "ok")
+        .filter_map(|l| l["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(handled, ids, "every notification handled, in order");
+    assert_eq!(depth(&client, &queue.url).await, (0, 0));
+    assert!(drain_bodies(&client, &queue.dlq_url).await.is_empty(), "nothing in the DLQ");
+}
+
+/// One message's body, left on the queue (visible again at once).
+async fn drain_peek(client: &aws_sdk_sqs::Client, url: &str) -> String {
+    let received =
+        client.receive_message().queue_url(url).visibility_timeout(0).send().await.expect("Receive");
+    received.messages().first().and_then(|m| m.body()).unwrap_or_default().to_owned()
+}

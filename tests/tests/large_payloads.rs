@@ -108,6 +108,9 @@ async fn a_large_body_arrives_whole(lambda: bool) {
         runner.lines.lock().expect("lines").iter().filter(|l| l["outcome"].is_string()).cloned().collect();
     let ok_lines = lines.iter().filter(|l| l["outcome"] == "ok").count();
     assert_eq!(ok_lines, 2, "the large body and the small one: {lines:#?}");
+    // A body read from S3 is logged with the handler's id, as any other.
+    assert!(lines.iter().any(|l| l["outcome"] == "ok" && l["id"] == ok.as_str()), "{lines:#?}");
+    assert!(lines.iter().any(|l| l["outcome"] == "failed" && l["id"] == failing.as_str()), "{lines:#?}");
     let failed: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "failed").collect();
     assert!(!failed.is_empty(), "{lines:#?}");
     for line in &failed {
@@ -138,4 +141,92 @@ async fn a_one_mib_body_sent_with_send_arrives_whole_in_process_and_only_a_succe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_mib_body_arrives_whole_in_the_bootstrap_under_lambda_from_the_templates_bucket() {
     a_large_body_arrives_whole(true).await;
+}
+
+/// Sends `body` with AWS's SQS Extended Client for Python (`scripts/extended-client.sh` installs
+/// it), always through S3: its current pointer, or with `use_legacy_attribute` the Java 1.x class
+/// name and `SQSLargePayloadSize`.
+fn send_with_pythons_extended_client(queue_url: &str, bucket: &str, body: &str, legacy: bool) {
+    let root = support::repo_root();
+    let mut command = std::process::Command::new(root.join("scripts/extended-client.sh"));
+    // The body on stdin: a large one is longer than an argument may be.
+    command.arg(root.join("tests/extended-client/send.py")).args([queue_url, bucket]);
+    if legacy {
+        command.arg("--legacy");
+    }
+    let mut child = command
+        .env("AWS_ENDPOINT_URL", support::endpoint())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the Extended Client");
+    std::io::Write::write_all(&mut child.stdin.take().expect("piped"), body.as_bytes()).expect("the body");
+    let output = child.wait_with_output().expect("the Extended Client ends");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Both pointers AWS's Python client sends (current, and legacy as Java's 1.x client does) are
+/// read whole and handled, each outcome line carries the handler's id, and each object is deleted
+/// once its message succeeded.
+async fn pythons_extended_client_is_read_in_both_modes(lambda: bool) {
+    let client = support::client().await;
+    let s3 = s3();
+    let (bucket, queue) = (unique_name("py-payloads").to_lowercase(), unique_name("py-large"));
+    let endpoint = support::endpoint();
+    let overrides = format!("PayloadBucketName={bucket}");
+    let template = template();
+    runner(&[
+        "up",
+        "--queue",
+        &queue,
+        "--endpoint-url",
+        &endpoint,
+        "--template",
+        &template,
+        "--parameter-overrides",
+        &overrides,
+    ]);
+    let url = format!("{endpoint}/000000000000/{queue}");
+    let (current, legacy) = (unique_name("py-current"), unique_name("py-legacy"));
+    let pad = "y".repeat(300 * 1024);
+    for (id, is_legacy) in [(&current, false), (&legacy, true)] {
+        let body = json!({ "id": id, "pad": pad, "pad_len": pad.len() }).to_string();
+        send_with_pythons_extended_client(&url, &bucket, &body, is_legacy);
+    }
+    assert_eq!(keys(&s3, &bucket).await.len(), 2, "both bodies are in S3");
+
+    let bootstrap = bootstrap_bin().display().to_string();
+    let mut args = vec!["--queue", url.as_str(), "--wait-time-seconds", "1", "--exit-when-idle", "2"];
+    if lambda {
+        args.extend(["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &overrides]);
+        args.extend(["--batching-window", "0"]);
+    } else {
+        args.push("--no-template");
+    }
+    let mut runner = RunningRunner::start_with_env(&args, &[("PAYLOAD_BUCKET", &bucket)]);
+    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<Value> =
+        runner.lines.lock().expect("lines").iter().filter(|l| l["outcome"].is_string()).cloned().collect();
+    for id in [&current, &legacy] {
+        let line =
+            lines.iter().find(|l| l["id"] == id.as_str()).unwrap_or_else(|| panic!("{id}: {lines:#?}"));
+        assert_eq!(line["outcome"], "ok", "{line}");
+    }
+    assert!(keys(&s3, &bucket).await.is_empty(), "each object deleted after its success");
+    assert_eq!(depth(&client, &url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pythons_extended_client_current_and_legacy_pointers_are_read_in_process() {
+    pythons_extended_client_is_read_in_both_modes(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pythons_extended_client_current_and_legacy_pointers_are_read_under_lambda() {
+    pythons_extended_client_is_read_in_both_modes(true).await;
 }

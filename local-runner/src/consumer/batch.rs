@@ -146,7 +146,7 @@ impl<E: BatchExecutor> RunShared<E> {
         for (record, outcome) in records.iter().zip(&report.outcomes) {
             let message_id = record.message_id.as_deref().unwrap_or_default();
             match outcome {
-                Outcome::Succeeded | Outcome::Duplicate | Outcome::Ignored => {
+                Outcome::Succeeded | Outcome::Duplicate | Outcome::Ignored(_) => {
                     self.stats.failures.succeeded(message_id, receive_count(record));
                     to_delete.push(record);
                 }

@@ -187,7 +187,7 @@ fn with_counts(mut execution: Execution, counts: Option<FunctionCounts>) -> Exec
             *outcome = Outcome::Duplicate;
             duplicate -= 1;
         } else if ignored > 0 {
-            *outcome = Outcome::Ignored;
+            *outcome = Outcome::Ignored("counted by the function's batch done line".into());
             ignored -= 1;
         } else {
             break;

@@ -117,6 +117,9 @@ impl<H: Handler> Lane<H> {
         let handled = caught(&*self.handler, record, context, self.cut_off).instrument(span);
         // Lines the handler logs meanwhile carry the message's correlation fields.
         let (result, id) = telemetry::in_message_scope(scope.clone(), handled).await;
+        let mark = &self.duplicates[index];
+        // A layer that learnt the producer's id only while handling (a body from S3) set it.
+        let id = id.or_else(|| mark.log_id().map(str::to_owned));
         // The outcome line carries message_id itself, so it is logged outside the span.
         let line = OutcomeLine {
             message_id,
@@ -126,7 +129,7 @@ impl<H: Handler> Lane<H> {
             trace_id: trace,
             request_id: self.request_id.as_deref(),
         };
-        let duplicate = self.duplicates[index].load(std::sync::atomic::Ordering::Relaxed);
+        let duplicate = mark.is_duplicate();
         logged(result, duplicate, &line)
     }
 }
@@ -199,7 +202,10 @@ fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) ->
             return Outcome::Succeeded;
         }
         Err(Error::Ignored(reason)) => {
-            let reason = &*clip(&reason, MAX_LOGGED_ERROR_CHARS);
+            let reason = match clip(&reason, MAX_LOGGED_ERROR_CHARS) {
+                std::borrow::Cow::Borrowed(_) => reason,
+                std::borrow::Cow::Owned(cut) => cut,
+            };
             tracing::info!(
                 message_id,
                 id,
@@ -208,9 +214,9 @@ fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) ->
                 trace_id,
                 request_id,
                 outcome = "ignored",
-                reason
+                reason = reason.as_str()
             );
-            return Outcome::Ignored;
+            return Outcome::Ignored(reason);
         }
         Err(error) => error,
     };

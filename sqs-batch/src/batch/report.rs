@@ -38,8 +38,9 @@ pub enum Outcome {
     /// [`crate::Context::mark_duplicate`]): a success, deleted like one, counted apart.
     Duplicate,
     /// A record that needs no work ([`Error::Ignored`], S3's test event): a success, deleted like
-    /// one, counted apart; the handler's work did not run.
-    Ignored,
+    /// one, counted apart; the handler's work did not run. The reason is the one its log line
+    /// gives (cut to a line's length).
+    Ignored(String),
     /// Handled and failed: reported as a batch item failure; SQS delivers it again.
     Failed(Error),
     /// Never handled: reported as a batch item failure, so SQS delivers it again.
@@ -53,7 +54,7 @@ impl Outcome {
     /// Whether the message was handled successfully and may be deleted.
     #[must_use]
     pub fn is_success(&self) -> bool {
-        matches!(self, Self::Succeeded | Self::Duplicate | Self::Ignored)
+        matches!(self, Self::Succeeded | Self::Duplicate | Self::Ignored(_))
     }
 
     /// The `outcome` field of the per-message log line.
@@ -62,7 +63,7 @@ impl Outcome {
         match self {
             Self::Succeeded => "ok",
             Self::Duplicate => "duplicate",
-            Self::Ignored => "ignored",
+            Self::Ignored(_) => "ignored",
             Self::Failed(_) => "failed",
             Self::NotStarted(_) => "skipped",
             Self::Abandoned => "abandoned",
@@ -157,7 +158,7 @@ impl BatchReport {
             match outcome {
                 Outcome::Succeeded => counts.succeeded += 1,
                 Outcome::Duplicate => counts.duplicate += 1,
-                Outcome::Ignored => counts.ignored += 1,
+                Outcome::Ignored(_) => counts.ignored += 1,
                 Outcome::Failed(_) => counts.failed += 1,
                 Outcome::NotStarted(_) => counts.not_started += 1,
                 Outcome::Abandoned => counts.abandoned += 1,
