@@ -34,6 +34,24 @@ fn template() -> String {
     support::template_path("large-payloads").display().to_string()
 }
 
+/// Drains `url` until idle, the payload bucket `bucket`: in process, or under `--lambda` with the
+/// template's bucket parameter. Returns the outcome lines.
+async fn drain_with_bucket(url: &str, bucket: &str, lambda: bool) -> Vec<Value> {
+    let (bootstrap, template) = (bootstrap_bin().display().to_string(), template());
+    let overrides = format!("PayloadBucketName={bucket}");
+    let mut args = vec!["--queue", url, "--wait-time-seconds", "1", "--exit-when-idle", "2"];
+    if lambda {
+        args.extend(["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &overrides]);
+        args.extend(["--batching-window", "0"]);
+    } else {
+        args.push("--no-template");
+    }
+    let mut runner = RunningRunner::start_with_env(&args, &[("PAYLOAD_BUCKET", bucket)]);
+    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    runner.lines.lock().expect("lines").iter().filter(|l| l["outcome"].is_string()).cloned().collect()
+}
+
 /// `local-runner <args>`, which must succeed; its stdout.
 fn runner(args: &[&str]) -> String {
     let output =
@@ -92,20 +110,7 @@ async fn a_large_body_arrives_whole(lambda: bool) {
     assert!(sent.contains(&format!("sent 3 messages to {url} (2 kept in S3 bucket {bucket})")), "{sent}");
     assert_eq!(keys(&s3, &bucket).await.len(), 2, "one object per large body");
 
-    let bootstrap = bootstrap_bin().display().to_string();
-    let mut args = vec!["--queue", url.as_str(), "--wait-time-seconds", "1", "--exit-when-idle", "2"];
-    if lambda {
-        args.extend(["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &overrides]);
-        args.extend(["--batching-window", "0"]);
-    } else {
-        args.push("--no-template");
-    }
-    let mut runner = RunningRunner::start_with_env(&args, &[("PAYLOAD_BUCKET", &bucket)]);
-    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
-    assert_eq!(code, Some(0), "{stderr}");
-
-    let lines: Vec<Value> =
-        runner.lines.lock().expect("lines").iter().filter(|l| l["outcome"].is_string()).cloned().collect();
+    let lines = drain_with_bucket(&url, &bucket, lambda).await;
     let ok_lines = lines.iter().filter(|l| l["outcome"] == "ok").count();
     assert_eq!(ok_lines, 2, "the large body and the small one: {lines:#?}");
     // A body read from S3 is logged with the handler's id, as any other.
@@ -199,19 +204,7 @@ async fn pythons_extended_client_is_read_in_both_modes(lambda: bool) {
     }
     assert_eq!(keys(&s3, &bucket).await.len(), 2, "both bodies are in S3");
 
-    let bootstrap = bootstrap_bin().display().to_string();
-    let mut args = vec!["--queue", url.as_str(), "--wait-time-seconds", "1", "--exit-when-idle", "2"];
-    if lambda {
-        args.extend(["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &overrides]);
-        args.extend(["--batching-window", "0"]);
-    } else {
-        args.push("--no-template");
-    }
-    let mut runner = RunningRunner::start_with_env(&args, &[("PAYLOAD_BUCKET", &bucket)]);
-    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    let lines: Vec<Value> =
-        runner.lines.lock().expect("lines").iter().filter(|l| l["outcome"].is_string()).cloned().collect();
+    let lines = drain_with_bucket(&url, &bucket, lambda).await;
     for id in [&current, &legacy] {
         let line =
             lines.iter().find(|l| l["id"] == id.as_str()).unwrap_or_else(|| panic!("{id}: {lines:#?}"));

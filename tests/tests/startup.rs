@@ -46,67 +46,58 @@ fn assert_one_line_naming(stderr: &str, what: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-async fn a_missing_table_stops_the_run_before_any_receive(lambda: bool) {
+/// What a run depends on, missing: the table or the bucket.
+#[derive(Clone, Copy)]
+enum Missing {
+    Table,
+    Bucket,
+}
+
+async fn a_missing_resource_stops_the_run_before_any_receive(missing: Missing, lambda: bool) {
     let client = support::client().await;
-    let queue = queue_pair(&client, "startup-table", false, 30, 2).await;
+    let queue = queue_pair(&client, "startup", false, 30, 2).await;
     send(&client, &queue.url, &[serde_json::json!({ "id": "never-received" }).to_string()], None).await;
-    let missing = unique_name("no-such-table");
+    let name = unique_name("no-such-resource").to_lowercase();
     let endpoint = dynamo::endpoint();
+    let (template, parameter, variable) = match missing {
+        Missing::Table => ("idempotent", "IdempotencyTableName", "IDEMPOTENCY_TABLE"),
+        Missing::Bucket => ("large-payloads", "PayloadBucketName", "PAYLOAD_BUCKET"),
+    };
     let bootstrap = bootstrap_bin().display().to_string();
-    let template = template_path("idempotent").display().to_string();
-    let overrides = format!("IdempotencyTableName={missing}");
+    let template = template_path(template).display().to_string();
+    let overrides = format!("{parameter}={name}");
+    let mut env = dynamo::env(&name, &endpoint).to_vec();
+    env.retain(|(key, _)| *key != "IDEMPOTENCY_TABLE");
     let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "2"];
     if lambda {
         args.extend(["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &overrides]);
     } else {
-        args.extend(["--no-template"]);
+        args.push("--no-template");
+        env.push((variable, &name));
     }
-    let (code, stderr, handled) = refused(&args, &dynamo::env(&missing, &endpoint)).await;
+    let (code, stderr, handled) = refused(&args, &env).await;
     assert_eq!(code, Some(1), "{stderr}");
-    assert_one_line_naming(&stderr, &missing);
+    assert_one_line_naming(&stderr, &name);
     assert_eq!(handled, 0);
     untouched(&client, &queue.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_idempotency_table_stops_the_run_in_process_before_any_receive() {
-    a_missing_table_stops_the_run_before_any_receive(false).await;
+    a_missing_resource_stops_the_run_before_any_receive(Missing::Table, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_idempotency_table_fails_the_bootstraps_init_under_lambda_before_any_receive() {
-    a_missing_table_stops_the_run_before_any_receive(true).await;
-}
-
-async fn a_missing_bucket_stops_the_run_before_any_receive(lambda: bool) {
-    let client = support::client().await;
-    let queue = queue_pair(&client, "startup-bucket", false, 30, 2).await;
-    send(&client, &queue.url, &[serde_json::json!({ "id": "never-received" }).to_string()], None).await;
-    let missing = unique_name("no-such-bucket").to_lowercase();
-    let bootstrap = bootstrap_bin().display().to_string();
-    let template = template_path("large-payloads").display().to_string();
-    let overrides = format!("PayloadBucketName={missing}");
-    let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "2"];
-    let env: Vec<(&str, &str)> = if lambda {
-        args.extend(["--lambda", &bootstrap, "--template", &template, "--parameter-overrides", &overrides]);
-        Vec::new()
-    } else {
-        args.extend(["--no-template"]);
-        vec![("PAYLOAD_BUCKET", &missing)]
-    };
-    let (code, stderr, handled) = refused(&args, &env).await;
-    assert_eq!(code, Some(1), "{stderr}");
-    assert_one_line_naming(&stderr, &missing);
-    assert_eq!(handled, 0);
-    untouched(&client, &queue.url).await;
+    a_missing_resource_stops_the_run_before_any_receive(Missing::Table, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_payload_bucket_stops_the_run_in_process_before_any_receive() {
-    a_missing_bucket_stops_the_run_before_any_receive(false).await;
+    a_missing_resource_stops_the_run_before_any_receive(Missing::Bucket, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_payload_bucket_fails_the_bootstraps_init_under_lambda_before_any_receive() {
-    a_missing_bucket_stops_the_run_before_any_receive(true).await;
+    a_missing_resource_stops_the_run_before_any_receive(Missing::Bucket, true).await;
 }
