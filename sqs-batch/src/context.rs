@@ -201,6 +201,7 @@ impl Context {
     /// The producer's id of this message, for its outcome line, when a layer learns it only
     /// while handling (the large-payload layer parses the body it fetched from S3). The first
     /// one set is kept, cut to a line's length.
+    #[cfg(feature = "s3")]
     pub(crate) fn set_log_id(&self, id: &str) {
         let id = crate::telemetry::clip(id, crate::telemetry::MAX_LOGGED_ID_CHARS).into_owned();
         let _ = self.duplicates[self.index].log_id.set(id);
