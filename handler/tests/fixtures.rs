@@ -48,6 +48,7 @@ async fn a_valid_message_succeeds_and_a_bad_body_fails_alone_naming_its_field() 
     .await;
     assert_eq!(report.labels(), ["ok", "failed", "failed", "ok"]);
     assert_eq!(report.failed_ids(), ["m1", "m2"]);
+    assert_eq!(report.metric("OrdersStored"), Some(2.0), "counted for the two that succeeded");
     let errors = report.errors();
     assert!(
         errors[1].as_deref().is_some_and(|e| e.contains("`id`") && e.contains("must not be empty")),

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::metrics::{Metric, Unit};
+
 /// The context of one message: its SQS metadata, the invocation's deadline, and a signal to wrap
 /// up. It travels beside the typed message, as `lambda_runtime`'s context travels beside the
 /// payload, and is the same under Lambda and under `local-runner`.
@@ -31,6 +33,8 @@ pub(crate) struct Mark {
     duplicate: AtomicBool,
     /// The producer's id, when only the handling could tell it (a body fetched from S3).
     log_id: std::sync::OnceLock<String>,
+    /// What the handler recorded ([`Context::record_metric`]), counted once the outcome is known.
+    metrics: std::sync::Mutex<Vec<Metric>>,
 }
 
 impl Mark {
@@ -40,6 +44,11 @@ impl Mark {
 
     pub(crate) fn log_id(&self) -> Option<&str> {
         self.log_id.get().map(String::as_str)
+    }
+
+    /// The metrics recorded for this record, taken out: those the outcome keeps are added up.
+    pub(crate) fn take_metrics(&self) -> Vec<Metric> {
+        std::mem::take(&mut *self.metrics.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -196,6 +205,28 @@ impl Context {
     #[must_use]
     pub fn is_duplicate(&self) -> bool {
         self.duplicates[self.index].is_duplicate()
+    }
+
+    /// Records `value` of the metric `name` (`OrdersStored`, `Count`, `1.0`), as Powertools'
+    /// `add_metric` does: counted if this message succeeds, in the invocation's EMF document in
+    /// Lambda and in `local-runner`'s summary and Prometheus endpoint ([`crate::metrics`]).
+    pub fn add_metric(&self, name: impl Into<String>, unit: Unit, value: f64) {
+        self.record_metric(Metric::new(name, unit, value));
+    }
+
+    /// Records `metric`, with its dimensions, and kept on failure when it says so
+    /// ([`Metric::even_if_failed`]). A metric CloudWatch would refuse (a name of the framework's
+    /// own, a value that is not finite) is dropped with a warning naming why.
+    pub fn record_metric(&self, metric: Metric) {
+        if let Some(problem) = metric.problem() {
+            tracing::warn!(%problem, "metric dropped");
+            return;
+        }
+        self.duplicates[self.index]
+            .metrics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(metric);
     }
 
     /// The producer's id of this message, for its outcome line, when a layer learns it only

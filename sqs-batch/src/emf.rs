@@ -15,6 +15,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use serde_json::{Map, Value, json};
 
 use crate::batch::Counts;
+use crate::metrics::Metrics;
 
 /// The namespace variable, as Powertools names it.
 pub const NAMESPACE_VAR: &str = "POWERTOOLS_METRICS_NAMESPACE";
@@ -44,6 +45,11 @@ pub mod names {
     pub const DURATION: &str = "BatchDuration";
     /// Age of the batch's oldest message when the batch ended, from its `SentTimestamp`.
     pub const OLDEST_AGE: &str = "OldestMessageAge";
+    /// 1 in the first invocation of an execution environment, as Powertools counts cold starts.
+    pub const COLD_START: &str = "ColdStart";
+    /// Every name above: a handler's own metric takes none of them.
+    pub const ALL: [&str; 9] =
+        [BATCH_SIZE, SUCCEEDED, DUPLICATE, IGNORED, FAILED, NOT_STARTED, DURATION, OLDEST_AGE, COLD_START];
 }
 
 /// Where the metrics go: the namespace and the `service` dimension.
@@ -69,51 +75,103 @@ impl Emf {
         })
     }
 
-    /// The EMF line of one invocation: its counts, how long it took, and its oldest message's age.
+    /// The EMF document of one invocation: its counts, how long it took, its oldest message's
+    /// age, `ColdStart` in an environment's first invocation, and what the handler recorded
+    /// ([`crate::metrics`]). One line, unless the handler's metrics disagree on a dimension's
+    /// value: those that do not fit the first document go in one more each.
     #[must_use]
-    pub fn line(&self, records: &[SqsMessage], counts: Counts, took: Duration, request_id: &str) -> String {
+    pub fn lines(&self, invocation: &Invocation<'_>) -> Vec<String> {
         let now = SystemTime::now();
-        let oldest = records
+        let oldest = invocation
+            .records
             .iter()
             .filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<u64>().ok())
             .min()
             .and_then(|sent| now.duration_since(UNIX_EPOCH + Duration::from_millis(sent)).ok());
+        let counts = invocation.counts;
         let mut values: Vec<(&str, &str, f64)> = vec![
-            (names::BATCH_SIZE, "Count", records.len() as f64),
+            (names::BATCH_SIZE, "Count", invocation.records.len() as f64),
             (names::SUCCEEDED, "Count", counts.succeeded as f64),
             (names::DUPLICATE, "Count", counts.duplicate as f64),
             (names::IGNORED, "Count", counts.ignored as f64),
             (names::FAILED, "Count", counts.failed as f64),
             (names::NOT_STARTED, "Count", counts.not_started as f64),
-            (names::DURATION, "Milliseconds", took.as_secs_f64() * 1000.0),
+            (names::DURATION, "Milliseconds", invocation.took.as_secs_f64() * 1000.0),
         ];
         if let Some(age) = oldest {
             values.push((names::OLDEST_AGE, "Milliseconds", age.as_secs_f64() * 1000.0));
         }
-        let definitions: Vec<Value> =
-            values.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})).collect();
+        if invocation.cold_start {
+            values.push((names::COLD_START, "Count", 1.0));
+        }
         let timestamp =
             now.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let mut line = Map::new();
-        line.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": timestamp,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [["service"]],
-                    "Metrics": definitions,
-                }],
-            }),
-        );
-        line.insert("service".into(), Value::String(self.service.clone()));
-        for (name, _, value) in values {
-            line.insert(name.into(), json!(value));
+        let own: Vec<Value> =
+            values.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})).collect();
+        let mut documents = invocation.metrics.documents();
+        if documents.is_empty() {
+            documents.push(Vec::new());
         }
-        // A property, not a dimension: it finds the invocation's log lines, at no metric cost.
-        line.insert("function_request_id".into(), Value::String(request_id.to_owned()));
-        Value::Object(line).to_string()
+        let mut lines = Vec::with_capacity(documents.len());
+        for (index, members) in documents.into_iter().enumerate() {
+            let mut line = Map::new();
+            let mut directives = Vec::new();
+            if index == 0 {
+                directives.push(self.directive(&["service"], own.clone()));
+                for (name, _, value) in &values {
+                    line.insert((*name).into(), json!(value));
+                }
+            }
+            // One directive per set of dimension names, the user's metrics of that set in it.
+            let mut by_dimensions: std::collections::BTreeMap<Vec<&str>, Vec<Value>> = Default::default();
+            for (key, series) in members {
+                let mut dimensions = vec!["service"];
+                dimensions.extend(key.dimensions.iter().map(|(name, _)| name.as_str()));
+                by_dimensions
+                    .entry(dimensions)
+                    .or_default()
+                    .push(json!({"Name": key.name, "Unit": series.unit.as_str()}));
+                for (name, value) in &key.dimensions {
+                    line.insert(name.clone(), Value::String(value.clone()));
+                }
+                let value = match series.values.as_slice() {
+                    [one] => json!(one),
+                    many => json!(many),
+                };
+                line.insert(key.name.clone(), value);
+            }
+            for (dimensions, metrics) in by_dimensions {
+                directives.push(self.directive(&dimensions, metrics));
+            }
+            line.insert("_aws".into(), json!({"Timestamp": timestamp, "CloudWatchMetrics": directives}));
+            line.insert("service".into(), Value::String(self.service.clone()));
+            // A property, not a dimension: it finds the invocation's log lines, at no metric cost.
+            line.insert("function_request_id".into(), Value::String(invocation.request_id.to_owned()));
+            lines.push(Value::Object(line).to_string());
+        }
+        lines
     }
+
+    fn directive(&self, dimensions: &[&str], metrics: Vec<Value>) -> Value {
+        json!({"Namespace": self.namespace, "Dimensions": [dimensions], "Metrics": metrics})
+    }
+}
+
+/// What one invocation's metrics are made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// The batch.
+    pub records: &'a [SqsMessage],
+    /// How its messages ended.
+    pub counts: Counts,
+    /// How long it took.
+    pub took: Duration,
+    /// Lambda's request id.
+    pub request_id: &'a str,
+    /// Whether it is the first of its execution environment.
+    pub cold_start: bool,
+    /// What the handler recorded for the messages that count ([`crate::metrics`]).
+    pub metrics: &'a Metrics,
 }
 
 #[cfg(test)]
@@ -146,9 +204,12 @@ pub(crate) mod tests {
             }
             for metric in directive["Metrics"].as_array().expect("Metrics") {
                 let name = metric["Name"].as_str().expect("a Name");
-                assert!(value[name].is_number(), "metric {name} is a number member");
+                let values =
+                    value[name].as_array().map_or_else(|| vec![&value[name]], |v| v.iter().collect());
+                assert!((1..=100).contains(&values.len()), "metric {name}: 1 to 100 values");
+                assert!(values.iter().all(|v| v.is_number()), "metric {name} is a number member");
                 let unit = metric["Unit"].as_str().unwrap_or("None");
-                assert!(["Count", "Milliseconds", "Seconds", "None", "Bytes"].contains(&unit), "{unit}");
+                assert!(crate::metrics::Unit::from_name(unit).is_some(), "{unit}");
             }
         }
         value
@@ -162,7 +223,19 @@ pub(crate) mod tests {
             [record("{}").attribute("SentTimestamp", sent.to_string()).build(), record("{}").build()];
         let counts =
             Counts { succeeded: 1, duplicate: 1, ignored: 1, failed: 1, not_started: 0, abandoned: 0 };
-        let value = assert_emf(&emf.line(&records, counts, Duration::from_millis(12), "req-1"));
+        let metrics = Metrics::default();
+        let invocation = Invocation {
+            records: &records,
+            counts,
+            took: Duration::from_millis(12),
+            request_id: "req-1",
+            cold_start: false,
+            metrics: &metrics,
+        };
+        let lines = emf.lines(&invocation);
+        assert_eq!(lines.len(), 1);
+        let value = assert_emf(&lines[0]);
+        assert!(value.get("ColdStart").is_none(), "a warm invocation has no ColdStart");
         assert_eq!(value["_aws"]["CloudWatchMetrics"][0]["Namespace"], "orders");
         assert_eq!(
             (value["service"].as_str(), value["function_request_id"].as_str()),
@@ -178,6 +251,44 @@ pub(crate) mod tests {
             (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
         );
         assert!(value["OldestMessageAge"].as_f64().is_some_and(|age| (5_000.0..60_000.0).contains(&age)));
+    }
+
+    #[test]
+    fn a_handlers_metrics_join_the_invocations_one_document_with_their_dimensions() {
+        use crate::metrics::{Metric, Unit};
+        let emf = Emf { namespace: "shop".into(), service: "orders".into() };
+        let mut metrics = Metrics::default();
+        for _ in 0..3 {
+            metrics.add(&Metric::new("OrdersStored", Unit::Count, 1.0));
+        }
+        metrics.add(&Metric::new("OrderValue", Unit::None, 9.5).dimension("currency", "EUR"));
+        let records = [record("{}").build()];
+        let invocation = Invocation {
+            records: &records,
+            counts: Counts { succeeded: 1, ..Counts::default() },
+            took: Duration::from_millis(3),
+            request_id: "req-2",
+            cold_start: true,
+            metrics: &metrics,
+        };
+        let lines = emf.lines(&invocation);
+        assert_eq!(lines.len(), 1, "one document per invocation: {lines:?}");
+        let value = assert_emf(&lines[0]);
+        assert_eq!(value["OrdersStored"], json!([1.0, 1.0, 1.0]));
+        assert_eq!((value["OrderValue"].as_f64(), value["currency"].as_str()), (Some(9.5), Some("EUR")));
+        assert_eq!(value["ColdStart"].as_f64(), Some(1.0));
+        let directives = value["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        let dimensions: Vec<&Value> = directives.iter().map(|d| &d["Dimensions"][0]).collect();
+        assert_eq!(dimensions, [&json!(["service"]), &json!(["service"]), &json!(["service", "currency"])]);
+        assert!(directives.iter().all(|d| d["Namespace"] == "shop"));
+
+        let mut more = metrics.clone();
+        more.add(&Metric::new("OrderValue", Unit::None, 3.0).dimension("currency", "USD"));
+        let invocation = Invocation { metrics: &more, ..invocation };
+        let lines = emf.lines(&invocation);
+        assert_eq!(lines.len(), 2, "a dimension with two values needs a second document");
+        let second = assert_emf(&lines[1]);
+        assert!(second.get("BatchSize").is_none(), "the invocation's own counts are in the first only");
     }
 
     #[test]

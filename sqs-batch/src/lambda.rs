@@ -15,6 +15,7 @@ use crate::batch::{Run, process_batch};
 use crate::emf::Emf;
 use crate::requeue::{Requeued, Requeuer};
 use crate::telemetry;
+use crate::telemetry::function;
 use crate::{BatchError, BoxError, Handler, Options};
 
 /// Handles one Lambda invocation from an SQS event source mapping.
@@ -55,6 +56,7 @@ async fn invoke<H: Handler>(
         run = run.deadline(UNIX_EPOCH + Duration::from_millis(context.deadline));
     }
     let started = Instant::now();
+    let sampled = function::invocation_started();
     let report = process_batch(handler, &records, &run).await;
     let counts = report.counts();
     let requeued = match requeuer {
@@ -62,6 +64,23 @@ async fn invoke<H: Handler>(
         Some(requeuer) => requeuer.apply(&records, &report, options, time_left(run.deadline)).await,
         None => Requeued::default(),
     };
+    if let Some(emf) = emf {
+        // Its own lines on stdout, where CloudWatch Logs finds them; nowhere to report a failed
+        // write. Before the `batch done` line, so a reader of the log (`local-runner --lambda`)
+        // has the invocation's metrics once it has that line.
+        let invocation = crate::emf::Invocation {
+            records: &records,
+            counts,
+            took: started.elapsed(),
+            request_id: &context.request_id,
+            cold_start: telemetry::function::cold_start(),
+            metrics: &report.metrics,
+        };
+        let mut out = std::io::stdout().lock();
+        for line in emf.lines(&invocation) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
     tracing::info!(
         request_id = %context.request_id,
         records = records.len(),
@@ -74,11 +93,7 @@ async fn invoke<H: Handler>(
         requeue_failed = requeued.failed,
         "batch done"
     );
-    if let Some(emf) = emf {
-        // Its own line on stdout, where CloudWatch Logs finds it; nowhere to report a failed write.
-        let line = emf.line(&records, counts, started.elapsed(), &context.request_id);
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
-    }
+    function::invocation_ended(sampled);
     #[cfg(feature = "opentelemetry")]
     {
         // Before Lambda may freeze the environment: the spans of this invocation go out now.
@@ -146,8 +161,11 @@ pub fn service_with<H: Handler>(
 /// process.
 ///
 /// As the process's entry point it reads Lambda's environment: the advanced logging controls
-/// (`AWS_LAMBDA_LOG_FORMAT`: `JSON`, the default here, or `Text`; `AWS_LAMBDA_LOG_LEVEL`, else
-/// `RUST_LOG`, for the filter), Powertools' metrics variables (one Embedded Metric Format line per
+/// (`AWS_LAMBDA_LOG_FORMAT`: `JSON`, the default here, or `Text`; the level from
+/// `AWS_LAMBDA_LOG_LEVEL`, else `POWERTOOLS_LOG_LEVEL`, else `RUST_LOG`), Powertools' debug
+/// sampling (`POWERTOOLS_LOGGER_SAMPLE_RATE`, [`telemetry::function`]) and the function's fields
+/// on every JSON line (`cold_start`, `function_name`, `function_memory_size`,
+/// `function_version`), Powertools' metrics variables (one Embedded Metric Format line per
 /// invocation, [`Emf`]) and the [`Options`] variables (`HANDLER_CONCURRENCY`,
 /// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`, `FIFO_ON_FAILURE`, the `RETRY_BACKOFF_*`
 /// back-off, applied as [`service`] says). Every line logged while a message is
@@ -171,19 +189,37 @@ where
     Fut: Future<Output = Result<H, BoxError>>,
     H: Handler,
 {
-    // Lambda's advanced logging controls: the function's log format and application log level.
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|level| telemetry::lambda_log_level(&level));
-    let filter = level.or_else(|| std::env::var("RUST_LOG").ok());
-    let format = telemetry::lambda_log_format(std::env::var("AWS_LAMBDA_LOG_FORMAT").ok().as_deref());
+    // The log level, first found: Lambda's advanced logging controls (`AWS_LAMBDA_LOG_LEVEL`),
+    // Powertools' `POWERTOOLS_LOG_LEVEL`, then `RUST_LOG` (a whole filter directive).
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    let powertools = var(function::LOG_LEVEL_VAR).map(|level| function::powertools_level(&level));
+    let function = function::Function::from_vars(var);
+    let format = telemetry::lambda_log_format(var("AWS_LAMBDA_LOG_FORMAT").as_deref());
+    if let Ok(function) = &function {
+        function::install(function.clone());
+    }
+    let filter = match var("AWS_LAMBDA_LOG_LEVEL") {
+        Some(level) => Some(telemetry::lambda_log_level(&level)),
+        None => {
+            powertools.as_ref().and_then(|level| level.as_ref().ok().cloned()).or_else(|| var("RUST_LOG"))
+        }
+    };
     telemetry::init(format, filter.as_deref());
     telemetry::log_panics();
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let emf = Emf::from_vars(|name| std::env::var(name).ok(), &function_name);
-    let options = match Options::from_vars(|name| std::env::var(name).ok()) {
+    let logging = match (function, powertools) {
+        (Err(error), _) | (_, Some(Err(error))) => Err(error),
+        _ => Ok(()),
+    };
+    let options = logging.and_then(|()| {
+        Options::from_vars(|name| std::env::var(name).ok()).map_err(|error| error.to_string())
+    });
+    let options = match options {
         Ok(options) => options,
         Err(error) => {
             tracing::error!(%error, "cannot start");
-            report_init_error("Runtime.InvalidOptions", &error.to_string()).await;
+            report_init_error("Runtime.InvalidOptions", &error).await;
             return Err(error.into());
         }
     };

@@ -44,6 +44,7 @@ pub mod lambda;
 #[cfg(feature = "s3")]
 pub mod large_payload;
 pub mod layer;
+pub mod metrics;
 mod options;
 #[cfg(feature = "opentelemetry")]
 pub mod otel;

@@ -256,7 +256,7 @@ mod tests {
     }
 
     fn report(outcomes: Vec<Outcome>) -> BatchReport {
-        BatchReport { outcomes }
+        BatchReport::new(outcomes)
     }
 
     #[test]

@@ -248,6 +248,21 @@ impl Report {
         }
     }
 
+    /// The sum of what the handler recorded as the metric `name` ([`crate::Context::add_metric`])
+    /// for the messages that count: those that succeeded, and what failed ones kept
+    /// ([`crate::metrics::Metric::even_if_failed`]). `None` when nothing was.
+    #[must_use]
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.report.metrics.sum(name)
+    }
+
+    /// Every metric recorded, with its dimensions and values, as the invocation's EMF document
+    /// gets them.
+    #[must_use]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.report.metrics
+    }
+
     /// The records as they were run (with the ids given to those that had none).
     #[must_use]
     pub fn records(&self) -> &[SqsMessage] {

@@ -150,10 +150,13 @@ async fn metrics_are_served_while_running_and_agree_with_the_summary() {
     assert_eq!(metric(&text, "local_runner_messages_in_flight"), Some(0.0));
     assert!(metric(&text, "local_runner_batch_duration_seconds_count") >= Some(1.0), "{text}");
     assert!(text.ends_with("# EOF\n"), "OpenMetrics text");
+    // The handler's own metric, by its name in snake case: the successes only.
+    assert_eq!(metric(&text, "local_runner_orders_stored_total"), Some(30.0), "{text}");
 
     stop.cancel();
     let summary = run.await.unwrap().unwrap();
     assert_eq!(summary.deleted, 30);
+    assert_eq!(summary.metrics.sum("OrdersStored"), Some(30.0));
     assert_eq!(Some(summary.failed as f64), metric(&text, "local_runner_messages_failed_total"));
     assert!(support::http_get(addr, "/metrics").await.is_none(), "the server stops with the run");
 }

@@ -44,6 +44,16 @@ struct Rie {
 impl Rie {
     /// The bootstrap under the RIE with `env` added to the function's environment.
     fn start(bootstrap: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_to(bootstrap, env, Stdio::null())
+    }
+
+    /// [`Rie::start`], the emulator's output (the function's lines among it) written to `log`.
+    fn start_logged(bootstrap: &Path, env: &[(&str, &str)], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("create the RIE's log");
+        Self::start_to(bootstrap, env, Stdio::from(file))
+    }
+
+    fn start_to(bootstrap: &Path, env: &[(&str, &str)], stdout: Stdio) -> Self {
         let port = free_port();
         let child = Command::new(rie_path())
             .envs(env.iter().copied())
@@ -54,7 +64,7 @@ impl Rie {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .expect("start the RIE");
@@ -275,6 +285,139 @@ async fn a_missing_idempotency_table_fails_the_bootstraps_init_under_aws_rie() {
     assert_eq!(error["errorType"], "Runtime.HandlerBuildFailed", "{body}");
     let message = error["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains(&missing) && message.contains("does not exist"), "{body}");
+}
+
+/// An SQS event of records with these ids and bodies, from a standard queue.
+fn sqs_event(records: &[(&str, &str)]) -> String {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| {
+            serde_json::json!({
+                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:orders", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records }).to_string()
+}
+
+/// The JSON lines the RIE's log holds once `done` says they are all there.
+async fn rie_lines(log: &Path, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    support::eventually(Duration::from_secs(20), "the function's lines in the RIE's log", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let ready = done(&lines).then_some(lines);
+        async move { ready }
+    })
+    .await
+}
+
+/// Powertools' variables, and what the runtime adds to every line, under AWS's own emulator: the
+/// handler's metric in one EMF document per invocation (namespace, service, a dimension of its
+/// own, `ColdStart` in the first only); the function's fields on every log line; debug lines in a
+/// sampled invocation; and `AWS_LAMBDA_LOG_LEVEL` over `POWERTOOLS_LOG_LEVEL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_aws_rie_metrics_are_one_emf_document_per_invocation_and_sampled_invocations_log_debug() {
+    let dir = std::env::temp_dir().join(support::unique_name("rie-logs"));
+    std::fs::create_dir_all(&dir).expect("a directory for the RIE's logs");
+    let log = dir.join("sampled.log");
+    let env = [
+        ("POWERTOOLS_LOGGER_SAMPLE_RATE", "1"),
+        ("POWERTOOLS_LOG_LEVEL", "INFO"),
+        ("POWERTOOLS_METRICS_NAMESPACE", "shop"),
+        ("POWERTOOLS_SERVICE_NAME", "orders"),
+        ("RETRY_BACKOFF_SECS", "0"),
+    ];
+    let rie = Rie::start_logged(&bootstrap_bin(), &env, &log);
+    let ok = |id: &str| format!(r#"{{"id":"{id}"}}"#);
+    let bad = r#"{"id":"r-1","fail":"permanent"}"#;
+    for invocation in 0..2 {
+        let a = format!("a{invocation}");
+        let b = format!("b{invocation}");
+        let event = sqs_event(&[(&a, &ok(&a)), (&b, &ok(&b)), (&format!("r{invocation}"), bad)]);
+        let answer = rie.invoke(&event).await;
+        assert_eq!(answer["batchItemFailures"].as_array().map(Vec::len), Some(1), "{answer}");
+    }
+    let lines = rie_lines(&log, |lines| lines.iter().filter(|l| l.get("_aws").is_some()).count() >= 2).await;
+    let documents: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(documents.len(), 2, "one EMF document per invocation");
+    for (index, document) in documents.iter().enumerate() {
+        let directives = document["_aws"]["CloudWatchMetrics"].as_array().expect("directives");
+        assert!(directives.iter().all(|d| d["Namespace"] == "shop"), "{document}");
+        assert_eq!(document["service"], "orders");
+        let stored: f64 = document["OrdersStored"]
+            .as_array()
+            .expect("a value a message")
+            .iter()
+            .filter_map(Value::as_f64)
+            .sum();
+        assert_eq!(stored, 2.0, "the two that succeeded, not the one that failed: {document}");
+        assert_eq!(
+            (document["OrdersRejected"].as_f64(), document["kind"].as_str()),
+            (Some(1.0), Some("permanent"))
+        );
+        let rejected =
+            directives.iter().find(|d| d["Metrics"][0]["Name"] == "OrdersRejected").expect("its directive");
+        assert_eq!(rejected["Dimensions"], serde_json::json!([["service", "kind"]]));
+        assert_eq!(document["ColdStart"].as_f64(), (index == 0).then_some(1.0), "{document}");
+    }
+    let logged: Vec<&Value> = lines.iter().filter(|l| l.get("level").is_some()).collect();
+    assert!(logged.iter().any(|l| l["message"] == "handling"), "sampled: debug lines at INFO");
+    for line in &logged {
+        assert_eq!(
+            (
+                line["function_name"].as_str(),
+                line["function_memory_size"].as_u64(),
+                line["function_version"].as_str()
+            ),
+            (Some("HandlerFunction"), Some(128), Some("$LATEST")),
+            "{line}"
+        );
+        assert_eq!(line["sampling_rate"].as_f64(), Some(1.0), "{line}");
+    }
+    let cold: Vec<bool> = logged
+        .iter()
+        .filter(|l| l["message"] == "batch done")
+        .map(|l| l["cold_start"].as_bool().expect("a cold_start flag"))
+        .collect();
+    assert_eq!(cold, [true, false]);
+    drop(rie);
+
+    // Powertools' level works alone; Lambda's advanced logging controls win over it.
+    for (aws_level, debug_logged) in [(None, true), (Some("INFO"), false)] {
+        let log = dir.join(format!("levels-{debug_logged}.log"));
+        let mut env = vec![("POWERTOOLS_LOG_LEVEL", "DEBUG"), ("RETRY_BACKOFF_SECS", "0")];
+        env.extend(aws_level.map(|level| ("AWS_LAMBDA_LOG_LEVEL", level)));
+        let rie = Rie::start_logged(&bootstrap_bin(), &env, &log);
+        rie.invoke(&sqs_event(&[("m", &ok("m"))])).await;
+        let lines = rie_lines(&log, |lines| lines.iter().any(|l| l["message"] == "batch done")).await;
+        assert_eq!(
+            lines.iter().any(|l| l["message"] == "handling"),
+            debug_logged,
+            "AWS_LAMBDA_LOG_LEVEL={aws_level:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A debug sampling rate that cannot be read fails the init in one line naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_sampling_rate_fails_the_bootstraps_init_under_aws_rie() {
+    let rie = Rie::start(&bootstrap_bin(), &[("POWERTOOLS_LOGGER_SAMPLE_RATE", "often")]);
+    let (status, body) = rie.invoke_raw(r#"{"Records":[]}"#).await;
+    assert_eq!(status, 502, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("an error object: {body}"));
+    assert_eq!(error["errorType"], "Runtime.InvalidOptions", "{body}");
+    assert!(
+        error["errorMessage"].as_str().is_some_and(|m| m.starts_with("POWERTOOLS_LOGGER_SAMPLE_RATE=often")),
+        "{body}"
+    );
 }
 
 mod timing {

@@ -89,6 +89,24 @@ async fn trace_ids_and_correlation_fields_reach_the_lines_in_process() {
     let queue = traced_queue().await;
     let lines = drained(&queue, &["--no-template"]).await;
     assert_correlated(&lines, false);
+    assert_handler_metrics(&lines);
+}
+
+/// The summary line's handler metrics: `OrdersStored` for the two that succeeded, and the
+/// permanent failure's `OrdersRejected`, which it keeps on failure (once a delivery), with its
+/// dimension.
+fn assert_handler_metrics(lines: &[Value]) {
+    let summary = line(lines, |l| l["message"] == "summary");
+    let metrics: Value =
+        serde_json::from_str(summary["metrics"].as_str().expect("the summary names the handler's metrics"))
+            .expect("as JSON");
+    assert_eq!(metrics["OrdersStored"]["sum"].as_f64(), Some(2.0), "{summary}");
+    assert_eq!(
+        metrics["OrdersRejected{kind=permanent}"]["sum"].as_f64(),
+        summary["failed"].as_f64(),
+        "{summary}"
+    );
+    assert_eq!(metrics["OrdersStored"]["unit"], "Count");
 }
 
 /// An Embedded Metric Format line as the specification requires it; returns it.
@@ -125,4 +143,14 @@ async fn the_bootstrap_correlates_its_lines_and_prints_one_metrics_line_per_invo
     assert_eq!(sum("MessagesFailed"), outcomes("failed"));
     assert_eq!(sum("BatchSize"), outcomes("ok") + outcomes("failed") + outcomes("skipped"));
     assert!(metrics.iter().all(|m| m["function_request_id"].is_string() && m["BatchDuration"].is_number()));
+    let stored: f64 = metrics
+        .iter()
+        .filter_map(|m| m.get("OrdersStored"))
+        .map(|v| {
+            v.as_f64().or_else(|| Some(v.as_array()?.iter().filter_map(Value::as_f64).sum())).unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(stored, outcomes("ok"), "the handler's metric in the invocations' documents");
+    // The runner reads the same from the function's EMF lines.
+    assert_handler_metrics(&lines);
 }

@@ -135,6 +135,7 @@ impl<E: BatchExecutor> RunShared<E> {
         Stats::add(&self.stats.failed, counts.failed);
         Stats::add(&self.stats.skipped, counts.not_started);
         Stats::add(&self.stats.abandoned, counts.abandoned);
+        self.stats.user.add(&report.metrics);
         if counts.abandoned > 0 {
             tracing::warn!(
                 messages = counts.abandoned,

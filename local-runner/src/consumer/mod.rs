@@ -211,6 +211,7 @@ pub async fn run<E: BatchExecutor>(
         deleted_late = summary.deleted_late,
         released = summary.released,
         receives_cut_off = summary.receives_cut_off,
+        metrics = observe::user_metrics::summary_json(&summary.metrics).as_deref(),
         elapsed_ms = u64::try_from(summary.elapsed.as_millis()).unwrap_or(u64::MAX),
         "summary"
     );

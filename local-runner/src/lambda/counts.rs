@@ -29,10 +29,24 @@ pub struct FunctionCounts {
     pub ignored: usize,
 }
 
+/// What the function's log said about one invocation.
+#[derive(Debug, Default)]
+pub struct Logged {
+    /// Its `batch done` line's counts, when it wrote one.
+    pub counts: Option<FunctionCounts>,
+    /// The handler's metrics from the Embedded Metric Format lines it wrote meanwhile
+    /// ([`sqs_batch::metrics`]): an environment runs one invocation at a time, so the lines read
+    /// between two answers are the invocation's. An `sqs-batch` function writes its EMF line
+    /// before its `batch done` line, so it is in by the time the counts are.
+    pub metrics: sqs_batch::metrics::Metrics,
+}
+
 /// What one execution environment's log said, shared by its reader task and its invocations.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedCounts {
     by_request: Mutex<HashMap<String, FunctionCounts>>,
+    /// The handler's metrics read since the last invocation took them.
+    metrics: Mutex<sqs_batch::metrics::Metrics>,
     arrived: Notify,
     /// `None` until known; then whether the function writes `batch done` lines.
     writes_them: Mutex<Option<bool>>,
@@ -58,6 +72,19 @@ impl LoggedCounts {
         }
         *self.writes_them() = Some(true);
         self.arrived.notify_waiters();
+    }
+
+    /// An Embedded Metric Format line was read.
+    pub(crate) fn record_metrics(&self, metrics: &sqs_batch::metrics::Metrics) {
+        self.metrics.lock().unwrap_or_else(PoisonError::into_inner).merge(metrics);
+    }
+
+    /// What the log said about the invocation `request_id`, once it was answered (see
+    /// [`LoggedCounts::take`]).
+    pub(crate) async fn take_logged(&self, request_id: &str) -> Logged {
+        let counts = self.take(request_id).await;
+        let metrics = std::mem::take(&mut *self.metrics.lock().unwrap_or_else(PoisonError::into_inner));
+        Logged { counts, metrics }
     }
 
     /// The counts of the invocation `request_id`, once it was answered: waits for its line while

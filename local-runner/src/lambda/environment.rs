@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
-use super::counts::{FunctionCounts, LoggedCounts, batch_done};
+use super::counts::{Logged, LoggedCounts, batch_done};
 use super::peer::{OwnProcessOnly, Owner};
 use super::runtime_api::{ApiState, Invocation, Reply, router};
 
@@ -144,10 +144,7 @@ impl Environment {
 
     /// Sends one event to the function and waits for its answer, at most the function timeout;
     /// with the answer, the counts the function logged for it ([`super::counts`]).
-    pub(crate) async fn invoke(
-        &mut self,
-        event: Bytes,
-    ) -> Result<(Reply, Option<FunctionCounts>), InvokeError> {
+    pub(crate) async fn invoke(&mut self, event: Bytes) -> Result<(Reply, Logged), InvokeError> {
         self.ensure_running()?;
         let request_id = request_id();
         let deadline_ms = SystemTime::now()
@@ -191,7 +188,7 @@ impl Environment {
             status = child.wait() => Ended::Exited(status.map_or_else(|e| e.to_string(), |s| s.to_string())),
         };
         match ended {
-            Ended::Replied(reply) => Ok((reply, self.logged.take(&request_id).await)),
+            Ended::Replied(reply) => Ok((reply, self.logged.take_logged(&request_id).await)),
             Ended::TimedOut => {
                 self.reset(Some(&request_id)).await;
                 Err(InvokeError::Timeout(timeout))
@@ -298,7 +295,8 @@ fn request_id() -> String {
 
 /// Passes on each line the function writes, until it closes the pipe (it exited or was killed):
 /// shown as this process shows its own (`shown`), or written to stdout as it is, whole lines at
-/// a time; `batch done` lines are counted into `logged`.
+/// a time; `batch done` lines are counted into `logged`, and the metrics of Embedded Metric Format
+/// lines added to it.
 async fn pass_lines(
     output: impl tokio::io::AsyncRead + Unpin,
     shown: bool,
@@ -312,6 +310,10 @@ async fn pass_lines(
             && let Some((request_id, counts)) = batch_done(&line)
         {
             logged.record(request_id, counts);
+        } else if let Some(logged) = &logged
+            && let Some(metrics) = crate::observe::user_metrics::from_emf(&line)
+        {
+            logged.record_metrics(&metrics);
         }
         if shown {
             crate::observe::terminal::function_line(&line);

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
-use super::{FunctionCounts, InvokeError, LambdaPool, LambdaSpec};
+use super::{FunctionCounts, InvokeError, LambdaPool, LambdaSpec, Logged};
 use crate::consumer::{BatchExecutor, Execution, Mode};
 use crate::error::RunnerError;
 use crate::template::SqsEventSpec;
@@ -132,7 +132,7 @@ impl BatchExecutor for LambdaExecutor {
         let answer = tokio::select! {
             answer = self.pool.invoke_counted(body) => answer,
             () = abandon.cancelled() => {
-                let report = BatchReport { outcomes: records.iter().map(|_| Outcome::Abandoned).collect() };
+                let report = BatchReport::new(records.iter().map(|_| Outcome::Abandoned).collect());
                 return Execution::ran(report, false);
             }
         };
@@ -141,7 +141,7 @@ impl BatchExecutor for LambdaExecutor {
                 // The function never saw these: released at once, and the run stops.
                 let outcomes = records.iter().map(|_| Outcome::NotStarted(NotStarted::Stopped)).collect();
                 Execution {
-                    report: BatchReport { outcomes },
+                    report: BatchReport::new(outcomes),
                     failed_whole: false,
                     fatal: Some(self.cannot_start(err)),
                 }
@@ -163,10 +163,7 @@ impl BatchExecutor for LambdaExecutor {
                 with_counts(partial_report(records, &response), counts)
             }
             Ok((Ok(_), counts)) => with_counts(
-                Execution::ran(
-                    BatchReport { outcomes: records.iter().map(|_| Outcome::Succeeded).collect() },
-                    false,
-                ),
+                Execution::ran(BatchReport::new(records.iter().map(|_| Outcome::Succeeded).collect()), false),
                 counts,
             ),
         }
@@ -177,8 +174,9 @@ impl BatchExecutor for LambdaExecutor {
 /// `batch done` line), applied to the successes of its answer: a partial batch response cannot
 /// say which successes they were, so the first successes are counted so, which is all the
 /// summary and the metrics read (each success is deleted alike). Never more than there are.
-fn with_counts(mut execution: Execution, counts: Option<FunctionCounts>) -> Execution {
-    let Some(FunctionCounts { mut duplicate, mut ignored }) = counts else { return execution };
+fn with_counts(mut execution: Execution, logged: Logged) -> Execution {
+    execution.report.metrics = logged.metrics;
+    let Some(FunctionCounts { mut duplicate, mut ignored }) = logged.counts else { return execution };
     for outcome in &mut execution.report.outcomes {
         if !matches!(outcome, Outcome::Succeeded) {
             continue;
@@ -199,7 +197,7 @@ fn with_counts(mut execution: Execution, counts: Option<FunctionCounts>) -> Exec
 /// Every record failed because the invocation did.
 fn failed_whole(records: &[SqsMessage], why: &str) -> Execution {
     let outcomes = records.iter().map(|_| Outcome::Failed(Error::transient(why.to_owned()))).collect();
-    Execution::ran(BatchReport { outcomes }, true)
+    Execution::ran(BatchReport::new(outcomes), true)
 }
 
 /// Applies a partial batch response as Lambda does:
@@ -221,7 +219,7 @@ fn partial_report(records: &[SqsMessage], response: &[u8]) -> Execution {
                     _ => Outcome::Succeeded,
                 })
                 .collect();
-            Execution::ran(BatchReport { outcomes }, false)
+            Execution::ran(BatchReport::new(outcomes), false)
         }
         Err(why) => {
             tracing::warn!(%why, "the function's partial batch response fails the whole batch");

@@ -15,7 +15,7 @@ mod spec;
 
 /// The payload type of [`LambdaPool::invoke`].
 pub use axum::body::Bytes;
-pub use counts::FunctionCounts;
+pub use counts::{FunctionCounts, Logged};
 pub use environment::InvokeError;
 pub use mapping::{DEFAULT_MAX_CONCURRENCY, LambdaExecutor, Mapping};
 pub use pool::LambdaPool;

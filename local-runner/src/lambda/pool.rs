@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::LambdaSpec;
-use super::counts::FunctionCounts;
+use super::counts::Logged;
 use super::environment::{Environment, InvokeError};
 use super::runtime_api::{FunctionError, Reply};
 use super::scaling::Scaling;
@@ -71,7 +71,7 @@ impl LambdaPool {
     pub async fn invoke_counted(
         &self,
         event: Bytes,
-    ) -> Result<(Result<Bytes, FunctionError>, Option<FunctionCounts>), InvokeError> {
+    ) -> Result<(Result<Bytes, FunctionError>, Logged), InvokeError> {
         let _slot = self.slots.acquire().await.map_err(|_| InvokeError::PoolClosed)?;
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut environment = match idle {

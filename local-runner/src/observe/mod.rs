@@ -7,6 +7,7 @@ mod printable;
 mod report;
 mod stats;
 pub mod terminal;
+pub(crate) mod user_metrics;
 
 pub use printable::printable;
 pub(crate) use report::report;

@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use super::failures::{FailureGroup, Failures};
+use super::user_metrics::{Served, UserMetrics};
 use crate::aws::queue::Redrive;
 
 /// Live counters; each counter is only ever added to.
@@ -51,6 +52,8 @@ pub(crate) struct Stats {
     pub(crate) oldest_message_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Why messages failed, and where they went.
     pub(crate) failures: Failures,
+    /// What the handler recorded ([`sqs_batch::metrics`]).
+    pub(crate) user: std::sync::Arc<UserMetrics>,
 }
 
 impl Default for Stats {
@@ -81,12 +84,13 @@ impl Default for Stats {
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 15)),
             oldest_message_age: Gauge::default(),
             failures: Failures::default(),
+            user: std::sync::Arc::default(),
         }
     }
 }
 
 /// What a run did, counted in messages.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     /// Messages received from SQS (a redelivered message counts each time).
     pub received: u64,
@@ -140,6 +144,9 @@ pub struct Summary {
     /// The template's mapping asks for its own metrics (`MetricsConfig: {Metrics: [EventCount]}`):
     /// the summary shows these counts by the names CloudWatch gives them.
     pub event_count_metrics: bool,
+    /// What the handler recorded ([`sqs_batch::metrics`]): in process from its reports, under
+    /// `--lambda` from the function's Embedded Metric Format lines.
+    pub metrics: sqs_batch::metrics::Metrics,
 }
 
 impl Summary {
@@ -186,6 +193,7 @@ impl Stats {
             released: self.released.get(),
             requeue_failed: self.requeue_failed.get(),
             receives_cut_off: self.receives_cut_off.get(),
+            metrics: self.user.snapshot(),
             ..Summary::default()
         }
     }
@@ -290,6 +298,7 @@ impl Stats {
             Unit::Seconds,
             self.oldest_message_age.clone(),
         );
+        registry.register_collector(Box::new(Served(std::sync::Arc::clone(&self.user))));
         registry
     }
 }

@@ -62,7 +62,7 @@ impl Slots {
                 }
             })
             .collect();
-        BatchReport { outcomes }
+        BatchReport::new(outcomes)
     }
 }
 

@@ -13,7 +13,7 @@
 //!   order, one message at a time, and nothing starts after the first failure; with
 //!   [`crate::FifoMode::SkipGroup`] the groups run at once and only the failed group stops;
 //! - once [`Run::stop`] is cancelled, or the deadline reserve is reached, no further message
-//!   starts and every handler's [`Context`] says so; messages already running finish;
+//!   starts and every handler's [`Context`](crate::Context) says so; messages already running finish;
 //! - with [`Run::timeout`] (a runtime that enforces Lambda's timeout itself), a message still
 //!   running at the deadline is stopped there and fails as [`TimedOut`];
 //! - once [`Run::abandon`] is cancelled, running messages are given up: what finished keeps its
@@ -121,7 +121,16 @@ pub async fn process_batch<H: Handler>(
             }
         }
     }
-    slots.report(run.abandon.is_cancelled())
+    let mut report = slots.report(run.abandon.is_cancelled());
+    for (mark, outcome) in duplicates.iter().zip(&report.outcomes) {
+        for metric in mark.take_metrics() {
+            // A failed message comes back and records again: only what it asked to keep counts.
+            if outcome.is_success() || metric.kept_on_failure() {
+                report.metrics.add(&metric);
+            }
+        }
+    }
+    report
 }
 
 /// Why a message failed when its batch's own timeout ([`Run::timeout`]) cut its work off: the

@@ -2,6 +2,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 
+use crate::metrics::Metrics;
 use crate::{BatchError, Error, Options};
 
 /// Why a message was not started.
@@ -93,9 +94,18 @@ pub struct Counts {
 pub struct BatchReport {
     /// `outcomes[i]` belongs to `records[i]` of the batch that was processed.
     pub outcomes: Vec<Outcome>,
+    /// What the handler recorded for the messages that succeeded, and what it asked to keep of
+    /// those that did not ([`crate::metrics`]).
+    pub metrics: Metrics,
 }
 
 impl BatchReport {
+    /// A report of `outcomes`, with no metrics recorded.
+    #[must_use]
+    pub fn new(outcomes: Vec<Outcome>) -> Self {
+        Self { outcomes, metrics: Metrics::default() }
+    }
+
     /// The partial batch response for Lambda's `ReportBatchItemFailures`: every message that did
     /// not succeed, by `messageId`, in record order.
     ///

@@ -16,6 +16,10 @@
 //! | `note` | `true`: log a `note` line that names no message (the runtime adds its correlation fields) |
 //! | `pad`, `pad_len` | fail (permanently) unless `pad` is `pad_len` bytes: a large body arrived whole |
 //!
+//! Every message it handles logs a `handling` line at `debug` and records the metric
+//! `OrdersStored` (1, counted when it succeeds); a message failed by `fail` records
+//! `OrdersRejected` (1, dimension `kind`: `transient` or `permanent`, kept on failure).
+//!
 //! An `id` starting with `flaky-` fails (transiently) on its first delivery; `panic-` panics on
 //! its first delivery; `vetoed-` is failed (permanently) by the [`veto`] layer that [`build`]
 //! adds, before the handler sees it. A body that is not such an object is an invalid body: poison.
@@ -42,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sqs_batch::idempotency::{Idempotency, dynamodb::DynamoStore};
+use sqs_batch::metrics::{Metric, Unit};
 use sqs_batch::{BoxError, Context, Error, Handler, HandlerExt, Next, SqsMessage, from_fn};
 use tokio::sync::watch;
 
@@ -289,6 +294,14 @@ impl Handler for TestHandler {
 
     async fn handle(&self, message: TestMessage, context: Context) -> Result<(), Error> {
         let first = context.receive_count() == 1;
+        tracing::debug!(id = %message.id, "handling");
+        context.add_metric("OrdersStored", Unit::Count, 1.0);
+        if let Some(kind) = &message.fail {
+            let kind = if matches!(kind, FailKind::Transient) { "transient" } else { "permanent" };
+            context.record_metric(
+                Metric::new("OrdersRejected", Unit::Count, 1.0).dimension("kind", kind).even_if_failed(),
+            );
+        }
         if message.note {
             tracing::info!(note_of = %message.id, "note");
         }

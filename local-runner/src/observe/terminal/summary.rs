@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use console::Style;
 
 use super::format::{MAX_REASON_CHARS, paint};
+use crate::observe::user_metrics::labelled;
 use crate::observe::{FailureGroup, Summary, printable};
 
 /// Failure reasons the summary lists before it sums up the rest.
@@ -71,6 +72,15 @@ pub fn summary_text(summary: &Summary, colour: bool) -> String {
     ];
     for (count, what) in others.into_iter().filter(|(count, _)| *count > 0) {
         let _ = writeln!(text, "{count:>7} {what}");
+    }
+    if !summary.metrics.is_empty() {
+        let _ = writeln!(text, "        the handler's metrics:");
+        for (key, series) in summary.metrics.iter() {
+            let name = printable(&labelled(&key.name, &key.dimensions), MAX_REASON_CHARS);
+            let values =
+                if series.count == 1 { "1 value".to_owned() } else { format!("{} values", series.count) };
+            let _ = writeln!(text, "          {name} {} ({}, {values})", series.sum, series.unit.as_str());
+        }
     }
     if summary.event_count_metrics {
         let counts: Vec<String> =

@@ -100,6 +100,21 @@ fn colour_is_only_there_when_asked_for() {
 }
 
 #[test]
+fn the_summary_lists_the_handlers_metrics_by_their_names_with_escaped_dimensions() {
+    use sqs_batch::metrics::{Metric, Metrics, Unit};
+    let mut metrics = Metrics::default();
+    metrics.add(&Metric::new("OrdersStored", Unit::Count, 1.0));
+    metrics.add(&Metric::new("OrdersStored", Unit::Count, 1.0));
+    metrics.add(&Metric::new("OrderValue", Unit::None, 9.5).dimension("tenant", "\u{1b}[31mRED"));
+    let text = summary_text(&Summary { metrics, ..Summary::default() }, false);
+    assert!(text.contains("OrdersStored 2 (Count, 2 values)"), "{text}");
+    assert!(text.contains(r"OrderValue{tenant=\x1b[31mRED} 9.5 (None, 1 value)"), "{text}");
+    assert!(!text.contains('\u{1b}'));
+    let none = summary_text(&Summary::default(), false);
+    assert!(!none.contains("the handler's metrics"), "{none}");
+}
+
+#[test]
 fn with_the_mapping_s_event_count_metrics_the_summary_names_them_as_cloudwatch_does() {
     let summary = Summary {
         received: 12,

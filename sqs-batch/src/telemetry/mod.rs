@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsMessage;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::trace::TraceContext;
+
+pub mod function;
 
 /// The SDK module whose debug output includes credentials' key ids.
 const IDENTITY_PRINTING_MODULE: &str = "aws_smithy_runtime::client::orchestrator::endpoints=info";
@@ -177,22 +180,27 @@ where
     ) -> std::fmt::Result {
         let names_its_message = event.fields().any(|field| field.name() == fields::MESSAGE_ID);
         let scope = if names_its_message { None } else { current_message() };
-        let Some(scope) = scope else { return self.inner.format_event(ctx, writer, event) };
+        let function = self.json && function::installed();
+        if scope.is_none() && !function {
+            return self.inner.format_event(ctx, writer, event);
+        }
         let mut line = String::new();
         self.inner.format_event(ctx, Writer::new(&mut line), event)?;
         let body = line.trim_end();
+        let scope_fields = scope.as_ref().map(MessageScope::fields).unwrap_or_default();
         match body.strip_suffix('}').filter(|_| self.json) {
             Some(object) => {
                 writer.write_str(object)?;
-                for (name, value) in scope.fields() {
+                for (name, value) in scope_fields {
                     let value = serde_json::to_string(&value).map_err(|_| std::fmt::Error)?;
                     write!(writer, ",\"{name}\":{value}")?;
                 }
+                function::write_json_fields(&mut writer)?;
                 writer.write_str("}\n")
             }
             None => {
                 writer.write_str(body)?;
-                for (name, value) in scope.fields() {
+                for (name, value) in scope_fields {
                     write!(writer, " {name}={value}")?;
                 }
                 writer.write_str("\n")
@@ -258,24 +266,37 @@ where
     use tracing_subscriber::util::SubscriberInitExt;
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter(directive)).with_target(false).with_writer(writer);
+    // Debug sampling switches the filter per invocation: only then is the filter reloadable, which
+    // costs every line a lock.
+    let sampled = Some("debug").filter(|_| {
+        function::sample_rate() > 0.0 && filter(directive).max_level_hint() < Some(LevelFilter::DEBUG)
+    });
+    let own = directive.map(str::to_owned);
+    macro_rules! install {
+        ($builder:expr) => {{
+            let builder = $builder;
+            match sampled {
+                Some(sampled) => {
+                    let builder = builder.with_filter_reloading();
+                    let handle = builder.reload_handle();
+                    function::install_sampler(Box::new(move |on| {
+                        let _ = handle.reload(filter(if on { Some(sampled) } else { own.as_deref() }));
+                    }));
+                    with_exporter(builder.finish()).try_init()
+                }
+                None => with_exporter(builder.finish()).try_init(),
+            }
+        }};
+    }
+    let ansi = std::io::stdout().is_terminal();
     let installed = match format {
         LogFormat::Pretty => {
-            let format = tracing_subscriber::fmt::format()
-                .with_target(false)
-                .with_ansi(std::io::stdout().is_terminal());
-            let subscriber = builder
-                .with_ansi(std::io::stdout().is_terminal())
-                .event_format(Correlated { inner: format, json: false })
-                .finish();
-            with_exporter(subscriber).try_init()
+            let format = tracing_subscriber::fmt::format().with_target(false).with_ansi(ansi);
+            install!(builder.with_ansi(ansi).event_format(Correlated { inner: format, json: false }))
         }
-        LogFormat::Json => {
-            let subscriber = builder
-                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-                .event_format(json_lines())
-                .finish();
-            with_exporter(subscriber).try_init()
-        }
+        LogFormat::Json => install!(
+            builder.fmt_fields(tracing_subscriber::fmt::format::JsonFields::new()).event_format(json_lines())
+        ),
     };
     // Already installed: keep the one there is.
     drop(installed);
