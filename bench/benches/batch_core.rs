@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sqs_batch::{Context, Error, Handler, HandlerExt, Next, Options, Run, from_fn, process_batch};
+use sqs_batch::runtime::{Run, process_batch};
+use sqs_batch::{Context, Error, Handler, HandlerExt, Next, Options, from_fn};
 
 /// Accepts everything and does nothing: what is left is the batch core's own cost.
 struct Noop;

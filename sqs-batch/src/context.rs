@@ -22,7 +22,7 @@ pub struct Context {
     deadline: Option<SystemTime>,
     cancel: CancellationToken,
     /// One mark per record of the batch, shared with the batch core: set by
-    /// [`Context::mark_duplicate`] and [`Context::set_log_id`], read when the message's outcome
+    /// [`crate::runtime::mark_duplicate`] and `Context::set_log_id`, read when the message's outcome
     /// is logged.
     duplicates: Duplicates,
 }
@@ -192,16 +192,12 @@ impl Context {
         self.cancel.cancelled()
     }
 
-    /// Reports this message as a duplicate of one already handled: a layer that answers `Ok`
-    /// without running the handler (idempotency) says so here, and the message's outcome is
-    /// `duplicate` rather than `ok` (its log line, the batch's counts, the metrics). The message
-    /// is still a success: it is deleted, and it does not stop its FIFO group. Only an `Ok`
-    /// answer is affected: a failure is a failure whatever was marked.
-    pub fn mark_duplicate(&self) {
+    /// See [`crate::runtime::mark_duplicate`], the one public way to call it.
+    pub(crate) fn mark_duplicate(&self) {
         self.duplicates[self.index].duplicate.store(true, Ordering::Relaxed);
     }
 
-    /// Whether [`Context::mark_duplicate`] was called for this message.
+    /// Whether [`crate::runtime::mark_duplicate`] was called for this message.
     #[must_use]
     pub fn is_duplicate(&self) -> bool {
         self.duplicates[self.index].is_duplicate()

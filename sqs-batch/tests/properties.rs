@@ -6,10 +6,8 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sqs_batch::{
-    BatchError, Context, Error, FifoMode, Handler, NotStarted, Options, Outcome, Run, SqsMessage,
-    process_batch,
-};
+use sqs_batch::runtime::{Run, process_batch};
+use sqs_batch::{BatchError, Context, Error, FifoMode, Handler, NotStarted, Options, Outcome, SqsMessage};
 
 /// Records the order in which it handled records (their index travels in the receipt handle),
 /// acting on the body: `ok`, `fail` or `panic`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::Recorder;
-use sqs_batch::retry::Backoff;
+use sqs_batch::runtime::retry::Backoff;
 use support::{RunningRunner, depth, drain_bodies, good_body, queue_pair, run_recorded, runner_config, send};
 use tokio_util::sync::CancellationToken;
 

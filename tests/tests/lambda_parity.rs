@@ -492,7 +492,7 @@ mod timing {
                 .filter_map(|f| f["itemIdentifier"].as_str())
                 .collect();
             for record in &records {
-                let count = sqs_batch::retry::receive_count(record);
+                let count = sqs_batch::runtime::retry::receive_count(record);
                 attempts.push((started.elapsed(), u64::from(count)));
                 if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
                     let handle = record.receipt_handle.as_deref().unwrap_or_default();

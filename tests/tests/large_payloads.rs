@@ -34,6 +34,24 @@ fn template() -> String {
     support::template_path("large-payloads").display().to_string()
 }
 
+/// `local-runner up` for `queue` and the template's payload bucket named `bucket`: its output.
+fn up(queue: &str, bucket: &str) -> String {
+    let overrides = format!("PayloadBucketName={bucket}");
+    let template = template();
+    let endpoint = support::endpoint();
+    runner(&[
+        "up",
+        "--queue",
+        queue,
+        "--endpoint-url",
+        &endpoint,
+        "--template",
+        &template,
+        "--parameter-overrides",
+        &overrides,
+    ])
+}
+
 /// Drains `url` until idle, the payload bucket `bucket`: in process, or under `--lambda` with the
 /// template's bucket parameter. Returns the outcome lines.
 async fn drain_with_bucket(url: &str, bucket: &str, lambda: bool) -> Vec<Value> {
@@ -69,19 +87,7 @@ async fn a_large_body_arrives_whole(lambda: bool) {
     let s3 = s3();
     let (bucket, queue) = (unique_name("payloads").to_lowercase(), unique_name("large"));
     let endpoint = support::endpoint();
-    let overrides = format!("PayloadBucketName={bucket}");
-    let template = template();
-    let up = runner(&[
-        "up",
-        "--queue",
-        &queue,
-        "--endpoint-url",
-        &endpoint,
-        "--template",
-        &template,
-        "--parameter-overrides",
-        &overrides,
-    ]);
+    let up = up(&queue, &bucket);
     assert!(up.contains(&format!("bucket {bucket} at")), "{up}");
     assert!(keys(&s3, &bucket).await.is_empty());
 
@@ -182,19 +188,7 @@ async fn pythons_extended_client_is_read_in_both_modes(lambda: bool) {
     let s3 = s3();
     let (bucket, queue) = (unique_name("py-payloads").to_lowercase(), unique_name("py-large"));
     let endpoint = support::endpoint();
-    let overrides = format!("PayloadBucketName={bucket}");
-    let template = template();
-    runner(&[
-        "up",
-        "--queue",
-        &queue,
-        "--endpoint-url",
-        &endpoint,
-        "--template",
-        &template,
-        "--parameter-overrides",
-        &overrides,
-    ]);
+    up(&queue, &bucket);
     let url = format!("{endpoint}/000000000000/{queue}");
     let (current, legacy) = (unique_name("py-current"), unique_name("py-legacy"));
     let pad = "y".repeat(300 * 1024);

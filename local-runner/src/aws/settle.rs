@@ -48,7 +48,7 @@ pub(crate) struct Entry<'a> {
     pub(crate) visibility_secs: i32,
 }
 
-/// How long [`settle`] keeps trying the entries that failed.
+/// How long `settle` keeps trying the entries that failed.
 #[derive(Debug, Clone, Copy)]
 pub struct Retries<'a> {
     /// Attempts made in any case.

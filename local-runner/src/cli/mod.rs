@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::config::Credentials;
 use clap::Parser;
-use sqs_batch::telemetry::LogFormat;
-use sqs_batch::{BoxError, Handler, Options, telemetry};
+use sqs_batch::runtime::telemetry;
+use sqs_batch::runtime::telemetry::LogFormat;
+use sqs_batch::{BoxError, Handler, Options};
 use tokio_util::sync::CancellationToken;
 
 pub use args::{
@@ -133,7 +134,7 @@ where
     // Spans not exported yet go out before the process does (with OpenTelemetry on).
     telemetry::flush();
     exit_with(result.unwrap_or_else(|panic| {
-        Err(RunnerError::Panicked { task: "main task", text: sqs_batch::panic_text(&*panic) })
+        Err(RunnerError::Panicked { task: "main task", text: sqs_batch::runtime::panic_text(&*panic) })
     }))
 }
 
@@ -199,7 +200,7 @@ where
                     Err(join) => RunnerError::Panicked {
                         task: "event source mapping",
                         text: if join.is_panic() {
-                            sqs_batch::panic_text(&*join.into_panic())
+                            sqs_batch::runtime::panic_text(&*join.into_panic())
                         } else {
                             "it was cancelled".into()
                         },

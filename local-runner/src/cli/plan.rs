@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqs_batch::telemetry::LogFormat;
-use sqs_batch::{DEADLINE_RESERVE_VAR, Options};
+use sqs_batch::Options;
+use sqs_batch::runtime::DEADLINE_RESERVE_VAR;
+use sqs_batch::runtime::telemetry::LogFormat;
 
 use super::args::{Cli, DEFAULT_TEMPLATE, LogFormatArg};
 use super::endpoint::connection;
@@ -20,7 +21,7 @@ use crate::error::RunnerError;
 use crate::lambda::{DEFAULT_MAX_CONCURRENCY, LambdaSpec, Mapping};
 use crate::template::filter::Filters;
 use crate::template::{FunctionSpec, SqsEventSpec, Template};
-use sqs_batch::retry;
+use sqs_batch::runtime::retry;
 
 /// What a run will do.
 #[derive(Debug)]

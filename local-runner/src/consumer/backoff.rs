@@ -1,5 +1,5 @@
 //! Spacing receives out while the endpoint fails, and after an invocation failed as a whole. (A
-//! failed message's next delivery is the framework's [`sqs_batch::retry`].)
+//! failed message's next delivery is the framework's [`sqs_batch::runtime::retry`].)
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};

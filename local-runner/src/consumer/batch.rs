@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use sqs_batch::retry::{self, RequeueReason, receive_count};
-use sqs_batch::{BatchReport, Outcome, SqsMessage};
+use sqs_batch::runtime::BatchReport;
+use sqs_batch::runtime::retry::{self, RequeueReason, receive_count};
+use sqs_batch::{Outcome, SqsMessage};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -64,7 +65,7 @@ impl<E: BatchExecutor> RunShared<E> {
             if let Err(panic) = ran {
                 batches.stop_run(RunnerError::Panicked {
                     task: "batch task",
-                    text: sqs_batch::panic_text(&*panic),
+                    text: sqs_batch::runtime::panic_text(&*panic),
                 });
             }
         });
@@ -178,7 +179,10 @@ impl<E: BatchExecutor> RunShared<E> {
                 RequeueReason::Failed | RequeueReason::HeldBack => {}
             }
         }
-        self.expect_back(report, &plan, execution.failed_whole && by_function, hidden_until, dead_letter);
+        // Under --lambda the function sets its failures' visibility only if it says it did (an
+        // `sqs-batch` function's `batch done` line): any other is left to the queue's timeout.
+        let to_the_queue = by_function && (execution.failed_whole || !execution.failures_requeued);
+        self.expect_back(report, &plan, to_the_queue, hidden_until, dead_letter);
 
         if !to_delete.is_empty() {
             // Worth retrying for as long as SQS keeps the messages hidden: a delete that lands in
@@ -209,8 +213,9 @@ impl<E: BatchExecutor> RunShared<E> {
     }
 
     /// Tells the idle clock when the messages that did not succeed come back: at their planned
-    /// visibility, or, when the plan leaves them to the queue (no back-off, or an invocation
-    /// that failed as a whole under `--lambda`), when their receive's visibility runs out.
+    /// visibility, or, when the plan leaves them to the queue (no back-off, an invocation that
+    /// failed as a whole under `--lambda`, or a function that did not say it set them), when
+    /// their receive's visibility runs out.
     fn expect_back(
         &self,
         report: &BatchReport,

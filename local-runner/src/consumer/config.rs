@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::aws::{Connection, MAX_WAIT_SECONDS, QueueRef};
 use crate::template::filter::Filters;
-use sqs_batch::retry::Backoff;
+use sqs_batch::runtime::retry::Backoff;
 
 /// Concurrent long-poll tasks.
 pub const DEFAULT_POLLERS: NonZeroUsize = NonZeroUsize::new(2).expect("2 is not zero");

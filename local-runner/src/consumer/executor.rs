@@ -6,7 +6,8 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqs_batch::{BatchReport, Handler, Options, Run, SqsMessage, process_batch};
+use sqs_batch::runtime::{BatchReport, Run, process_batch};
+use sqs_batch::{Handler, Options, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::Mode;
@@ -28,13 +29,17 @@ pub struct Execution {
     /// The run cannot go on (the function cannot start): it stops, and this is its error. The
     /// report then holds the batch as not started, so its messages are released at once.
     pub fatal: Option<RunnerError>,
+    /// The function set the visibility of every message it did not succeed with (its back-off),
+    /// as its log said: those come back when it said. Otherwise the runner does not assume it
+    /// did, and they come back when the visibility timeout of their receive runs out.
+    pub failures_requeued: bool,
 }
 
 impl Execution {
     /// A batch that ran: one outcome per record.
     #[must_use]
     pub fn ran(report: BatchReport, failed_whole: bool) -> Self {
-        Self { report, failed_whole, fatal: None }
+        Self { report, failed_whole, fatal: None, failures_requeued: false }
     }
 }
 
@@ -101,7 +106,7 @@ impl<H> InProcess<H> {
     }
 
     /// Gives each batch Lambda's function timeout, enforced as Lambda enforces it
-    /// ([`sqs_batch::Run::timeout`]): messages not started before the deadline reserve are
+    /// ([`sqs_batch::runtime::Run::timeout`]): messages not started before the deadline reserve are
     /// reported failed, handlers see the deadline, and a message still running at the deadline
     /// is stopped there and fails as timed out (the batch then counts as a failed invocation, so
     /// the pollers back off as the event source mapping does after a timeout).

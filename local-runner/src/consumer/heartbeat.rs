@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{Connection, Retries, Sqs};
-use sqs_batch::retry::MAX_VISIBILITY as MAX_INVISIBLE;
+use sqs_batch::runtime::retry::MAX_VISIBILITY as MAX_INVISIBLE;
 
 /// How often the heartbeat thread looks for batches due an extension: how late an extension may
 /// come, against a visibility timeout of which half is still left when it is due.

@@ -2,9 +2,9 @@
 //! each batch is kept invisible while it runs and settled with SQS after.
 //!
 //! A run: resolve the queue; `pollers` tasks receive up to a batch each, but only while fewer
-//! than `max_in_flight` messages are held ([`poller`]); every batch goes to the
+//! than `max_in_flight` messages are held (`poller`); every batch goes to the
 //! [`BatchExecutor`]; successes are deleted in batches, failures get their retry back-off
-//! ([`backoff`]) and are left to the queue's redrive policy. On stop: no new receive, running
+//! (`backoff`) and are left to the queue's redrive policy. On stop: no new receive, running
 //! messages finish within the shutdown timeout, anything received but not started (or given up
 //! at the timeout) is made visible again at once.
 
@@ -222,9 +222,10 @@ pub async fn run<E: BatchExecutor>(
 fn poller_error(joined: Result<Result<(), RunnerError>, tokio::task::JoinError>) -> Option<RunnerError> {
     match joined {
         Ok(result) => result.err(),
-        Err(join) if join.is_panic() => {
-            Some(RunnerError::Panicked { task: "poller", text: sqs_batch::panic_text(&*join.into_panic()) })
-        }
+        Err(join) if join.is_panic() => Some(RunnerError::Panicked {
+            task: "poller",
+            text: sqs_batch::runtime::panic_text(&*join.into_panic()),
+        }),
         Err(_) => Some(RunnerError::Panicked { task: "poller", text: "it was cancelled".into() }),
     }
 }

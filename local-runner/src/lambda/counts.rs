@@ -27,6 +27,10 @@ pub struct FunctionCounts {
     pub duplicate: usize,
     /// Ignored: they needed no work.
     pub ignored: usize,
+    /// Messages whose visibility the function set itself before it answered (its back-off):
+    /// when these are all it did not succeed with, they come back when it said, not at the end
+    /// of the queue's visibility timeout.
+    pub requeued: usize,
 }
 
 /// What the function's log said about one invocation.
@@ -132,6 +136,7 @@ pub(crate) fn batch_done(line: &str) -> Option<(String, FunctionCounts)> {
     let counts = FunctionCounts {
         duplicate: usize::try_from(count("duplicate")).unwrap_or(usize::MAX),
         ignored: usize::try_from(count("ignored")).unwrap_or(usize::MAX),
+        requeued: usize::try_from(count("requeued")).unwrap_or(usize::MAX),
     };
     Some((request_id, counts))
 }
@@ -142,10 +147,16 @@ mod tests {
 
     #[test]
     fn a_batch_done_line_gives_its_request_and_counts_and_other_lines_nothing() {
-        let line = r#"{"timestamp":"t","level":"INFO","message":"batch done","request_id":"r-1","records":10,"ok":7,"duplicate":2,"ignored":1,"failed":0}"#;
-        assert_eq!(batch_done(line), Some(("r-1".into(), FunctionCounts { duplicate: 2, ignored: 1 })));
+        let line = r#"{"timestamp":"t","level":"INFO","message":"batch done","request_id":"r-1","records":10,"ok":6,"duplicate":2,"ignored":1,"failed":1,"requeued":1}"#;
+        assert_eq!(
+            batch_done(line),
+            Some(("r-1".into(), FunctionCounts { duplicate: 2, ignored: 1, requeued: 1 }))
+        );
         let nested = r#"{"fields":{"message":"batch done","request_id":"r-2","duplicate":3}}"#;
-        assert_eq!(batch_done(nested), Some(("r-2".into(), FunctionCounts { duplicate: 3, ignored: 0 })));
+        assert_eq!(
+            batch_done(nested),
+            Some(("r-2".into(), FunctionCounts { duplicate: 3, ..FunctionCounts::default() }))
+        );
         for other in [
             r#"{"message":"handled","outcome":"ok","id":"batch done"}"#,
             r#"{"message":"batch done"}"#,
@@ -160,8 +171,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_invocation_takes_the_counts_of_its_own_line_once() {
         let logged = LoggedCounts::default();
-        logged.record("a".into(), FunctionCounts { duplicate: 1, ignored: 0 });
-        assert_eq!(logged.take("a").await, Some(FunctionCounts { duplicate: 1, ignored: 0 }));
+        let counts = FunctionCounts { duplicate: 1, ..FunctionCounts::default() };
+        logged.record("a".into(), counts);
+        assert_eq!(logged.take("a").await, Some(counts));
         let started = tokio::time::Instant::now();
         assert_eq!(logged.take("a").await, None, "taken once");
         assert_eq!(started.elapsed(), LOGGED_WAIT, "a function that writes them is waited for");
@@ -183,8 +195,8 @@ mod tests {
         let later = std::sync::Arc::clone(&logged);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            later.record("a".into(), FunctionCounts { duplicate: 0, ignored: 4 });
+            later.record("a".into(), FunctionCounts { ignored: 4, ..FunctionCounts::default() });
         });
-        assert_eq!(logged.take("a").await, Some(FunctionCounts { duplicate: 0, ignored: 4 }));
+        assert_eq!(logged.take("a").await, Some(FunctionCounts { ignored: 4, ..FunctionCounts::default() }));
     }
 }

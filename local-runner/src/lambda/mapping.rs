@@ -8,7 +8,8 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsEvent;
 use axum::body::Bytes;
 use serde_json::Value;
-use sqs_batch::{BatchReport, Error, NotStarted, Outcome, SqsMessage};
+use sqs_batch::runtime::BatchReport;
+use sqs_batch::{Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::{FunctionCounts, InvokeError, LambdaPool, LambdaSpec, Logged};
@@ -144,6 +145,7 @@ impl BatchExecutor for LambdaExecutor {
                     report: BatchReport::new(outcomes),
                     failed_whole: false,
                     fatal: Some(self.cannot_start(err)),
+                    failures_requeued: false,
                 }
             }
             Err(err) => {
@@ -176,7 +178,11 @@ impl BatchExecutor for LambdaExecutor {
 /// summary and the metrics read (each success is deleted alike). Never more than there are.
 fn with_counts(mut execution: Execution, logged: Logged) -> Execution {
     execution.report.metrics = logged.metrics;
-    let Some(FunctionCounts { mut duplicate, mut ignored }) = logged.counts else { return execution };
+    let Some(FunctionCounts { mut duplicate, mut ignored, requeued }) = logged.counts else {
+        return execution;
+    };
+    let unsuccessful = execution.report.outcomes.iter().filter(|outcome| !outcome.is_success()).count();
+    execution.failures_requeued = requeued >= unsuccessful;
     for outcome in &mut execution.report.outcomes {
         if !matches!(outcome, Outcome::Succeeded) {
             continue;

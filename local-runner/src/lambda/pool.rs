@@ -14,7 +14,7 @@ use super::runtime_api::{FunctionError, Reply};
 use super::scaling::Scaling;
 
 /// Execution environments, started on first use and reused: five at first, up to
-/// `max_concurrency` as the event source mapping scales ([`super::scaling`]).
+/// `max_concurrency` as the event source mapping scales (`scaling`).
 pub struct LambdaPool {
     spec: Arc<LambdaSpec>,
     slots: Scaling,

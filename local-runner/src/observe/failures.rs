@@ -18,7 +18,7 @@ const MAX_REASONS: usize = 100;
 /// Failed messages followed at once (about 100 bytes each); beyond that, a failure is counted
 /// but its message is not followed to where it went.
 const MAX_FOLLOWED: usize = 100_000;
-/// The reason the failures beyond [`MAX_REASONS`] are counted under.
+/// The reason the failures beyond `MAX_REASONS` are counted under.
 pub const OTHER_REASONS: &str = "(other reasons)";
 
 /// Failures of one reason, and where their messages went.

@@ -1,4 +1,4 @@
-//! What a run tells the outside: counters and the summary ([`Stats`], [`Summary`]), a stats line
+//! What a run tells the outside: counters and the summary (`Stats`, [`Summary`]), a stats line
 //! and progress while it runs, and Prometheus metrics.
 
 mod failures;

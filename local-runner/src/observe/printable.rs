@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 /// change colours, move the cursor, or forge a line of its own.
 #[must_use]
 pub fn printable(text: &str, max: usize) -> String {
-    let text = sqs_batch::telemetry::clip(text, max);
+    let text = sqs_batch::runtime::telemetry::clip(text, max);
     if !text.chars().any(needs_escape) {
         return text.into_owned();
     }

@@ -140,8 +140,8 @@ impl Template {
                     function.logical_id,
                     function.timeout.as_secs(),
                     options.deadline_reserve.as_millis(),
-                    sqs_batch::DEADLINE_RESERVE_VAR,
-                    sqs_batch::DEADLINE_RESERVE_VAR
+                    sqs_batch::runtime::DEADLINE_RESERVE_VAR,
+                    sqs_batch::runtime::DEADLINE_RESERVE_VAR
                 ),
             ),
             Ok(_) => {}

@@ -245,7 +245,7 @@ pub(super) fn shown(value: &Value) -> String {
         }
         other => other.to_string(),
     };
-    sqs_batch::telemetry::clip(&text, 80).into_owned()
+    sqs_batch::runtime::telemetry::clip(&text, 80).into_owned()
 }
 
 /// The entries of a function's `Policies` that are far broader than an SQS consumer needs.

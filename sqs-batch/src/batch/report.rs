@@ -36,7 +36,7 @@ pub enum Outcome {
     /// Handled successfully: the runtime deletes it.
     Succeeded,
     /// A duplicate of a message already handled, answered without handling it again (see
-    /// [`crate::Context::mark_duplicate`]): a success, deleted like one, counted apart.
+    /// [`crate::runtime::mark_duplicate`]): a success, deleted like one, counted apart.
     Duplicate,
     /// A record that needs no work ([`Error::Ignored`], S3's test event): a success, deleted like
     /// one, counted apart; the handler's work did not run. The reason is the one its log line

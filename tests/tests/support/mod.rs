@@ -25,7 +25,7 @@ use local_runner::aws::{Connection, QueueRef};
 use local_runner::lambda::{LambdaSpec, Mapping};
 use local_runner::{Config, InProcess, RunnerError, Summary};
 use sqs_batch::Options;
-use sqs_batch::retry::Backoff;
+use sqs_batch::runtime::retry::Backoff;
 use tokio_util::sync::CancellationToken;
 
 /// Where the LocalStack under test listens.

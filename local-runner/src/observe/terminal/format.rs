@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use console::Style;
 use sqs_batch::NotStarted;
-use sqs_batch::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, fields};
+use sqs_batch::runtime::telemetry::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, fields};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -34,10 +34,10 @@ where
         event.record(&mut fields);
         // A handler's own line, logged while it handles a message, names that message.
         if fields.message_id.is_none()
-            && let Some(message_id) =
-                sqs_batch::telemetry::current_message().and_then(|m| m.message_id().map(str::to_owned))
+            && let Some(message_id) = sqs_batch::runtime::telemetry::current_message()
+                .and_then(|m| m.message_id().map(str::to_owned))
         {
-            fields.put(sqs_batch::telemetry::fields::MESSAGE_ID, message_id);
+            fields.put(sqs_batch::runtime::telemetry::fields::MESSAGE_ID, message_id);
         }
         writeln!(writer, "{}", render(*event.metadata().level(), &fields, self.colour))
     }

@@ -40,7 +40,7 @@ struct View {
 }
 
 /// Installs the compact log format for people, writing to stdout, filtered by `directive` (as
-/// [`sqs_batch::telemetry::filter`]). With `live` (stderr is a terminal) a run may show the
+/// [`sqs_batch::runtime::telemetry::filter`]). With `live` (stderr is a terminal) a run may show the
 /// status line; `colour` colours outcomes and levels. A subscriber installed earlier is kept.
 pub fn init(directive: Option<&str>, live: bool, colour: bool) {
     console::set_colors_enabled(colour);
@@ -53,8 +53,9 @@ pub fn init(directive: Option<&str>, live: bool, colour: bool) {
         .with_writer(Suspending)
         // The summary event is for tools; people get `summary_text` in its place.
         .with_filter(filter_fn(|metadata| metadata.target() != SUMMARY_TARGET));
-    let subscriber = tracing_subscriber::registry().with(sqs_batch::telemetry::filter(directive)).with(lines);
-    let installed = sqs_batch::telemetry::with_exporter(subscriber).try_init();
+    let subscriber =
+        tracing_subscriber::registry().with(sqs_batch::runtime::telemetry::filter(directive)).with(lines);
+    let installed = sqs_batch::runtime::telemetry::with_exporter(subscriber).try_init();
     // Already installed (a test harness): keep the one there is.
     drop(installed);
 }

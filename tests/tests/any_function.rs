@@ -1,0 +1,60 @@
+//! `local-runner --lambda` serves a function it knows nothing about: one written with
+//! `lambda_runtime` and `aws_lambda_events` alone (`tests/plain-function`), which lists its
+//! failures in `batchItemFailures` and sets no visibility of its own. Its failures come back when
+//! the queue's visibility timeout says, and reach the dead-letter queue after `maxReceiveCount`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::{RunningRunner, depth, drain_bodies, queue_pair, repo_root, runner_bin, send};
+
+/// The plain function's bootstrap, built beside the test binaries.
+fn plain_bootstrap() -> PathBuf {
+    let bootstrap = runner_bin().with_file_name("plain-bootstrap");
+    assert!(
+        bootstrap.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins`",
+        bootstrap.display()
+    );
+    bootstrap
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_lambda_runtime_function_drains_with_its_failures_in_the_dlq_and_none_left_hidden() {
+    let client = support::client().await;
+    // The visibility timeout well past the template's RETRY_BACKOFF_SECS (2 s), which this
+    // function does not apply: an idle exit that trusted it would leave the failures hidden.
+    let queue = queue_pair(&client, "plain", false, 6, 2).await;
+    let mut bodies: Vec<String> = (0..6).map(|i| format!("order {i}")).collect();
+    bodies.extend(["fail 1".to_owned(), "fail 2".to_owned()]);
+    send(&client, &queue.url, &bodies, None).await;
+
+    let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
+    let bootstrap = plain_bootstrap().display().to_string();
+    let mut runner = RunningRunner::start(&[
+        "--queue",
+        &queue.url,
+        "--lambda",
+        &bootstrap,
+        "--template",
+        &template,
+        "--function-timeout",
+        "3",
+        "--batching-window",
+        "0",
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "2",
+    ]);
+    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(depth(&client, &queue.url).await, (0, 0), "nothing left on the queue, visible or hidden");
+    let mut dead = drain_bodies(&client, &queue.dlq_url).await;
+    dead.sort();
+    assert_eq!(dead, ["fail 1", "fail 2"], "each failure reached the DLQ after maxReceiveCount");
+    let summary = runner.summary().expect("a summary line");
+    assert_eq!((summary["deleted"].as_u64(), summary["failed"].as_u64()), (Some(6), Some(4)), "{summary}");
+}
