@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::{RunningRunner, depth, drain_bodies, queue_pair, repo_root, runner_bin, send};
+use support::{RunningRunner, depth, drain_bodies, queue_pair, runner_bin, send};
 
 /// The plain function's bootstrap, built beside the test binaries.
 fn plain_bootstrap() -> PathBuf {
@@ -31,24 +31,11 @@ async fn a_plain_lambda_runtime_function_drains_with_its_failures_in_the_dlq_and
     bodies.extend(["fail 1".to_owned(), "fail 2".to_owned()]);
     send(&client, &queue.url, &bodies, None).await;
 
-    let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
-    let bootstrap = plain_bootstrap().display().to_string();
-    let mut runner = RunningRunner::start(&[
-        "--queue",
+    let mut runner = RunningRunner::start_lambda(
         &queue.url,
-        "--lambda",
-        &bootstrap,
-        "--template",
-        &template,
-        "--function-timeout",
-        "3",
-        "--batching-window",
-        "0",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "2",
-    ]);
+        &plain_bootstrap(),
+        &["--function-timeout", "3", "--exit-when-idle", "2"],
+    );
     let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(depth(&client, &queue.url).await, (0, 0), "nothing left on the queue, visible or hidden");

@@ -68,24 +68,11 @@ async fn under_lambda_an_idle_exit_waits_for_every_failure_due_back() {
     let failing = serde_json::json!({ "id": "doomed", "fail": "transient" }).to_string();
     let bodies = [good_body("fine", 0), failing.clone(), "not json".to_owned()];
     send(&client, &queue.url, &bodies, None).await;
-    let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
-    let bootstrap = bootstrap_bin().display().to_string();
-    let mut runner = RunningRunner::start(&[
-        "--queue",
+    let mut runner = RunningRunner::start_lambda(
         &queue.url,
-        "--lambda",
-        &bootstrap,
-        "--template",
-        &template,
-        "--batching-window",
-        "0",
-        "--retry-backoff",
-        "0",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "3",
-    ]);
+        &bootstrap_bin(),
+        &["--retry-backoff", "0", "--exit-when-idle", "3"],
+    );
     let (code, stderr) = runner.exit(Duration::from_secs(90)).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(depth(&client, &queue.url).await, (0, 0), "nothing left hidden on the queue");

@@ -265,6 +265,27 @@ impl RunningRunner {
         Self::start_with_env(args, &[])
     }
 
+    /// `local-runner --lambda bootstrap` over `queue_url` with the standard test template, no
+    /// batching window and 1 s long polls, then `extra`.
+    pub fn start_lambda(queue_url: &str, bootstrap: &std::path::Path, extra: &[&str]) -> Self {
+        let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
+        let bootstrap = bootstrap.display().to_string();
+        let mut args = vec![
+            "--queue",
+            queue_url,
+            "--lambda",
+            &bootstrap,
+            "--template",
+            &template,
+            "--batching-window",
+            "0",
+            "--wait-time-seconds",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        Self::start(&args)
+    }
+
     /// [`RunningRunner::start`] with `env` added to its environment (for the handler's options:
     /// in process they are the runner's own variables).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
