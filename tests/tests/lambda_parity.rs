@@ -519,30 +519,15 @@ mod timing {
             send(&client, &queue.url, std::slice::from_ref(&body), None).await;
             queues.push(queue);
         }
-        let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
-        let bootstrap = bootstrap_bin().display().to_string();
         // The same setting both ways: the flag overrides the template's RETRY_BACKOFF_SECS, and under
         // --lambda reaches the function as that variable. The idle exit waits for what is due back.
-        let common = ["--retry-backoff", "1", "--wait-time-seconds", "1", "--exit-when-idle", "3"];
+        // (start_lambda adds the 1 s long polls itself.)
+        let common = ["--retry-backoff", "1", "--exit-when-idle", "3"];
         let mut local = support::RunningRunner::start(
-            &[&["--queue", &queues[0].url, "--no-template"][..], &common].concat(),
+            &[&["--queue", &queues[0].url, "--no-template", "--wait-time-seconds", "1"][..], &common]
+                .concat(),
         );
-        let mut lambda = support::RunningRunner::start(
-            &[
-                &[
-                    "--queue",
-                    &queues[1].url,
-                    "--lambda",
-                    &bootstrap,
-                    "--template",
-                    &template,
-                    "--batching-window",
-                    "0",
-                ][..],
-                &common,
-            ]
-            .concat(),
-        );
+        let mut lambda = support::RunningRunner::start_lambda(&queues[1].url, &bootstrap_bin(), &common);
         let rie = through_aws_rie(&client, &queues[2]).await;
         let ((local_code, local_err), (lambda_code, lambda_err)) =
             tokio::join!(local.exit(Duration::from_secs(90)), lambda.exit(Duration::from_secs(90)));

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use support::{RunningRunner, bootstrap_bin, depth, drain_bodies, good_body, queue_pair, repo_root, send};
+use support::{RunningRunner, bootstrap_bin, depth, drain_bodies, good_body, queue_pair, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_on_a_queue_without_a_dead_letter_queue_backs_off_and_the_idle_exit_still_comes() {
@@ -95,23 +95,8 @@ async fn under_lambda_failures_back_off_and_a_drain_ends_with_each_message_handl
         .collect();
     bodies.extend(failing.iter().cloned());
     send(&client, &queue.url, &bodies, None).await;
-    let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
-    let bootstrap = bootstrap_bin().display().to_string();
     let started = std::time::Instant::now();
-    let mut runner = RunningRunner::start(&[
-        "--queue",
-        &queue.url,
-        "--lambda",
-        &bootstrap,
-        "--template",
-        &template,
-        "--batching-window",
-        "0",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "5",
-    ]);
+    let mut runner = RunningRunner::start_lambda(&queue.url, &bootstrap_bin(), &["--exit-when-idle", "5"]);
     let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
