@@ -168,6 +168,14 @@ impl Metric {
         if self.name.is_empty() || self.name.chars().count() > MAX_NAME_CHARS {
             return Some(format!("a metric name has 1 to {MAX_NAME_CHARS} characters"));
         }
+        // Names and values reach log lines, terminals and Prometheus' text: none may carry a line
+        // break or an escape sequence of its own.
+        let controls = |text: &str| text.chars().any(char::is_control);
+        if controls(&self.name)
+            || self.dimensions.iter().any(|(name, value)| controls(name) || controls(value))
+        {
+            return Some("a metric's name and dimensions hold no control characters".to_owned());
+        }
         if reserved(&self.name) {
             return Some(format!("`{}` is a name of the framework's own", self.name));
         }
@@ -423,6 +431,8 @@ mod tests {
             Metric::new("Dim", Unit::Count, 1.0).dimension("service", "x"),
             Metric::new("Dim", Unit::Count, 1.0).dimension("tenant", ""),
             Metric::new("Dim", Unit::Count, 1.0).dimension("Dim", "x"),
+            Metric::new("Forged\n# TYPE forged counter", Unit::Count, 1.0),
+            Metric::new("Dim", Unit::Count, 1.0).dimension("tenant", "\u{1b}[31mRED"),
             (0..30).fold(Metric::new("Many", Unit::Count, 1.0), |m, i| m.dimension(format!("d{i}"), "v")),
         ] {
             assert!(bad.problem().is_some(), "{bad:?}");

@@ -162,7 +162,9 @@ impl Collector for Served {
         for (name, series) in by_name {
             let counter = series.iter().all(|(_, s)| s.unit == Unit::Count);
             let kind = if counter { MetricType::Counter } else { MetricType::Histogram };
-            let help = format!("The handler's metric {} ({})", series[0].0.name, series[0].1.unit.as_str());
+            // Prometheus' text writes the help as it is: the name escaped, whatever recorded it.
+            let original = crate::observe::printable(&series[0].0.name, sqs_batch::metrics::MAX_NAME_CHARS);
+            let help = format!("The handler's metric {original} ({})", series[0].1.unit.as_str());
             let mut family = encoder.encode_descriptor(&name, &help, None, kind)?;
             for (key, values) in series {
                 let labels: Vec<(String, String)> =
@@ -238,6 +240,11 @@ mod tests {
         assert_eq!((metrics.sum("OrdersStored"), metrics.sum("BatchSize")), (Some(2.0), None));
         let (key, series) = metrics.iter().find(|(key, _)| key.name == "OrderValue").unwrap();
         assert_eq!((key.dimensions.clone(), series.sum), (vec![("currency".into(), "EUR".into())], 9.5));
+        let forged = r#"{"_aws":{"CloudWatchMetrics":[{"Dimensions":[["tenant"]],"Metrics":[{"Name":"A\n# EOF","Unit":"Count"},{"Name":"B","Unit":"Count"}]}]},"tenant":"\u001b[2J","A\n# EOF":1,"B":1}"#;
+        assert!(
+            from_emf(forged).expect("an EMF line").is_empty(),
+            "control characters are refused, not served"
+        );
         assert!(from_emf(r#"{"message":"batch done"}"#).is_none());
         assert!(from_emf(r#"{"_aws": 1}"#).is_none());
     }
