@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 version=0.51.0
 
+if ! git rev-parse --git-dir >/dev/null 2>&1; then
+  echo "semver: not a git checkout, so no release tags to compare with: run it in the repository" >&2
+  exit 1
+fi
 tag=$(git tag --list 'v*' --sort=-version:refname | head -n 1)
 if [ -z "$tag" ]; then
   echo "semver: no release tag (v*) yet: nothing to compare the public API with; the first release sets the baseline" >&2
