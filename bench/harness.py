@@ -34,6 +34,12 @@ import botocore.session
 from aiobotocore.session import get_session
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def runner_in(folder):
+    """The runner with the test handler in `folder`: `local`, or `local-runner` in an older build."""
+    folder = Path(folder)
+    return folder / "local" if (folder / "local").exists() or not (folder / "local-runner").exists() else folder / "local-runner"
 RESULTS = ROOT / "bench" / "results"
 TICKS = os.sysconf("SC_CLK_TCK")
 PY_ORIGINAL = "python original design"
@@ -144,7 +150,7 @@ def contenders(args, endpoint, url):
     """name -> (argv, extra environment). The runner runs in the repository, as a user does: it
     follows template.yaml's function."""
     bin_dir = Path(args.bin)
-    runner = [str(bin_dir / "local-runner"), "--endpoint-url", endpoint, "--log-format", "json", "--queue", url]
+    runner = [str(runner_in(bin_dir)), "--endpoint-url", endpoint, "--log-format", "json", "--queue", url]
     python = str(Path(sys.executable))
     return {
         "local-runner": (runner, {}),
@@ -154,7 +160,7 @@ def contenders(args, endpoint, url):
         "python tuned": ([python, str(ROOT / "bench/baselines/tuned.py"), endpoint, url], {}),
         "node sqs-consumer": (["node", str(ROOT / "bench/baselines/node/consumer.js"), endpoint, url], {}),
         "raw rust client": ([str(bin_dir / "raw-drain"), endpoint, url, "16"], {}),
-        **({"local-runner baseline": ([str(Path(args.baseline_bin) / "local-runner")] + runner[1:], {})}
+        **({"local-runner baseline": ([str(runner_in(Path(args.baseline_bin)))] + runner[1:], {})}
            if args.baseline_bin else {}),
     }
 
@@ -344,7 +350,7 @@ def scaling(args, sqs):
         for processes, pollers in SCALING:
             url = sqs.create_queue(QueueName=f"bench-scale-{number}-{processes}x{pollers}-{int(time.time())}")["QueueUrl"]
             asyncio.run(fill(args.endpoint, url, n))
-            argv = [str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json",
+            argv = [str(runner_in(bin_dir)), "--endpoint-url", args.endpoint, "--log-format", "json",
                     "--queue", url, "--pollers", str(pollers)]
             launched = [start(argv, {}) for _ in range(processes)]
             try:
@@ -381,7 +387,7 @@ def scaling_stub(args):
         for number in range(args.rounds_scaling):
             for processes, pollers in SCALING:
                 stub_start(address, 0)
-                argv = [str(Path(args.bin) / "local-runner"), "--endpoint-url", address, "--log-format", "json",
+                argv = [str(runner_in(Path(args.bin))), "--endpoint-url", address, "--log-format", "json",
                         "--queue", f"{address}/000000000000/stub", "--pollers", str(pollers)]
                 launched = [start(argv, {}, pin=0) for _ in range(processes)]
                 try:
@@ -514,9 +520,9 @@ def memory(args, sqs):
     bin_dir = Path(args.bin)
     figures = {}
     # RSS against the number of 1 KB messages held at once, for this build (and the baseline's).
-    builds = {"local-runner": Path(args.bin) / "local-runner"}
+    builds = {"local-runner": runner_in(Path(args.bin))}
     if args.baseline_bin:
-        builds["local-runner baseline"] = Path(args.baseline_bin) / "local-runner"
+        builds["local-runner baseline"] = runner_in(Path(args.baseline_bin))
     print("\n## Memory: RSS against messages in flight (1 KB bodies, 30 s of work each)", flush=True)
     curve = {}
     for n in IN_FLIGHT:
@@ -532,7 +538,7 @@ def memory(args, sqs):
     n = 10000
     url = sqs.create_queue(QueueName=f"bench-bigbatch-{int(time.time())}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
     asyncio.run(fill(args.endpoint, url, n))
-    process = start([str(bin_dir / "local-runner"), "--endpoint-url", args.endpoint, "--log-format", "json", "--queue", url,
+    process = start([str(runner_in(bin_dir)), "--endpoint-url", args.endpoint, "--log-format", "json", "--queue", url,
                      "--lambda", str(bin_dir / "bootstrap"), "--esm-batch-size", "10000", "--batching-window", "5",
                      "--max-concurrency", "2", "--function-timeout", "120"], {})
     try:
@@ -559,7 +565,7 @@ def memory(args, sqs):
 def latency(args, sqs, count=200):
     """send -> handled on an idle queue, local-runner with default settings (long polling)."""
     url = sqs.create_queue(QueueName=f"bench-latency-{int(time.time())}")["QueueUrl"]
-    process = subprocess.Popen([str(Path(args.bin) / "local-runner"), "--endpoint-url", args.endpoint,
+    process = subprocess.Popen([str(runner_in(Path(args.bin))), "--endpoint-url", args.endpoint,
                                 "--queue", url, "--log-format", "json"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     handled, polling = {}, threading.Event()
@@ -680,8 +686,8 @@ def perf_drain(args, address, name, data, n):
     argv, env = contenders(args, address, f"{address}/000000000000/stub")[name]
     # The same code with symbols (cargo's `profiling` profile), when bench/run.sh built it.
     profiling = ROOT / "target" / "profiling"
-    if (profiling / "local-runner").exists():
-        argv = [str(profiling / "local-runner"), *argv[1:]]
+    if runner_in(profiling).exists():
+        argv = [str(runner_in(profiling)), *argv[1:]]
         if "--lambda" in argv and (profiling / "bootstrap").exists():
             argv[argv.index("--lambda") + 1] = str(profiling / "bootstrap")
     stub_start(address, 0)

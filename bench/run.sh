@@ -24,7 +24,7 @@ echo "bench: building release binaries" >&2
 cargo build --quiet --release --locked -p handler -p bench --features handler/local --bins
 if command -v perf >/dev/null; then
   # The profile section runs the same code with symbols.
-  cargo build --quiet --profile profiling --locked -p handler --features local --bin local-runner --bin bootstrap
+  cargo build --quiet --profile profiling --locked -p handler --features local --bin local --bin bootstrap
 fi
 
 export LOCALSTACK_STATE="$PWD/.localstack/bench" LOCALSTACK_PORT=0

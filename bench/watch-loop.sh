@@ -18,7 +18,7 @@ restore() {
 }
 trap restore EXIT
 endpoint=$(scripts/localstack.sh start)
-target/debug/local-runner up --queue watch-loop --endpoint-url "$endpoint" >/dev/null
+target/debug/local up --queue watch-loop --endpoint-url "$endpoint" >/dev/null
 python3 - "$endpoint" "$rounds" <<'PY'
 import json, os, signal, statistics, subprocess, sys, threading, time
 
@@ -26,7 +26,7 @@ endpoint, rounds = sys.argv[1], int(sys.argv[2])
 results = {}
 for mode, extra in [("in process", ["--no-template"]), ("--lambda", ["--lambda", "target/debug/bootstrap"])]:
     process = subprocess.Popen(
-        ["target/debug/local-runner", "--queue", "watch-loop", "--endpoint-url", endpoint, "--watch",
+        ["target/debug/local", "--queue", "watch-loop", "--endpoint-url", endpoint, "--watch",
          "--log-format", "json", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen = []  # (time, message)

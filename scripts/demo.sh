@@ -21,9 +21,9 @@ else
 fi
 
 echo "demo: building local-runner" >&2
-cargo build --quiet --locked -p handler --features local --bin local-runner
+cargo build --quiet --locked -p handler --features local --bin local
 export AWS_ENDPOINT_URL="$endpoint"
-local_runner=target/debug/local-runner
+local_runner=target/debug/local
 
 say "local-runner up --queue $queue"
 $local_runner up --queue "$queue"

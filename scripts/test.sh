@@ -29,7 +29,7 @@ scripts/deny.sh
 step "SAM templates (sam validate --lint, local-runner check)"
 for template in template.yaml template-fifo.yaml; do
   scripts/sam.sh validate --lint --template "$template"
-  cargo run --quiet --locked -p handler --features local --bin local-runner -- check --template "$template"
+  cargo run --quiet --locked -p handler --features local --bin local -- check --template "$template"
 done
 # AWS's Runtime Interface Emulator ships inside the SAM CLI: the parity tests use it as the oracle.
 case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; esac

@@ -1,7 +1,7 @@
 //! The message handler: what arrives ([`message`]) and what is done with it ([`work`]).
 //!
 //! [`build`] is the one hook both runtimes call, once per process: the Lambda function
-//! (`src/bin/bootstrap.rs`) and `local-runner` (`src/bin/local-runner.rs`, run with
+//! (`src/bin/bootstrap.rs`) and `local` (`src/bin/local.rs`, run with
 //! `cargo local-runner`). Build clients and pools there; the handler it returns serves every
 //! message.
 

@@ -22,7 +22,7 @@ pub mod observe;
 pub mod template;
 pub mod tools;
 
-pub use cli::main;
+pub use cli::{main, main_without_handler};
 pub use consumer::{Config, InProcess, run};
 pub use error::RunnerError;
 pub use observe::Summary;

@@ -147,3 +147,27 @@ fn a_flag_of_the_in_process_mode_beside_lambda_is_a_usage_error_naming_it() {
         assert!(stderr.contains(flag[0]) && stderr.contains("--lambda"), "{stderr}");
     }
 }
+
+#[test]
+fn the_installed_command_without_a_handler_says_in_one_line_how_to_get_the_in_process_mode() {
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
+        .args(["--queue", "orders"])
+        .env_remove("SQS_QUEUE")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("no handler compiled in") && stderr.contains("--lambda PATH"), "{stderr}");
+}
+
+#[test]
+fn the_installed_command_runs_the_subcommands_that_need_no_handler() {
+    let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/templates/standard.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
+        .args(["check", "--template", template])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok (TestFunction)"), "check ran and passed");
+}

@@ -2,6 +2,9 @@
 //! `lambda_runtime` and `aws_lambda_events` alone (`tests/plain-function`), which lists its
 //! failures in `batchItemFailures` and sets no visibility of its own. Its failures come back when
 //! the queue's visibility timeout says, and reach the dead-letter queue after `maxReceiveCount`.
+//!
+//! The runner is the command `cargo install` gives (no handler compiled in): `LOCAL_RUNNER_BIN`
+//! when the test command installed it, otherwise the same binary of this workspace's build.
 
 mod support;
 
@@ -9,6 +12,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use support::{RunningRunner, depth, drain_bodies, queue_pair, runner_bin, send};
+
+/// The handler-less `local-runner`: the installed one, or the workspace's build of it.
+fn installed_runner() -> String {
+    let runner = std::env::var_os("LOCAL_RUNNER_BIN")
+        .map_or_else(|| runner_bin().with_file_name("local-runner"), PathBuf::from);
+    assert!(
+        runner.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins`",
+        runner.display()
+    );
+    runner.display().to_string()
+}
 
 /// The plain function's bootstrap, built beside the test binaries.
 fn plain_bootstrap() -> PathBuf {
@@ -31,7 +46,8 @@ async fn a_plain_lambda_runtime_function_drains_with_its_failures_in_the_dlq_and
     bodies.extend(["fail 1".to_owned(), "fail 2".to_owned()]);
     send(&client, &queue.url, &bodies, None).await;
 
-    let mut runner = RunningRunner::start_lambda(
+    let mut runner = RunningRunner::start_lambda_with(
+        &installed_runner(),
         &queue.url,
         &plain_bootstrap(),
         &["--function-timeout", "3", "--exit-when-idle", "2"],

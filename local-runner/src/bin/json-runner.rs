@@ -1,6 +1,6 @@
 //! `local-runner` with a handler that takes any JSON body and does nothing with it: the runner's
 //! own command-line tests run it (`local-runner/tests/cli.rs`), since the runner with a real
-//! handler is the user's crate's binary (`handler/src/bin/local-runner.rs`), and nothing here may
+//! handler is the user's crate's binary (`handler/src/bin/local.rs`), and nothing here may
 //! depend on that crate.
 
 use sqs_batch::{BoxError, Context, Error, Handler, handler_fn};

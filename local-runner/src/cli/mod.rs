@@ -47,6 +47,32 @@ where
     Fut: Future<Output = Result<H, BoxError>>,
     H: Handler,
 {
+    main_with(Some(build))
+}
+
+/// The handler a `local-runner` without one is typed with: it is never built.
+type NoHandler = sqs_batch::HandlerFn<
+    serde_json::Value,
+    fn(serde_json::Value, sqs_batch::Context) -> std::future::Ready<Result<(), sqs_batch::Error>>,
+>;
+
+/// The whole `main` of the `local-runner` command `cargo install` gives: no handler compiled in.
+/// It runs any Lambda function's bootstrap behind the emulated event source mapping (`--lambda`)
+/// and every subcommand; the in-process mode, which needs a handler, says in one line how to get
+/// one.
+pub fn main_without_handler() -> ExitCode {
+    main_with(None::<fn() -> std::future::Ready<Result<NoHandler, BoxError>>>)
+}
+
+/// What the in-process mode of a `local-runner` without a handler answers.
+pub const NO_HANDLER: &str = "this local-runner has no handler compiled in: run your function's bootstrap with --lambda PATH (e.g. --lambda target/lambda/NAME/bootstrap), or add local-runner to your handler's crate for the in-process mode (README: \"Add it to a project\")";
+
+fn main_with<B, Fut, H>(build: Option<B>) -> ExitCode
+where
+    B: FnOnce() -> Fut,
+    Fut: Future<Output = Result<H, BoxError>>,
+    H: Handler,
+{
     let mut cli = Cli::parse();
     let human = cli.log_format() == LogFormat::Pretty;
     let directive = std::env::var("RUST_LOG").ok();
@@ -78,6 +104,9 @@ where
     let plan = match command {
         Some(_) => None,
         None => match cli.into_plan() {
+            Ok(Plan::InProcess(_)) if build.is_none() => {
+                return exit_with(Err(RunnerError::Usage(NO_HANDLER.into())));
+            }
             Ok(plan) => Some(plan),
             Err(error) => return exit_with(Err(error)),
         },
@@ -156,7 +185,7 @@ fn set_environment(environment: &std::collections::BTreeMap<String, String>) {
 async fn run<B, Fut, H>(
     plan: Plan,
     local_credentials: Option<Credentials>,
-    build: B,
+    build: Option<B>,
     human: bool,
 ) -> Result<(), RunnerError>
 where
@@ -237,6 +266,7 @@ where
                 let name = function.as_ref().map_or("--function-timeout", |f| f.name.as_str());
                 plan::outlasts_reserve(timeout, &options, name)?;
             }
+            let build = build.ok_or_else(|| RunnerError::Usage(NO_HANDLER.into()))?;
             let handler = build().await.map_err(RunnerError::Handler)?;
             let mut executor = InProcess::new(Arc::new(handler), options).with_batch_size(batch_size);
             if let Some(timeout) = function_timeout {
@@ -268,7 +298,7 @@ fn exit_with(result: Result<(), RunnerError>) -> ExitCode {
 async fn tool<B, Fut, H>(
     command: Command,
     local_credentials: Option<Credentials>,
-    build: B,
+    build: Option<B>,
 ) -> Result<(), RunnerError>
 where
     B: FnOnce() -> Fut,
@@ -312,14 +342,18 @@ where
             tools::send(&client, &connection, &queue, bodies, &group, offload.as_ref()).await.map(drop)
         }
         Command::Dlq { limit, .. } => {
-            let handler = match build().await {
-                Ok(handler) => Some(handler),
-                Err(err) => {
-                    eprintln!(
-                        "local-runner: the handler could not be built ({err}); bodies are shown unchecked"
-                    );
-                    None
-                }
+            // Without a handler (the installed command), bodies are shown unchecked.
+            let handler = match build {
+                None => None,
+                Some(build) => match build().await {
+                    Ok(handler) => Some(handler),
+                    Err(err) => {
+                        eprintln!(
+                            "local-runner: the handler could not be built ({err}); bodies are shown unchecked"
+                        );
+                        None
+                    }
+                },
             };
             let explain = |body: &str| {
                 let mut record = sqs_batch::SqsMessage::default();

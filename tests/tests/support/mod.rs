@@ -268,6 +268,16 @@ impl RunningRunner {
     /// `local-runner --lambda bootstrap` over `queue_url` with the standard test template, no
     /// batching window and 1 s long polls, then `extra`.
     pub fn start_lambda(queue_url: &str, bootstrap: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_lambda_with(&runner_bin().display().to_string(), queue_url, bootstrap, extra)
+    }
+
+    /// [`RunningRunner::start_lambda`] with another build of `local-runner` (`runner`).
+    pub fn start_lambda_with(
+        runner: &str,
+        queue_url: &str,
+        bootstrap: &std::path::Path,
+        extra: &[&str],
+    ) -> Self {
         let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
         let bootstrap = bootstrap.display().to_string();
         let mut args = vec![
@@ -283,7 +293,7 @@ impl RunningRunner {
             "1",
         ];
         args.extend_from_slice(extra);
-        Self::start(&args)
+        Self::start_binary(runner, &args, &[])
     }
 
     /// [`RunningRunner::start`] with `env` added to its environment (for the handler's options:
