@@ -10,7 +10,8 @@
 # SKIP_ADVISORIES=1 (no advisory database snapshot and no network), SKIP_DEPLOY=1 (no deployed
 # path: sam deploy to a LocalStack that runs the function in containers),
 # SKIP_FRAMEWORK_ONLY=1 (none of the steps that never run handler/: the `opentelemetry` feature
-# step, and the framework's test function under `sam local invoke`; swap-check sets it).
+# step, the published crates, the new project, and the framework's test function under
+# `sam local invoke`; swap-check sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,8 @@ step() { printf '\n== %s (%d s in)\n' "$*" "$SECONDS"; }
 
 step "format and lints"
 cargo fmt --all --check
-# examples/orders is not a workspace member (scripts/swap-check.sh drops it in for handler/).
-find examples -name '*.rs' -print0 | xargs -0 -r rustfmt --edition 2024 --check
+# examples/orders and the new project's template are not workspace members.
+find examples templates -name '*.rs' -print0 | xargs -0 -r rustfmt --edition 2024 --check
 # handler/local: the local runner's main, which only the `local` feature builds.
 cargo clippy --workspace --all-targets --features handler/local --locked -- -D warnings
 
@@ -74,6 +75,10 @@ fi
 # The end-to-end tests run binaries of other packages too (the test function's e2e-bootstrap), which
 # a test build does not make: build every binary first.
 cargo build --workspace --exclude bench --bins --locked
+# The runner's command as `cargo install` gives it (no handler in it): the plain-function drain
+# (tests/tests/any_function.rs) runs this copy. Debug, and sharing the build above.
+CARGO_TARGET_DIR="$PWD/target" cargo install --quiet --locked --debug --path local-runner --root target/installed
+export LOCAL_RUNNER_BIN="$PWD/target/installed/bin/local-runner"
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
 # The examples in the crates' docs (nextest runs no doctests).
 cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
@@ -103,5 +108,11 @@ if [ "${SKIP_DEPLOY:-}" = 1 ] || [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
   echo "deploy: skipped because SKIP_DEPLOY=1 or SKIP_SAM_LOCAL=1" >&2
 else
   scripts/deploy-localstack.sh
+fi
+step "a new project (sam init --location templates/sqs-function) and its own test command"
+if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
+  echo "new project: skipped because SKIP_FRAMEWORK_ONLY=1 (it never runs handler/; scripts/swap-check.sh)" >&2
+else
+  scripts/new-project-check.sh
 fi
 step "done"

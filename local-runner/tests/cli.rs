@@ -3,7 +3,7 @@
 use std::process::Command;
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_json-runner"))
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
         .args(args)
         .env_remove("SQS_QUEUE")
         .output()
@@ -64,7 +64,7 @@ fn readme_flag_table() -> Vec<(Vec<String>, String)> {
 
 #[test]
 fn the_readmes_flag_table_and_help_list_the_same_flags_and_environment_variables() {
-    let output = Command::new(env!("CARGO_BIN_EXE_json-runner")).arg("--help").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner")).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     let rows = readme_flag_table();
@@ -105,7 +105,7 @@ fn template_file(text: &str) -> std::path::PathBuf {
 #[test]
 fn check_passes_a_template_that_keeps_every_rule() {
     let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/templates/standard.yaml");
-    let output = Command::new(env!("CARGO_BIN_EXE_json-runner"))
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
         .args(["check", "--template", template])
         .output()
         .unwrap();
@@ -120,7 +120,7 @@ fn check_fails_a_broken_template_with_one_line_per_broken_rule() {
         .replace("VisibilityTimeout: 190", "VisibilityTimeout: 60")
         .replace("            FunctionResponseTypes:\n              - ReportBatchItemFailures\n", "");
     let path = template_file(&broken);
-    let output = Command::new(env!("CARGO_BIN_EXE_json-runner"))
+    let output = Command::new(env!("CARGO_BIN_EXE_local-runner"))
         .args(["check", "--template", path.to_str().unwrap()])
         .output()
         .unwrap();

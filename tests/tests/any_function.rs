@@ -48,6 +48,7 @@ async fn a_plain_lambda_runtime_function_drains_with_its_failures_in_the_dlq_and
 
     let mut runner = RunningRunner::start_lambda_with(
         &installed_runner(),
+        "standard",
         &queue.url,
         &plain_bootstrap(),
         &["--function-timeout", "3", "--exit-when-idle", "2"],
@@ -60,4 +61,46 @@ async fn a_plain_lambda_runtime_function_drains_with_its_failures_in_the_dlq_and
     assert_eq!(dead, ["fail 1", "fail 2"], "each failure reached the DLQ after maxReceiveCount");
     let summary = runner.summary().expect("a summary line");
     assert_eq!((summary["deleted"].as_u64(), summary["failed"].as_u64()), (Some(6), Some(4)), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_function_behind_filter_criteria_gets_only_the_matching_messages_and_the_rest_are_deleted() {
+    let client = support::client().await;
+    let queue = queue_pair(&client, "plain-filtered", false, 4, 2).await;
+    let bodies: Vec<String> = [
+        r#"{"kind":"order","n":1}"#,
+        r#"{"kind":"refund","n":2}"#,
+        "ping",
+        "pong",
+        r#"{"kind":"order","note":"fail"}"#,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    send(&client, &queue.url, &bodies, None).await;
+
+    let mut runner = RunningRunner::start_lambda_with(
+        &installed_runner(),
+        "filtered",
+        &queue.url,
+        &plain_bootstrap(),
+        &["--exit-when-idle", "2"],
+    );
+    let (code, stderr) = runner.exit(Duration::from_secs(120)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let summary = runner.summary().expect("a summary line");
+    assert_eq!(
+        summary["filtered"].as_u64(),
+        Some(2),
+        "the refund and the pong, as AWS drops them: {summary}"
+    );
+    assert_eq!(
+        depth(&client, &queue.url).await,
+        (0, 0),
+        "filtered messages are deleted, as AWS deletes them"
+    );
+    assert_eq!(
+        drain_bodies(&client, &queue.dlq_url).await,
+        [r#"{"kind":"order","note":"fail"}"#],
+        "the matching failure reached the DLQ; the filtered ones never did"
+    );
 }

@@ -268,17 +268,19 @@ impl RunningRunner {
     /// `local-runner --lambda bootstrap` over `queue_url` with the standard test template, no
     /// batching window and 1 s long polls, then `extra`.
     pub fn start_lambda(queue_url: &str, bootstrap: &std::path::Path, extra: &[&str]) -> Self {
-        Self::start_lambda_with(&runner_bin().display().to_string(), queue_url, bootstrap, extra)
+        Self::start_lambda_with(&runner_bin().display().to_string(), "standard", queue_url, bootstrap, extra)
     }
 
-    /// [`RunningRunner::start_lambda`] with another build of `local-runner` (`runner`).
+    /// [`RunningRunner::start_lambda`] with another build of `local-runner` (`runner`), over the
+    /// test template `tests/templates/{template}.yaml`.
     pub fn start_lambda_with(
         runner: &str,
+        template: &str,
         queue_url: &str,
         bootstrap: &std::path::Path,
         extra: &[&str],
     ) -> Self {
-        let template = repo_root().join("tests/templates/standard.yaml").display().to_string();
+        let template = repo_root().join(format!("tests/templates/{template}.yaml")).display().to_string();
         let bootstrap = bootstrap.display().to_string();
         let mut args = vec![
             "--queue",
