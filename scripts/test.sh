@@ -77,8 +77,9 @@ fi
 cargo build --workspace --exclude bench --bins --locked
 # The runner's command as `cargo install` gives it (no handler in it): the plain-function drain
 # (tests/tests/any_function.rs) runs this copy. Debug, and sharing the build above.
-CARGO_TARGET_DIR="$PWD/target" cargo install --quiet --locked --debug --path local-runner --root target/installed
-export LOCAL_RUNNER_BIN="$PWD/target/installed/bin/local-runner"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+CARGO_TARGET_DIR="$target_dir" cargo install --quiet --locked --debug --path local-runner --root "$target_dir/installed"
+export LOCAL_RUNNER_BIN="$target_dir/installed/bin/local-runner"
 cargo nextest run --workspace --exclude bench --locked --no-fail-fast
 # The examples in the crates' docs (nextest runs no doctests).
 cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
