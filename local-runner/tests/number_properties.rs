@@ -2,7 +2,7 @@
 //! edge turns them into a plan or into a usage error, never a panic, and what it lets through is
 //! inside the documented range (RELIABILITY.md, "Bad input").
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use local_runner::cli::{Cli, Plan};
 use local_runner::template::Template;
 use proptest::prelude::*;
@@ -20,20 +20,28 @@ fn number() -> impl Strategy<Value = String> {
     ]
 }
 
-const FLAGS: [&str; 11] = [
-    "--pollers",
-    "--batch-size",
-    "--wait-time-seconds",
-    "--max-in-flight",
-    "--shutdown-timeout",
-    "--exit-when-idle",
-    "--retry-backoff",
-    "--retry-backoff-max",
-    "--start-timeout",
-    "--stats-interval",
-    "--function-timeout",
-];
-const LAMBDA_FLAGS: [&str; 3] = ["--esm-batch-size", "--batching-window", "--max-concurrency"];
+#[path = "shared/numeric_flags.rs"]
+mod numeric_flags;
+
+use numeric_flags::{FLAGS, LAMBDA_FLAGS};
+
+/// The command line of `args` as if nothing were exported (no clap `env` fallback).
+fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::from_arg_matches(&Cli::command().mut_args(|arg| arg.env(None)).try_get_matches_from(args)?)
+}
+
+/// A usage error: exit status 2 and one line, which names `flag` when clap refused its value.
+fn is_usage_error(error: &str, code: i32, flag: &str, by_clap: bool) -> Result<(), TestCaseError> {
+    prop_assert_eq!(code, 2, "{}", error);
+    let error = error.trim_end();
+    prop_assert!(!error.is_empty(), "an error says what is wrong");
+    if by_clap {
+        prop_assert!(error.contains(flag), "{}", error);
+    } else {
+        prop_assert!(!error.contains('\n'), "one line: {}", error);
+    }
+    Ok(())
+}
 
 fn test_template() -> String {
     format!("{}/../tests/templates/standard.yaml", env!("CARGO_MANIFEST_DIR"))
@@ -45,13 +53,16 @@ proptest! {
     #[test]
     fn any_number_on_any_flag_makes_a_plan_or_a_usage_error(flag in 0..FLAGS.len(), value in number()) {
         let args = ["local-runner", "--queue", "q", "--no-template", FLAGS[flag], &value];
-        if let Ok(cli) = Cli::try_parse_from(args)
-            && let Ok(Plan::InProcess(run)) = cli.into_plan()
-        {
-            let config = &run.config;
-            prop_assert!(config.in_flight_limit(&run.mode()).get() <= 120_000);
-            prop_assert!(config.shutdown_timeout.as_secs() <= 43_200);
-            prop_assert!(config.start_timeout.as_secs() <= 3_600);
+        match cli(&args).map(|cli| cli.into_plan_with(&|_| None)) {
+            Err(error) => is_usage_error(&error.to_string(), error.exit_code(), FLAGS[flag], true)?,
+            Ok(Err(error)) => is_usage_error(&error.to_string(), i32::from(error.exit_code()), FLAGS[flag], false)?,
+            Ok(Ok(Plan::InProcess(run))) => {
+                let config = &run.config;
+                prop_assert!(config.in_flight_limit(&run.mode()).get() <= 120_000);
+                prop_assert!(config.shutdown_timeout.as_secs() <= 43_200);
+                prop_assert!(config.start_timeout.as_secs() <= 3_600);
+            }
+            Ok(Ok(Plan::Lambda(_))) => prop_assert!(false, "no --lambda, yet a Lambda plan"),
         }
     }
 
@@ -59,14 +70,17 @@ proptest! {
     fn any_number_on_a_mapping_flag_makes_a_plan_or_a_usage_error(flag in 0..LAMBDA_FLAGS.len(), value in number()) {
         let template = test_template();
         let args = ["local-runner", "--queue", "q", "--lambda", "/bin/true", "--template", &template, LAMBDA_FLAGS[flag], &value];
-        if let Ok(cli) = Cli::try_parse_from(args)
-            && let Ok(Plan::Lambda(runs)) = cli.into_plan()
-        {
-            for run in runs {
-                prop_assert!(run.mapping.batch_size.get() <= 10_000);
-                prop_assert!(run.mapping.batching_window.as_secs() <= 300);
-                prop_assert!(run.mapping.max_concurrency.get() <= 1_000);
+        match cli(&args).map(|cli| cli.into_plan_with(&|_| None)) {
+            Err(error) => is_usage_error(&error.to_string(), error.exit_code(), LAMBDA_FLAGS[flag], true)?,
+            Ok(Err(error)) => is_usage_error(&error.to_string(), i32::from(error.exit_code()), LAMBDA_FLAGS[flag], false)?,
+            Ok(Ok(Plan::Lambda(runs))) => {
+                for run in runs {
+                    prop_assert!(run.mapping.batch_size.get() <= 10_000);
+                    prop_assert!(run.mapping.batching_window.as_secs() <= 300);
+                    prop_assert!(run.mapping.max_concurrency.get() <= 1_000);
+                }
             }
+            Ok(Ok(Plan::InProcess(_))) => prop_assert!(false, "--lambda, yet an in-process plan"),
         }
     }
 
@@ -106,4 +120,26 @@ proptest! {
             prop_assert!(template.problems.iter().all(|problem| findings.contains(problem)));
         }
     }
+}
+
+/// The list the bad-input tests use is the command's: every flag that takes a whole number (it
+/// refuses `x` as a value and takes `1`) is on it, and nothing else.
+#[test]
+fn the_numeric_flags_tested_are_every_flag_of_the_command_that_takes_a_number() {
+    let refuses = |flag: &str, value: &str| {
+        Cli::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["local-runner", flag, value])
+            .is_err_and(|e| e.kind() == clap::error::ErrorKind::ValueValidation)
+    };
+    let mut numeric: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter(|arg| arg.get_action().takes_values())
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .filter(|flag| refuses(flag, "x") && !refuses(flag, "1"))
+        .collect();
+    let mut listed: Vec<String> = FLAGS.iter().chain(&LAMBDA_FLAGS).map(|f| (*f).to_owned()).collect();
+    listed.sort();
+    numeric.sort();
+    assert_eq!(listed, numeric);
 }

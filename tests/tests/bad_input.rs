@@ -3,12 +3,15 @@
 //! a producer cannot write on the user's terminal, and an endpoint that is not SQS, or does not
 //! answer, is said to be so within the start timeout.
 
+#[path = "../../local-runner/tests/shared/numeric_flags.rs"]
+mod numeric_flags;
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use numeric_flags::{FLAGS, LAMBDA_FLAGS};
 use support::{RunningRunner, bootstrap_bin, depth, good_body, queue_pair, runner_bin, send, template_path};
 
 fn assert_no_panic(stderr: &str) {
@@ -130,27 +133,13 @@ async fn a_function_timeout_inside_the_deadline_reserve_is_refused_before_a_mess
 /// (exit 2) that names the flag, never a panic, a hang, or a run.
 #[test]
 fn extreme_numbers_on_every_flag_exit_2_naming_the_flag() {
-    let flags = [
-        "--pollers",
-        "--batch-size",
-        "--wait-time-seconds",
-        "--max-in-flight",
-        "--shutdown-timeout",
-        "--exit-when-idle",
-        "--retry-backoff",
-        "--retry-backoff-max",
-        "--start-timeout",
-        "--stats-interval",
-        "--function-timeout",
-    ];
-    let lambda_only = ["--esm-batch-size", "--batching-window", "--max-concurrency"];
     let extremes = ["18446744073709551615", "9223372036854775807", "2305843009213693952", "-1", "1e9", "x"];
     let runner = runner_bin();
-    for flag in flags.iter().chain(&lambda_only) {
+    for flag in FLAGS.iter().chain(&LAMBDA_FLAGS) {
         for value in extremes {
             let mut args =
                 vec!["--queue", "q", "--endpoint-url", "http://127.0.0.1:1", "--no-template", flag, value];
-            if lambda_only.contains(flag) {
+            if LAMBDA_FLAGS.contains(flag) {
                 args = vec![
                     "--queue",
                     "q",

@@ -35,19 +35,30 @@ fn lambda_args(table: &str) -> Vec<String> {
 }
 
 /// The same work sent three times (three message ids, one `id`) to a queue two runners consume at
-/// once: the work is done once, the other two end as `duplicate`, nothing is left anywhere.
+/// once: the work is done once, the other two end as `duplicate`, nothing is left anywhere. Each
+/// runner holds one message at a time and the work takes 3 s, so both get a copy: the one that
+/// does not do the work can only learn it was done from the table, never from its own memory.
 async fn sent_three_times_to_two_runners(lambda: bool) {
     let (client, dynamodb) = (support::client().await, dynamo::client_at(&dynamo::endpoint()));
     let table = dynamo::table(&dynamodb).await;
     let queue = queue_pair(&client, "idempotent", false, 30, 5).await;
     let id = unique_name("order");
-    let body = serde_json::json!({ "id": id, "ms": 500 }).to_string();
+    let body = serde_json::json!({ "id": id, "ms": 3000 }).to_string();
     send(&client, &queue.url, &[body.clone(), body.clone(), body], None).await;
 
     let endpoint = dynamo::endpoint();
     let env = dynamo::env(&table, &endpoint);
     let mode = if lambda { lambda_args(&table) } else { Vec::new() };
-    let mut args = vec!["--queue", &queue.url, "--wait-time-seconds", "1", "--exit-when-idle", "4"];
+    let mut args = vec![
+        "--queue",
+        &queue.url,
+        "--wait-time-seconds",
+        "1",
+        "--exit-when-idle",
+        "4",
+        "--max-in-flight",
+        "1",
+    ];
     if !lambda {
         args.extend(["--no-template", "--batch-size", "1", "--retry-backoff", "1"]);
     }
@@ -59,6 +70,10 @@ async fn sent_three_times_to_two_runners(lambda: bool) {
         assert_eq!(code, Some(0), "{stderr}");
     }
     let runners = [&first, &second];
+    for (which, runner) in [("first", &first), ("second", &second)] {
+        let copies = outcomes(&[runner], &id, "ok").len() + outcomes(&[runner], &id, "duplicate").len();
+        assert!(copies >= 1, "the {which} runner settled a copy too");
+    }
     let (ok, duplicate) = (outcomes(&runners, &id, "ok"), outcomes(&runners, &id, "duplicate"));
     assert_eq!(ok.len(), 1, "the work is done once: {ok:#?}\nduplicates: {duplicate:#?}");
     assert_eq!(duplicate.len(), 2, "the other two are duplicates: {duplicate:#?}");

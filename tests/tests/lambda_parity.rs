@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lambda_runtime::{Context, LambdaEvent};
 use local_runner::InProcess;
-use local_runner::lambda::{LambdaExecutor, LambdaPool};
+use local_runner::lambda::LambdaPool;
 use serde_json::Value;
 use sqs_batch::lambda::handle_event;
 use sqs_batch::{Options, SqsEvent};
@@ -230,7 +230,7 @@ async fn drain_both_ways(
         ),
         local_runner::run(
             runner_config(&lambda.url, 3),
-            LambdaExecutor::new(spec, &mapping),
+            support::lambda_executor(spec, &mapping),
             CancellationToken::new()
         ),
     );

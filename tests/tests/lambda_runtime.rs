@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::num::NonZeroUsize;
 
-use local_runner::lambda::{Bytes, FunctionError, InvokeError, LambdaExecutor, LambdaPool, LambdaSpec};
+use local_runner::lambda::{Bytes, FunctionError, InvokeError, LambdaPool, LambdaSpec};
 use serde_json::{Value, json};
 use support::{RunningRunner, bootstrap_bin, depth, good_body, queue_pair, send, template_path};
 use tokio_util::sync::CancellationToken;
@@ -147,7 +147,7 @@ async fn a_batch_being_gathered_is_not_mistaken_for_an_idle_queue() {
     let (function, mut mapping) = support::lambda_spec("standard");
     mapping.batching_window = Duration::from_secs(8);
     let config = support::runner_config(&queue.url, 2);
-    let executor = LambdaExecutor::new(function, &mapping);
+    let executor = support::lambda_executor(function, &mapping);
     let summary = local_runner::run(config, executor, CancellationToken::new()).await.unwrap();
     assert_eq!((summary.deleted, summary.released), (3, 0), "{summary:?}");
     assert_eq!(depth(&client, &queue.url).await, (0, 0));

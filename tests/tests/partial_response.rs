@@ -8,7 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use local_runner::consumer::{BatchExecutor, Execution};
-use local_runner::lambda::LambdaExecutor;
 use sqs_batch::SqsMessage;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +33,7 @@ async fn answered(endpoint: &str, answer: &str) -> (Vec<bool>, bool) {
     function.bootstrap = bootstrap;
     function.environment.insert("ANSWER".into(), answer.into());
     function.environment.insert("ENDPOINT".into(), endpoint.into());
-    let executor = LambdaExecutor::new(function, &mapping);
+    let executor = support::lambda_executor(function, &mapping);
     let records: Arc<[SqsMessage]> = ["a", "b"]
         .iter()
         .map(|id| {

@@ -17,7 +17,7 @@ use aws_sdk_sqs::config::Credentials;
 use clap::Parser;
 use sqs_batch::runtime::telemetry;
 use sqs_batch::runtime::telemetry::LogFormat;
-use sqs_batch::{BoxError, Handler, Options};
+use sqs_batch::{BoxError, Handler};
 use tokio_util::sync::CancellationToken;
 
 pub use args::{
@@ -215,7 +215,7 @@ where
                     filters = run.config.filters.len(),
                     "event source mapping"
                 );
-                let executor = LambdaExecutor::new(run.function, &run.mapping);
+                let executor = LambdaExecutor::new(run.function, &run.mapping, run.options.retry);
                 mappings.spawn(consumer::run(run.config, executor, shutdown.clone()));
             }
             let mut first_error = None;
@@ -242,12 +242,9 @@ where
             first_error.map_or(Ok(()), Err)
         }
         Plan::InProcess(run) => {
-            let InProcessRun { mut config, function_timeout, function, retry_backoff, heartbeat, batch_size } =
+            let InProcessRun { mut config, function_timeout, function, options, heartbeat, batch_size } =
                 *run;
             config.connection.local_credentials = local_credentials;
-            let mut options = Options::from_vars(|name| std::env::var(name).ok())?;
-            // The runner applies the back-off in process: the function's, with the flags' overrides.
-            options.retry = retry_backoff;
             match &function {
                 Some(function) => tracing::info!(
                     function = %function.name,
@@ -261,10 +258,6 @@ where
                     handler_concurrency = options.concurrency.get(),
                     "no template function: running with the handler's defaults"
                 ),
-            }
-            if let Some(timeout) = function_timeout {
-                let name = function.as_ref().map_or("--function-timeout", |f| f.name.as_str());
-                plan::outlasts_reserve(timeout, &options, name)?;
             }
             let build = build.ok_or_else(|| RunnerError::Usage(NO_HANDLER.into()))?;
             let handler = build().await.map_err(RunnerError::Handler)?;

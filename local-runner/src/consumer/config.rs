@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::aws::{Connection, MAX_WAIT_SECONDS, QueueRef};
+use crate::aws::{Connection, MAX_RECEIVE, MAX_WAIT_SECONDS, QueueRef};
 use crate::template::filter::Filters;
 use sqs_batch::runtime::retry::Backoff;
 
@@ -51,6 +51,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The handler in this process in batches of `batch_size` messages (one receive's worth, so
+    /// a value outside 1..=10 is brought into that range), its failures given `retry_backoff`.
+    #[must_use]
+    pub fn in_process(batch_size: u8, retry_backoff: Option<Backoff>, heartbeat: bool) -> Self {
+        let batch_size =
+            NonZeroUsize::new(usize::from(batch_size.clamp(1, MAX_RECEIVE))).unwrap_or(NonZeroUsize::MIN);
+        Self::InProcess { batch_size, retry_backoff, heartbeat }
+    }
+
     /// The retry back-off failures follow, whoever applies it.
     #[must_use]
     pub fn retry_backoff(&self) -> Option<Backoff> {

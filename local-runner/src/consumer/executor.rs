@@ -2,7 +2,6 @@
 //! `lambda` folder) the real Lambda binary.
 
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +12,6 @@ use tokio_util::sync::CancellationToken;
 use super::Mode;
 use crate::aws::MAX_RECEIVE;
 use crate::error::RunnerError;
-
-/// One receive's worth: the largest batch in process.
-const MAX_RECEIVE_BATCH: NonZeroUsize = NonZeroUsize::new(MAX_RECEIVE as usize).expect("10 is not zero");
 
 /// How a batch ended.
 #[derive(Debug)]
@@ -60,7 +56,7 @@ pub trait BatchExecutor: Send + Sync + 'static {
     /// neither a heartbeat nor a back-off: one receive is one batch, and failures come back at
     /// the queue's visibility timeout.
     fn mode(&self) -> Mode {
-        Mode::InProcess { batch_size: MAX_RECEIVE_BATCH, retry_backoff: None, heartbeat: false }
+        Mode::in_process(MAX_RECEIVE, None, false)
     }
 
     /// Gets ready before anything is received: an executor that cannot run a batch stops the run
@@ -77,7 +73,7 @@ pub struct InProcess<H> {
     options: Options,
     function_timeout: Option<Duration>,
     heartbeat: bool,
-    batch_size: NonZeroUsize,
+    batch_size: u8,
 }
 
 impl<H> InProcess<H> {
@@ -85,15 +81,14 @@ impl<H> InProcess<H> {
     /// the retry back-off the runner gives failures), with a heartbeat, in batches of up to 10
     /// (one receive's worth).
     pub fn new(handler: Arc<H>, options: Options) -> Self {
-        Self { handler, options, function_timeout: None, heartbeat: true, batch_size: MAX_RECEIVE_BATCH }
+        Self { handler, options, function_timeout: None, heartbeat: true, batch_size: MAX_RECEIVE }
     }
 
     /// Batches of up to `messages`: one receive's worth, so 1..=10 (a value outside is brought
     /// into that range).
     #[must_use]
     pub fn with_batch_size(mut self, messages: u8) -> Self {
-        let messages = messages.clamp(1, MAX_RECEIVE);
-        self.batch_size = NonZeroUsize::new(usize::from(messages)).unwrap_or(NonZeroUsize::MIN);
+        self.batch_size = messages;
         self
     }
 
@@ -119,11 +114,7 @@ impl<H> InProcess<H> {
 
 impl<H: Handler> BatchExecutor for InProcess<H> {
     fn mode(&self) -> Mode {
-        Mode::InProcess {
-            batch_size: self.batch_size,
-            retry_backoff: self.options.retry,
-            heartbeat: self.heartbeat,
-        }
+        Mode::in_process(self.batch_size, self.options.retry, self.heartbeat)
     }
 
     async fn execute(

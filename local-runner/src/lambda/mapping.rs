@@ -9,6 +9,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use axum::body::Bytes;
 use serde_json::Value;
 use sqs_batch::runtime::BatchReport;
+use sqs_batch::runtime::retry::Backoff;
 use sqs_batch::{Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
@@ -68,13 +69,11 @@ pub struct LambdaExecutor {
 }
 
 impl LambdaExecutor {
-    /// An executor for `function` behind `mapping`.
+    /// An executor for `function` behind `mapping`, whose failures come back after
+    /// `retry_backoff`: the back-off the function applies itself, read from its variables once
+    /// (`local-runner`'s plan does), which the runner counts on to know when they are due back.
     #[must_use]
-    pub fn new(function: LambdaSpec, mapping: &Mapping) -> Self {
-        // The function's own back-off, which it applies: the runner counts on it for what is due
-        // back. Variables it cannot read keep it from starting at all; till then, the default.
-        let retry_backoff = sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned())
-            .map_or_else(|_| sqs_batch::Options::default().retry, |options| options.retry);
+    pub fn new(function: LambdaSpec, mapping: &Mapping, retry_backoff: Option<Backoff>) -> Self {
         let mode = Mode::Lambda {
             batch_size: mapping.batch_size,
             batching_window: mapping.batching_window,

@@ -128,22 +128,14 @@ impl Template {
             });
         }
         let mut found = |rule, message: String| findings.push(Finding { rule, message, warning: false });
-        match sqs_batch::Options::from_vars(|name| function.environment.get(name).cloned()) {
-            Err(error) => {
-                found("handler-options", format!("{}.Environment.Variables: {error}", function.logical_id))
+        let var = |name: &str| function.environment.get(name).cloned();
+        match super::function_options(var, Some(function.timeout)) {
+            Err(error @ super::OptionsProblem::Unreadable(_)) => {
+                found("handler-options", format!("{}.Environment.Variables: {error}", function.logical_id));
             }
-            Ok(options) if function.timeout <= options.deadline_reserve => found(
-                "deadline-reserve",
-                format!(
-                    "{}: Timeout {} s does not exceed the deadline reserve ({} ms, {}): the function would start \
-                     no message; raise Timeout or lower {}",
-                    function.logical_id,
-                    function.timeout.as_secs(),
-                    options.deadline_reserve.as_millis(),
-                    sqs_batch::runtime::DEADLINE_RESERVE_VAR,
-                    sqs_batch::runtime::DEADLINE_RESERVE_VAR
-                ),
-            ),
+            Err(error @ super::OptionsProblem::InsideReserve { .. }) => {
+                found("deadline-reserve", format!("{}: {error}", function.logical_id));
+            }
             Ok(_) => {}
         }
     }

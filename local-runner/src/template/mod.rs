@@ -10,11 +10,13 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use buckets::{BucketSpec, PAYLOAD_BUCKET_VAR};
+pub use options::{OptionsProblem, function_options};
 pub use tables::{IDEMPOTENCY_KEY, IDEMPOTENCY_TTL, IDEMPOTENCY_VAR, TableRef, TableSpec};
 
 mod buckets;
 mod check;
 pub mod filter;
+mod options;
 mod read;
 mod tables;
 #[cfg(test)]

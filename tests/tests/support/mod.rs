@@ -438,6 +438,14 @@ pub fn lambda_spec(name: &str) -> (LambdaSpec, Mapping) {
     (spec, Mapping::from_template(&function.sqs_events[0]))
 }
 
+/// The executor of `function` behind `mapping`, counting on the back-off its variables set (as
+/// `local-runner`'s plan reads them).
+pub fn lambda_executor(function: LambdaSpec, mapping: &Mapping) -> local_runner::lambda::LambdaExecutor {
+    let options = Options::from_vars(|name| function.environment.get(name).cloned())
+        .expect("the test function's variables parse");
+    local_runner::lambda::LambdaExecutor::new(function, mapping, options.retry)
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
