@@ -38,11 +38,17 @@ async fn a_missing_queue_given_by_url_exits_1_too() {
 async fn an_endpoint_with_nothing_listening_exits_1_once_the_start_timeout_has_passed() {
     // A port that was free a moment ago: nothing listens there.
     let endpoint = format!("http://127.0.0.1:{}", support::free_port());
+    let started = std::time::Instant::now();
     let mut runner =
         RunningRunner::start(&["--queue", "orders", "--endpoint-url", &endpoint, "--start-timeout", "2"]);
     let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
+    let took = started.elapsed();
     assert_eq!(code, Some(1));
     assert_one_clear_line(&stderr, "cannot reach SQS");
+    // It keeps trying for the start timeout, not less (a refused connection is not given up on
+    // at once: the endpoint may be starting), and gives up soon after it.
+    assert!(took >= Duration::from_secs(2), "gave up after {took:?}, before the 2 s start timeout");
+    assert!(took < Duration::from_secs(30), "still trying after {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,7 @@ async fn up_creates_the_queue_and_dlq_that_the_template_describes() {
     let (code, stdout, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 
-    let (_, attributes) = queue_attributes(&client, &name).await;
+    let (url, attributes) = queue_attributes(&client, &name).await;
     assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "190", "the template's VisibilityTimeout");
     let policy: serde_json::Value =
         serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
@@ -54,7 +54,23 @@ async fn up_creates_the_queue_and_dlq_that_the_template_describes() {
     assert!(policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("{name}-dlq")));
 
     let (code, _, stderr) = tool(&["up", "--queue", &name, "--template", &template]);
-    assert_eq!(code, Some(0), "running up again changes nothing: {stderr}");
+    assert_eq!(code, Some(0), "running up again succeeds: {stderr}");
+    let (again_url, again) = queue_attributes(&client, &name).await;
+    let settings = |a: &std::collections::HashMap<QueueAttributeName, String>| {
+        [
+            QueueAttributeName::VisibilityTimeout,
+            QueueAttributeName::RedrivePolicy,
+            QueueAttributeName::QueueArn,
+        ]
+        .map(|name| a.get(&name).cloned())
+    };
+    assert_eq!(
+        (again_url, settings(&again)),
+        (url, settings(&attributes)),
+        "running up again changes nothing"
+    );
+    let queues = client.list_queues().queue_name_prefix(&name).send().await.expect("ListQueues").queue_urls;
+    assert_eq!(queues.unwrap_or_default().len(), 2, "the queue and its DLQ, no other");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
