@@ -6,7 +6,7 @@
 #
 # With LOCALSTACK_ENDPOINT (DYNAMODB_ENDPOINT) already set, that LocalStack (DynamoDB) is used
 # instead and left running.
-# Opt-outs, each named in the README: SKIP_SAM_LOCAL=1 (no container engine here),
+# Opt-outs, each named in CONTRIBUTING.md: SKIP_SAM_LOCAL=1 (no container engine here),
 # SKIP_ADVISORIES=1 (no advisory database snapshot and no network), SKIP_DEPLOY=1 (no deployed
 # path: sam deploy to a LocalStack that runs the function in containers),
 # SKIP_FRAMEWORK_ONLY=1 (none of the steps that never run handler/: the `opentelemetry` feature

@@ -39,11 +39,14 @@ fn an_endpoint_without_a_scheme_is_a_usage_error() {
     assert!(stderr.contains("--endpoint-url"), "{stderr}");
 }
 
-/// The rows of the README's flag table: (flags of the first column, the env column).
+/// The rows of the flag table of docs/local-runner.md: (flags of the first column, the env column).
 fn readme_flag_table() -> Vec<(Vec<String>, String)> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("the README");
-    let table = readme.split("| flag | env | default | meaning |").nth(1).expect("the README's flag table");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/local-runner.md"))
+        .expect("docs/local-runner.md");
+    let table = readme
+        .split("| flag | env | default | meaning |")
+        .nth(1)
+        .expect("the flag table of docs/local-runner.md");
     table
         .lines()
         .skip(2)
@@ -89,7 +92,7 @@ fn the_readmes_flag_table_and_help_list_the_same_flags_and_environment_variables
         }
         assert!(
             documented.iter().any(|d| *d == flag),
-            "{flag} is in --help but not in the README's flag table"
+            "{flag} is in --help but not in the flag table of docs/local-runner.md"
         );
     }
 }
