@@ -94,6 +94,7 @@ pub mod otel;
 mod requeue;
 pub mod runtime;
 pub mod testing;
+mod text;
 pub mod trace;
 
 // The runtime's modules, by their short paths inside the crate.

@@ -1,7 +1,7 @@
 //! One lane of a batch, and one message through the core's own layers: its span, its panic
 //! caught, its outcome line.
 
-use std::any::Any;
+use crate::text::panic_text;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -247,14 +247,4 @@ fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) ->
         failed_line!(tracing::Level::ERROR);
     }
     Outcome::Failed(error)
-}
-
-/// The text a panic was raised with, when it was raised with text: what a caught panic is reported
-/// with, here and by a runtime that catches its own tasks' panics.
-pub fn panic_text(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic payload".to_owned())
 }

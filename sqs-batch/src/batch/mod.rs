@@ -36,8 +36,8 @@ use tokio::time::Instant;
 
 use crate::Handler;
 
+pub use crate::text::panic_text;
 use lane::Lane;
-pub use lane::panic_text;
 pub use lanes::is_fifo;
 use lanes::{Slots, plan_lanes};
 pub use report::{BatchReport, Counts, NotStarted, Outcome};

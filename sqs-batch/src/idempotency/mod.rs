@@ -348,7 +348,7 @@ where
         let result = AssertUnwindSafe(self.inner.handle(message, context))
             .catch_unwind()
             .await
-            .unwrap_or_else(|panic| Err(Error::Panicked(crate::batch::panic_text(&*panic))));
+            .unwrap_or_else(|panic| Err(Error::Panicked(crate::text::panic_text(&*panic))));
         if result.is_ok() {
             let done = self.settings.clock.now();
             let completed = Record {

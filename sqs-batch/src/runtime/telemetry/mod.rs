@@ -308,7 +308,7 @@ where
 pub fn log_panics() {
     std::panic::set_hook(Box::new(|info| {
         let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
-        let text = crate::batch::panic_text(info.payload());
+        let text = crate::text::panic_text(info.payload());
         tracing::error!(panic = %text, location = location.as_deref(), "panic");
     }));
 }
@@ -347,19 +347,7 @@ pub const MAX_LOGGED_ID_CHARS: usize = 128;
 /// The most characters of an error's text a log line carries.
 pub const MAX_LOGGED_ERROR_CHARS: usize = 1_000;
 
-/// `text` cut to at most `max` characters (a `…` then stands for the rest): anything a message
-/// carries is echoed at a bounded length, however long the producer made it.
-#[must_use]
-pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        None => std::borrow::Cow::Borrowed(text),
-        Some(_) => {
-            // Room for the ellipsis: `max - 1` characters of the text, then `…`.
-            let kept = text.char_indices().nth(max.saturating_sub(1)).map_or(0, |(i, _)| i);
-            std::borrow::Cow::Owned(format!("{}…", &text[..kept]))
-        }
-    }
-}
+pub use crate::text::clip;
 
 #[cfg(test)]
 mod tests {
@@ -485,16 +473,5 @@ mod tests {
         assert_eq!(lambda_log_format(None), LogFormat::Json);
         assert_eq!(lambda_log_level("FATAL"), "error");
         assert_eq!(lambda_log_level("WARN"), "warn");
-    }
-
-    #[test]
-    fn clip_keeps_short_text_and_cuts_long_text_to_its_limit_at_a_character_boundary() {
-        assert_eq!(clip("short", 10), "short");
-        assert_eq!(clip("exactly10!", 10), "exactly10!");
-        let long = "é".repeat(50);
-        let cut = clip(&long, 10);
-        assert_eq!(cut.chars().count(), 10);
-        assert!(cut.ends_with('…'));
-        assert_eq!(clip("abc", 0), "…");
     }
 }
