@@ -23,41 +23,30 @@ state="${DYNAMODB_STATE:-$root/.localstack/dynamodb}"
 python="$(command -v python3.11 || command -v python3)"
 pins=('moto[server]==5.2.5')
 
-say() { echo "dynamodb: $*" >&2; }
+# shellcheck source=scripts/server.sh
+. "$(dirname "$(readlink -f "$0")")/server.sh"
+name=dynamodb
 
-install() {
-  if [ -x "$venv/bin/moto_server" ] && "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
-    return 0
-  fi
-  say "installing ${pins[0]} into $venv (about 20 s)"
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
-}
+install() { install_venv 'import moto.server' "about 20 s"; }
 
-running_pid() {
-  local pid
-  [ -f "$state/pid" ] || return 1
-  pid=$(cat "$state/pid")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
-
-endpoint() {
-  running_pid >/dev/null || { say "not running (start it with scripts/dynamodb.sh start)"; return 1; }
-  echo "http://127.0.0.1:$(cat "$state/port")"
-}
-
-free_port() {
-  "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+probe() {
+  # ListTables answers once the DynamoDB backend is up.
+  "$venv/bin/python" - "$1" <<'PY'
+import sys, urllib.request
+request = urllib.request.Request(sys.argv[1], data=b"{}", headers={
+    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+    "Content-Type": "application/x-amz-json-1.0",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+})
+urllib.request.urlopen(request, timeout=2)
+PY
 }
 
 start() {
-  if running_pid >/dev/null; then endpoint; return 0; fi
   install
   mkdir -p "$state"
-  local port="${DYNAMODB_PORT:-4569}"
-  [ "$port" = 0 ] && port=$(free_port)
+  local port
+  port=$(port_of "${DYNAMODB_PORT:-4569}")
   # moto answers each request on a thread of its own, and two conditional writes of one new key
   # at the same moment could both succeed (seen: two idempotency claims of one key, 3 ms apart,
   # in the first test after a start), which DynamoDB never allows. One request at a time makes
@@ -74,48 +63,9 @@ def one_at_a_time(app):
 server.run_simple = lambda host, port, app, **options: serve(host, port, one_at_a_time(app), **options)
 server.main(sys.argv[1:])
 ' -H 127.0.0.1 -p "$port" >"$state/log" 2>&1 </dev/null &
-  echo $! >"$state/pid"
-  echo "$port" >"$state/port"
-  local url="http://127.0.0.1:$port" deadline=$((SECONDS + 60))
-  # ListTables answers once the DynamoDB backend is up.
-  until "$venv/bin/python" - "$url" <<'PY' 2>/dev/null
-import sys, urllib.request
-request = urllib.request.Request(sys.argv[1], data=b"{}", headers={
-    "X-Amz-Target": "DynamoDB_20120810.ListTables",
-    "Content-Type": "application/x-amz-json-1.0",
-    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
-})
-urllib.request.urlopen(request, timeout=2)
-PY
-  do
-    if ! running_pid >/dev/null; then
-      say "exited during start; last lines of $state/log:"; tail -n 20 "$state/log" >&2; return 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      say "not answering after 60 s; see $state/log"; stop; return 1
-    fi
-    sleep 0.2
-  done
-  say "ready at $url (pid $(cat "$state/pid"))"
-  echo "$url"
+  launched $! "$port" 60 "DynamoDB"
 }
 
-stop() {
-  local pid
-  if ! pid=$(running_pid); then rm -f "$state/pid"; return 0; fi
-  # A frozen instance (a test's outage) must be woken to act on SIGTERM.
-  kill -CONT "$pid" 2>/dev/null || true
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then say "did not stop in 5 s; killing pid $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$state/pid"
-  say "stopped (pid $pid)"
-}
+stop() { stop_within 5; }
 
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  endpoint) endpoint ;;
-  *) echo "usage: scripts/dynamodb.sh install|start|stop|endpoint" >&2; exit 2 ;;
-esac
+main "$@"

@@ -36,7 +36,9 @@ else
   pins=("localstack-core[$extra]==4.13.1" "${common[@]}")
 fi
 
-say() { echo "localstack: $*" >&2; }
+# shellcheck source=scripts/server.sh
+. "$(dirname "$(readlink -f "$0")")/server.sh"
+name=localstack
 
 # Runs LocalStack with each IPv4 listener bound to its host in GATEWAY_LISTEN, in order (see start).
 launcher='
@@ -52,38 +54,23 @@ runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
 
 
 install() {
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import localstack.runtime.main, service_identity, moto, crontab' 2>/dev/null; then
-    return 0
-  fi
-  say "installing ${pins[0]} into $venv (about 30 s; the full runtime about a minute)"
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+  install_venv 'import localstack.runtime.main, service_identity, moto, crontab' \
+    "about 30 s; the full runtime about a minute"
 }
 
-running_pid() {
-  local pid
-  [ -f "$state/pid" ] || return 1
-  pid=$(cat "$state/pid")
-  kill -0 "$pid" 2>/dev/null || return 1
-  echo "$pid"
-}
-
-endpoint() {
-  running_pid >/dev/null || { say "not running (start it with scripts/localstack.sh start)"; return 1; }
-  echo "http://127.0.0.1:$(cat "$state/port")"
-}
-
-free_port() {
-  "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+probe() {
+  "$venv/bin/python" - "$1" <<'PY'
+import json, sys, urllib.request
+health = json.load(urllib.request.urlopen(sys.argv[1] + "/_localstack/health", timeout=2))
+sys.exit(0 if health.get("services", {}).get("sqs") in ("available", "running") else 1)
+PY
 }
 
 start() {
-  if running_pid >/dev/null; then endpoint; return 0; fi
   install
   mkdir -p "$state/data"
-  local port="${LOCALSTACK_PORT:-4566}"
-  [ "$port" = 0 ] && port=$(free_port)
+  local port
+  port=$(port_of "${LOCALSTACK_PORT:-4566}")
   # The default gateway (twisted) keeps connections alive, as LocalStack users get it. It ignores
   # the host of GATEWAY_LISTEN for IPv4 (localstack/runtime/server/twisted.py binds every
   # interface), so the launcher below hands that host to twisted: it listens on 127.0.0.1 only.
@@ -101,42 +88,10 @@ start() {
     SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 SQS_DISABLE_CLOUDWATCH_METRICS=1 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$state/data" \
     setsid "$venv/bin/python" -c "$launcher" >"$state/log" 2>&1 </dev/null &
-  echo $! >"$state/pid"
-  echo "$port" >"$state/port"
-  local url="http://127.0.0.1:$port" deadline=$((SECONDS + 90))
-  until "$venv/bin/python" - "$url" <<'PY' 2>/dev/null
-import json, sys, urllib.request
-health = json.load(urllib.request.urlopen(sys.argv[1] + "/_localstack/health", timeout=2))
-sys.exit(0 if health.get("services", {}).get("sqs") in ("available", "running") else 1)
-PY
-  do
-    if ! running_pid >/dev/null; then
-      say "exited during start; last lines of $state/log:"; tail -n 20 "$state/log" >&2; return 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      say "SQS not healthy after 90 s; see $state/log"; stop; return 1
-    fi
-    sleep 0.3
-  done
-  say "SQS ready at $url (pid $(cat "$state/pid"))"
-  echo "$url"
+  # SIGTERM sometimes hangs LocalStack's shutdown: stop gives it 10 s.
+  launched $! "$port" 90 "SQS"
 }
 
-stop() {
-  local pid
-  if ! pid=$(running_pid); then rm -f "$state/pid"; return 0; fi
-  kill -TERM "$pid" 2>/dev/null || true
-  # SIGTERM sometimes hangs LocalStack's shutdown: give it 10 s, then SIGKILL the same pid.
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then say "did not stop in 10 s; killing pid $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -f "$state/pid"
-  say "stopped (pid $pid)"
-}
+stop() { stop_within 10; }
 
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  endpoint) endpoint ;;
-  *) echo "usage: scripts/localstack.sh install|start|stop|endpoint" >&2; exit 2 ;;
-esac
+main "$@"
