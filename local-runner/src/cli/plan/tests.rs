@@ -25,6 +25,20 @@ fn plan(args: &[&str]) -> Result<Plan, String> {
     cli(args)?.into_plan_with(&|_| None).map_err(|e| e.to_string())
 }
 
+/// A template file of `Queue` (`queue`, its flow mapping) and the function `Fn` with
+/// `properties` (its `Properties`, unindented), named after `name`: the caller removes it.
+fn function_template(name: &str, queue: &str, properties: &str) -> (std::path::PathBuf, String) {
+    let path = std::env::temp_dir().join(format!("{name}-{}.yaml", std::process::id()));
+    let properties: String =
+        properties.trim_start_matches('\n').lines().map(|line| format!("      {line}\n")).collect();
+    let text = format!(
+        "Resources:\n  Queue: {queue}\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n{properties}"
+    );
+    std::fs::write(&path, text).expect("a temporary template");
+    let display = path.display().to_string();
+    (path, display)
+}
+
 fn parse(args: &[&str]) -> Result<InProcessRun, String> {
     match plan(&[&["--no-template"], args].concat())? {
         Plan::InProcess(run) => Ok(*run),
@@ -65,23 +79,16 @@ fn the_command_lines_defaults_are_the_consumers() {
 
 #[test]
 fn the_retry_back_off_is_the_function_s_and_the_flags_override_it() {
-    let path = std::env::temp_dir().join(format!("backoff-{}.yaml", std::process::id()));
-    std::fs::write(
-        &path,
+    let (path, template) = function_template(
+        "backoff",
+        "{Type: AWS::SQS::Queue}",
         r#"
-Resources:
-  Queue: {Type: AWS::SQS::Queue}
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      Environment:
-        Variables: {RETRY_BACKOFF_SECS: "5", RETRY_BACKOFF_MULTIPLIER: "3", RETRY_BACKOFF_JITTER: full}
-      Events:
-        Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+Environment:
+  Variables: {RETRY_BACKOFF_SECS: "5", RETRY_BACKOFF_MULTIPLIER: "3", RETRY_BACKOFF_JITTER: full}
+Events:
+  Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
 "#,
-    )
-    .unwrap();
-    let template = path.display().to_string();
+    );
     let backoff =
         |extra: &[&str]| match plan(&[&["--queue", "Queue", "--template", &template], extra].concat()) {
             Ok(Plan::InProcess(run)) => Ok(run.options.retry),
@@ -107,23 +114,16 @@ Resources:
 
 #[test]
 fn in_process_holds_as_many_messages_as_the_deployed_function_handles_unless_told() {
-    let path = std::env::temp_dir().join(format!("in-flight-{}.yaml", std::process::id()));
-    std::fs::write(
-        &path,
+    let (path, template) = function_template(
+        "in-flight",
+        "{Type: AWS::SQS::Queue}",
         r#"
-Resources:
-  Queue: {Type: AWS::SQS::Queue}
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      Events:
-        Q:
-          Type: SQS
-          Properties: {Queue: !GetAtt Queue.Arn, BatchSize: 10, ScalingConfig: {MaximumConcurrency: 7}}
+Events:
+  Q:
+    Type: SQS
+    Properties: {Queue: !GetAtt Queue.Arn, BatchSize: 10, ScalingConfig: {MaximumConcurrency: 7}}
 "#,
-    )
-    .unwrap();
-    let template = path.display().to_string();
+    );
     let in_process =
         |extra: &[&str]| match plan(&[&["--queue", "Queue", "--template", &template], extra].concat())
             .unwrap()
@@ -138,22 +138,15 @@ Resources:
 
 #[test]
 fn in_process_the_templates_timeout_is_each_batchs_deadline_unless_the_flag_says_otherwise() {
-    let path = std::env::temp_dir().join(format!("timeout-{}.yaml", std::process::id()));
-    std::fs::write(
-        &path,
+    let (path, template) = function_template(
+        "timeout",
+        "{Type: AWS::SQS::Queue, Properties: {VisibilityTimeout: 120}}",
         r#"
-Resources:
-  Queue: {Type: AWS::SQS::Queue, Properties: {VisibilityTimeout: 120}}
-  Fn:
-    Type: AWS::Serverless::Function
-    Properties:
-      Timeout: 17
-      Events:
-        Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+Timeout: 17
+Events:
+  Q: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
 "#,
-    )
-    .unwrap();
-    let template = path.display().to_string();
+    );
     let timeout = |extra: &[&str]| match plan(&[&["--queue", "Queue"], extra].concat()).unwrap() {
         Plan::InProcess(run) => run.function_timeout,
         Plan::Lambda(_) => None,
