@@ -184,21 +184,20 @@ struct OutcomeLine<'a> {
 fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) -> Outcome {
     let OutcomeLine { message_id, id, receive_count, group_id, trace_id, request_id } = *line;
     let trace_id = trace_id.map(tracing::field::display);
+    // Every outcome line carries the same correlation fields, then its own. A macro, not a
+    // function: tracing fixes each callsite's level and fields when it is compiled.
+    macro_rules! outcome_line {
+        ($level:expr, $($fields:tt)*) => {
+            tracing::event!($level, message_id, id, receive_count, group_id, trace_id, request_id, $($fields)*)
+        };
+    }
     let error = match result {
         Ok(()) if duplicate => {
-            tracing::info!(
-                message_id,
-                id,
-                receive_count,
-                group_id,
-                trace_id,
-                request_id,
-                outcome = "duplicate"
-            );
+            outcome_line!(tracing::Level::INFO, outcome = "duplicate");
             return Outcome::Duplicate;
         }
         Ok(()) => {
-            tracing::info!(message_id, id, receive_count, group_id, trace_id, request_id, outcome = "ok");
+            outcome_line!(tracing::Level::INFO, outcome = "ok");
             return Outcome::Succeeded;
         }
         Err(Error::Ignored(reason)) => {
@@ -206,16 +205,7 @@ fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) ->
                 std::borrow::Cow::Borrowed(_) => reason,
                 std::borrow::Cow::Owned(cut) => cut,
             };
-            tracing::info!(
-                message_id,
-                id,
-                receive_count,
-                group_id,
-                trace_id,
-                request_id,
-                outcome = "ignored",
-                reason = reason.as_str()
-            );
+            outcome_line!(tracing::Level::INFO, outcome = "ignored", reason = reason.as_str());
             return Outcome::Ignored(reason);
         }
         Err(error) => error,
@@ -223,28 +213,10 @@ fn logged(result: Result<(), Error>, duplicate: bool, line: &OutcomeLine<'_>) ->
     let (kind, retryable) = (error.kind(), error.is_retryable());
     let text = format!("{error:#}");
     let text = &*clip(&text, MAX_LOGGED_ERROR_CHARS);
-    // One callsite per level (tracing's levels are fixed per callsite), the same fields.
-    macro_rules! failed_line {
-        ($level:expr) => {
-            tracing::event!(
-                $level,
-                message_id,
-                id,
-                receive_count,
-                group_id,
-                trace_id,
-                request_id,
-                outcome = "failed",
-                error_kind = kind,
-                retryable,
-                error = text
-            )
-        };
-    }
     if matches!(error, Error::Transient(_)) {
-        failed_line!(tracing::Level::WARN);
+        outcome_line!(tracing::Level::WARN, outcome = "failed", error_kind = kind, retryable, error = text);
     } else {
-        failed_line!(tracing::Level::ERROR);
+        outcome_line!(tracing::Level::ERROR, outcome = "failed", error_kind = kind, retryable, error = text);
     }
     Outcome::Failed(error)
 }
