@@ -61,6 +61,28 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A shared handler is a handler: what a layer keeps of the handler inside it when its work
+/// outlives the call (a [`from_fn`](crate::from_fn) layer's `next`).
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    type Message = H::Message;
+
+    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
+        (**self).parse(record)
+    }
+
+    fn handle(
+        &self,
+        message: H::Message,
+        context: Context,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).handle(message, context)
+    }
+
+    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
+        (**self).log_id(message)
+    }
+}
+
 /// A handler made of one async function. The function's message type says how the body is read
 /// ([`FromBody`](crate::FromBody)): JSON into any `Deserialize` type, every parse error naming its field; an
 /// envelope of [`envelope`](crate::envelope) (`Sns<T>`, `EventBridge<T>`, `S3`, `Text`). A format

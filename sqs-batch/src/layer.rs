@@ -27,8 +27,14 @@
 //! # let _ = handler;
 //! ```
 //!
-//! A layer that needs more (the record before it is parsed, as an envelope does) implements
-//! [`Layer`] for any `H: Handler` and returns a [`Handler`] of its own that calls the inner one.
+//! A layer of its own type implements [`Layer`] for any `H: Handler`. When it changes how each
+//! message is handled, it returns [`Around`] with a [`Wrap`] of its own, whose `handle` is all
+//! it writes (the inner handler reads and names the messages). One that changes more (the record
+//! before it is parsed, as large payloads do) returns a [`Handler`] of its own that calls the
+//! inner one.
+//!
+//! Layers run outermost first: in `handler.layer(a).layer(b)`, `b` sees each message first and
+//! `a` next, then the handler (tower's order: the last layer added is the outermost).
 //! The batch core keeps what must hold whatever a layer does, outside every layer: each
 //! message's span, its panic caught as that message's failure, and its outcome line.
 
@@ -107,6 +113,89 @@ where
     }
 }
 
+/// What a layer does to each message on its way to the handler inside it, and only that: the
+/// handler it makes ([`Around`]) reads records and names messages as the inner one does, so a
+/// layer that changes how a message is handled writes `handle` alone, no forwarding of `parse`
+/// or `log_id`.
+///
+/// ```
+/// use sqs_batch::layer::{Around, Layer, Wrap};
+/// use sqs_batch::{Context, Error, Handler, HandlerExt, handler_fn};
+///
+/// /// Fails a message whose deadline is too near for the work to finish.
+/// struct EnoughTime(std::time::Duration);
+/// struct Checked(std::time::Duration);
+///
+/// impl<H: Handler> Layer<H> for EnoughTime {
+///     type Service = Around<Checked, H>;
+///     fn layer(&self, inner: H) -> Self::Service {
+///         Around::new(Checked(self.0), inner)
+///     }
+/// }
+///
+/// impl<H: Handler> Wrap<H> for Checked {
+///     async fn handle(&self, inner: &H, message: H::Message, context: Context) -> Result<(), Error> {
+///         match context.remaining() {
+///             Some(left) if left < self.0 => Err(Error::transient("too little time left")),
+///             _ => inner.handle(message, context).await,
+///         }
+///     }
+/// }
+///
+/// async fn work(_: String, _: Context) -> Result<(), Error> { Ok(()) }
+/// let handler = handler_fn(work).layer(EnoughTime(std::time::Duration::from_secs(2)));
+/// # let _ = handler;
+/// ```
+pub trait Wrap<H: Handler>: Send + Sync + 'static {
+    /// Handles `message`: calls `inner` (or answers without it), with work before and after.
+    fn handle(
+        &self,
+        inner: &H,
+        message: H::Message,
+        context: Context,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The handler a layer made of a [`Wrap`] `W` makes of `H`: `H`'s messages, read and named by
+/// `H`, each handled through `W`.
+pub struct Around<W, H> {
+    wrap: W,
+    inner: H,
+}
+
+impl<W, H> Around<W, H> {
+    /// `inner` handled through `wrap`.
+    pub fn new(wrap: W, inner: H) -> Self {
+        Self { wrap, inner }
+    }
+}
+
+impl<W: std::fmt::Debug, H> std::fmt::Debug for Around<W, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Around").field("wrap", &self.wrap).finish_non_exhaustive()
+    }
+}
+
+impl<W: Wrap<H>, H: Handler> Handler for Around<W, H> {
+    type Message = H::Message;
+
+    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
+        self.inner.parse(record)
+    }
+
+    fn handle(
+        &self,
+        message: H::Message,
+        context: Context,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.wrap.handle(&self.inner, message, context)
+    }
+
+    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
+        self.inner.log_id(message)
+    }
+}
+
 /// A layer made of an async function `f(message, context, next)` that may do work before and
 /// after `next.run(message, context)`, or answer without calling it.
 pub fn from_fn<F>(function: F) -> FromFnLayer<F> {
@@ -128,45 +217,38 @@ where
     type Service = FromFn<F, H>;
 
     fn layer(&self, inner: H) -> Self::Service {
-        FromFn { function: self.function.clone(), inner: Arc::new(inner) }
+        Around::new(CallsNext { function: self.function.clone() }, Arc::new(inner))
     }
 }
 
 /// A handler inside a [`from_fn`] layer.
-pub struct FromFn<F, H> {
+pub type FromFn<F, H> = Around<CallsNext<F>, Arc<H>>;
+
+/// The [`Wrap`] of a [`from_fn`] layer: its function, handed the rest of the chain as [`Next`].
+pub struct CallsNext<F> {
     function: F,
-    inner: Arc<H>,
 }
 
-impl<F, H> std::fmt::Debug for FromFn<F, H> {
+impl<F> std::fmt::Debug for CallsNext<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FromFn").finish_non_exhaustive()
+        f.debug_struct("CallsNext").finish_non_exhaustive()
     }
 }
 
-impl<H, F, Fut> Handler for FromFn<F, H>
+impl<H, F, Fut> Wrap<Arc<H>> for CallsNext<F>
 where
     H: Handler,
     F: Fn(H::Message, Context, Next<H::Message>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Error>> + Send,
 {
-    type Message = H::Message;
-
-    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
-        self.inner.parse(record)
-    }
-
     fn handle(
         &self,
+        inner: &Arc<H>,
         message: H::Message,
         context: Context,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        let next = Next { inner: Arc::clone(&self.inner) as Arc<dyn Handle<H::Message>> };
+        let next = Next { inner: Arc::clone(inner) as Arc<dyn Handle<H::Message>> };
         (self.function)(message, context, next)
-    }
-
-    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
-        self.inner.log_id(message)
     }
 }
 
@@ -248,6 +330,30 @@ mod tests {
             report.errors()[3].as_deref().is_some_and(|e| e.starts_with("invalid body")),
             "parse is the inner handler's"
         );
+    }
+
+    /// A wrap that writes `handle` alone.
+    struct Vetoes;
+
+    impl<H: Handler<Message = Job>> Wrap<H> for Vetoes {
+        async fn handle(&self, inner: &H, job: Job, context: Context) -> Result<(), Error> {
+            if job.id == "vetoed" {
+                return Err(Error::permanent("vetoed by the wrap"));
+            }
+            inner.handle(job, context).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_around_handler_runs_its_wrap_and_reads_and_names_messages_as_the_inner_one() {
+        let handler = Around::new(Vetoes, handler_fn(work).log_id(|job: &Job| job.id.as_str()));
+        let parsed = handler.parse(&record(r#"{"id":"a1"}"#).build()).expect("the inner parse");
+        assert_eq!(handler.log_id(&parsed), Some("a1"), "the inner handler's log id");
+        let report =
+            run(handler, [record(r#"{"id":"ok"}"#), record(r#"{"id":"vetoed"}"#), record("not json")]).await;
+        assert_eq!(report.labels(), ["ok", "failed", "failed"]);
+        assert!(report.errors()[1].as_deref().is_some_and(|e| e.contains("vetoed by the wrap")));
+        assert!(report.errors()[2].as_deref().is_some_and(|e| e.starts_with("invalid body")));
     }
 
     #[tokio::test]

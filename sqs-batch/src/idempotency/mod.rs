@@ -60,8 +60,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error as ThisError;
 use tower_layer::Layer;
 
+use crate::layer::{Around, Wrap};
+
 use crate::telemetry::clip;
-use crate::{BoxError, Context, Error, Handler, SqsMessage};
+use crate::{BoxError, Context, Error, Handler};
 
 use cache::Cache;
 pub use memory::MemoryStore;
@@ -241,68 +243,66 @@ where
     type Service = Idempotent<H, S, K>;
 
     fn layer(&self, inner: H) -> Self::Service {
-        Idempotent {
-            inner,
+        let claims = Claims {
             store: Arc::clone(&self.store),
             key: Arc::clone(&self.key),
             cache: self.settings.cache.map(Cache::new),
             settings: self.settings.clone(),
-        }
+        };
+        Around::new(claims, inner)
     }
 }
 
 /// A handler inside an [`Idempotency`] layer.
-pub struct Idempotent<H, S, K> {
-    inner: H,
+pub type Idempotent<H, S, K> = Around<Claims<S, K>, H>;
+
+/// What an [`Idempotency`] layer does around the handler inside it: claims each message's key in
+/// its store before the work, and records or releases it after.
+pub struct Claims<S, K> {
     store: Arc<S>,
     key: Arc<K>,
     cache: Option<Cache>,
     settings: Settings,
 }
 
-impl<H, S, K> std::fmt::Debug for Idempotent<H, S, K> {
+impl<S, K> std::fmt::Debug for Claims<S, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idempotent").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Claims").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
-impl<H, S, K> Handler for Idempotent<H, S, K>
+impl<H, S, K> Wrap<H> for Claims<S, K>
 where
     H: Handler,
     S: Store,
     K: KeyOf<H::Message>,
 {
-    type Message = H::Message;
-
-    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
-        self.inner.parse(record)
-    }
-
     /// Boxed: what this layer keeps while the work runs (the claim, its key and the store's
     /// calls) is kilobytes, and inline it would make every message's task that large, also in a
     /// handler built with `maybe_layer(None)` (BENCHMARKS.md, memory at scale). One allocation per
     /// message beside a call to the store.
     fn handle(
         &self,
+        inner: &H,
         message: H::Message,
         context: Context,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        Box::pin(self.claimed_and_handled(message, context))
-    }
-
-    fn log_id<'m>(&self, message: &'m H::Message) -> Option<&'m str> {
-        self.inner.log_id(message)
+        Box::pin(self.claimed_and_handled(inner, message, context))
     }
 }
 
-impl<H, S, K> Idempotent<H, S, K>
-where
-    H: Handler,
-    S: Store,
-    K: KeyOf<H::Message>,
-{
+impl<S: Store, K> Claims<S, K> {
     /// Claims the message's key, runs the inner handler, and records or releases the key.
-    async fn claimed_and_handled(&self, message: H::Message, context: Context) -> Result<(), Error> {
+    async fn claimed_and_handled<H>(
+        &self,
+        inner: &H,
+        message: H::Message,
+        context: Context,
+    ) -> Result<(), Error>
+    where
+        H: Handler,
+        K: KeyOf<H::Message>,
+    {
         let key = self.key.key_of(&message, &context);
         let id = self.record_id(&key);
         let payload =
@@ -345,7 +345,7 @@ where
         }
         // A panic is caught here as well as by the batch core, so that the key is released and
         // the retry runs at once rather than after the record's expiry.
-        let result = AssertUnwindSafe(self.inner.handle(message, context))
+        let result = AssertUnwindSafe(inner.handle(message, context))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(Error::Panicked(crate::text::panic_text(&*panic))));
@@ -381,7 +381,7 @@ where
     }
 }
 
-impl<H, S, K> Idempotent<H, S, K> {
+impl<S, K> Claims<S, K> {
     /// The record's id: the namespace and a SHA-256 of the key, so that the id has a fixed size
     /// whatever the message carries (DynamoDB keys are at most 2 KB) and holds none of its text.
     fn record_id(&self, key: &str) -> String {
