@@ -62,10 +62,11 @@ cargo build --quiet --locked -p localstack-init -p e2e --bins
 step "a container engine for LocalStack's functions (podman) and their base image"
 docker_host=$(scripts/podman.sh start "$state") || cannot "no container engine"
 if [ -n "$docker_host" ]; then export DOCKER_HOST="$docker_host" CONTAINERS_CONF="$state/containers.conf"; fi
-bridge=$(scripts/podman.sh bridge) || cannot "no podman bridge"
 target_dir=$(cargo metadata --format-version 1 --no-deps | .venv/sam/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 scripts/podman.sh image "$image" "$state" "$state"/build/*/*/bootstrap "$target_dir/debug/localstack-init" ||
   cannot "the base image could not be built"
+# The bridge comes up with a first container, so after the image: a new machine has no other.
+bridge=$(scripts/podman.sh bridge) || cannot "no podman bridge"
 # LocalStack downloads its Lambda init at first use unless it is already in place.
 init_dir="$LOCALSTACK_STATE/data/var/lib/localstack/lib/lambda-runtime/v0.1.41-pre/x86_64/var/rapid"
 mkdir -p "$init_dir" && cp "$target_dir/debug/localstack-init" "$init_dir/init"

@@ -142,8 +142,8 @@ impl Context {
     /// The producer's trace context, parsed: a W3C `traceparent` message attribute, else the
     /// X-Ray `AWSTraceHeader`. The message's outcome line carries its trace id.
     #[must_use]
-    pub fn trace(&self) -> Option<crate::TraceContext> {
-        crate::TraceContext::of(self.record())
+    pub fn trace(&self) -> Option<crate::trace::TraceContext> {
+        crate::trace::TraceContext::of(self.record())
     }
 
     /// A system attribute by name (`ApproximateFirstReceiveTimestamp`, `SequenceNumber`, ...).
@@ -230,7 +230,7 @@ impl Context {
     /// one set is kept, cut to a line's length.
     #[cfg(feature = "s3")]
     pub(crate) fn set_log_id(&self, id: &str) {
-        let id = crate::telemetry::clip(id, crate::telemetry::MAX_LOGGED_ID_CHARS).into_owned();
+        let id = crate::text::clip(id, crate::text::MAX_LOGGED_ID_CHARS).into_owned();
         let _ = self.duplicates[self.index].log_id.set(id);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use thiserror::Error as ThisError;
 
-use crate::telemetry::clip;
+use crate::text::clip;
 
 /// Any error, boxed: what [`Error::Transient`] and [`Error::Permanent`] carry as their cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

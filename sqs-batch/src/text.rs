@@ -4,6 +4,12 @@
 
 use std::any::Any;
 
+/// The most characters of a message's own id (what [`crate::Handler::log_id`] returns) a log line
+/// carries: an id is for finding a message, and a producer can make one as long as a body.
+pub const MAX_LOGGED_ID_CHARS: usize = 128;
+/// The most characters of an error's text a log line carries.
+pub const MAX_LOGGED_ERROR_CHARS: usize = 1_000;
+
 /// `text` cut to at most `max` characters (a `…` then stands for the rest): anything a message
 /// carries is echoed at a bounded length, however long the producer made it.
 #[must_use]

@@ -341,13 +341,7 @@ pub mod fields {
     pub const REQUEST_ID: &str = "request_id";
 }
 
-/// The most characters of a message's own id (what [`crate::Handler::log_id`] returns) a log line
-/// carries: an id is for finding a message, and a producer can make one as long as a body.
-pub const MAX_LOGGED_ID_CHARS: usize = 128;
-/// The most characters of an error's text a log line carries.
-pub const MAX_LOGGED_ERROR_CHARS: usize = 1_000;
-
-pub use crate::text::clip;
+pub use crate::text::{MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, clip};
 
 #[cfg(test)]
 mod tests {
