@@ -25,8 +25,45 @@ async fn queue_on(ls: &OwnLocalStack, name: &str, visibility: u32) -> String {
         .expect("url")
 }
 
-async fn send_on(ls: &OwnLocalStack, url: &str, bodies: &[String]) {
-    support::send(&ls.client().await, url, bodies, None).await;
+/// A queue on `ls` (`visibility` seconds) holding `count` messages of `ms` of work each.
+async fn queue_of(ls: &OwnLocalStack, name: &str, visibility: u32, count: usize, ms: u64) -> String {
+    let url = queue_on(ls, name, visibility).await;
+    let bodies: Vec<String> = (0..count).map(|i| good_body(&format!("m{i}"), ms)).collect();
+    support::send(&ls.client().await, &url, &bodies, None).await;
+    url
+}
+
+/// The runner's configuration for `url` through `endpoint` (LocalStack's own, or a proxy to it),
+/// idle after `idle_secs`.
+fn config_through(url: &str, endpoint: String, idle_secs: u64) -> local_runner::Config {
+    let mut config = runner_config(url, idle_secs);
+    config.connection = Connection::new(Some(endpoint), "us-east-1");
+    config
+}
+
+/// The runner's command on `url` of `ls`, one-second long polls, with `extra` flags.
+fn runner_on(ls: &OwnLocalStack, url: &str, extra: &[&str]) -> RunningRunner {
+    let args =
+        [&["--queue", url, "--endpoint-url", &ls.endpoint, "--wait-time-seconds", "1"], extra].concat();
+    RunningRunner::start(&args)
+}
+
+/// Waits (60 s at most) until `runner` has handled `count` messages.
+async fn until_handled(runner: &RunningRunner, count: usize) {
+    support::eventually(Duration::from_secs(60), &format!("{count} messages handled"), || {
+        let n = runner.handled_ids().len();
+        async move { (n >= count).then_some(()) }
+    })
+    .await;
+}
+
+/// Messages handled more than once, as many times more as they were.
+fn duplicates<'a>(handled: impl IntoIterator<Item = &'a String>) -> u64 {
+    let mut times: HashMap<&str, u64> = HashMap::new();
+    for id in handled {
+        *times.entry(id.as_str()).or_default() += 1;
+    }
+    times.values().map(|n| n - 1).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,12 +71,8 @@ async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
     let ls = OwnLocalStack::start(0);
     // Receives cut off by the client timeout during the freeze strand what SQS had handed them
     // until the visibility timeout (4 s) expires; the idle exit (8 s) waits that out.
-    let url = queue_on(&ls, "frozen", 4).await;
-    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 20)).collect();
-    send_on(&ls, &url, &bodies).await;
-
-    let mut config = runner_config(&url, 8);
-    config.connection = Connection::new(Some(ls.endpoint.clone()), "us-east-1");
+    let url = queue_of(&ls, "frozen", 4, 300, 20).await;
+    let config = config_through(&url, ls.endpoint.clone(), 8);
     let recorder = Arc::new(Recorder::default());
     let run = tokio::spawn(run_recorded(config, &recorder, CancellationToken::new()));
     for (freeze, after) in [(1, 50), (2, 150)] {
@@ -57,16 +90,14 @@ async fn a_localstack_frozen_twice_is_ridden_out_and_nothing_is_lost() {
     let summary = run.await.unwrap().expect("the run rides out the freeze and ends when idle");
     println!("{summary:?}");
 
-    let mut times: HashMap<String, usize> = HashMap::new();
-    for id in recorder.handled() {
-        *times.entry(id).or_default() += 1;
-    }
-    assert_eq!(times.len(), 300, "every message handled: nothing lost");
-    let duplicates: usize = times.values().map(|n| n - 1).sum();
+    let handled = recorder.handled();
+    let distinct: std::collections::HashSet<&String> = handled.iter().collect();
+    assert_eq!(distinct.len(), 300, "every message handled: nothing lost");
+    let duplicates = duplicates(&handled);
     // A batch handled just before a freeze is deleted only after it: by then its 4 s may have run
     // out and SQS handed it out again. The runner counts those deletes as late.
     assert!(
-        duplicates as u64 <= summary.delete_failed + summary.deleted_late,
+        duplicates <= summary.delete_failed + summary.deleted_late,
         "duplicates ({duplicates}) only where a delete failed or came late: {summary:?}"
     );
     assert_eq!(support::depth(&ls.client().await, &url).await, (0, 0));
@@ -113,25 +144,10 @@ async fn a_localstack_not_yet_up_at_start_is_waited_for_and_then_used() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_localstack_killed_mid_run_ends_the_run_with_one_clear_error() {
     let ls = OwnLocalStack::start(0);
-    let url = queue_on(&ls, "killed", 30).await;
-    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 20)).collect();
-    send_on(&ls, &url, &bodies).await;
+    let url = queue_of(&ls, "killed", 30, 300, 20).await;
 
-    let mut runner = RunningRunner::start(&[
-        "--queue",
-        &url,
-        "--endpoint-url",
-        &ls.endpoint,
-        "--wait-time-seconds",
-        "1",
-        "--max-in-flight",
-        "10",
-    ]);
-    support::eventually(Duration::from_secs(30), "30 messages handled", || {
-        let n = runner.handled_ids().len();
-        async move { (n >= 30).then_some(()) }
-    })
-    .await;
+    let mut runner = runner_on(&ls, &url, &["--max-in-flight", "10"]);
+    until_handled(&runner, 30).await;
     ls.signal("-KILL");
     // Back on the same port, without persistence: the queue is gone.
     let port = ls.port;
@@ -161,16 +177,13 @@ async fn a_localstack_killed_mid_run_ends_the_run_with_one_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_not_mistaken_for_an_idle_queue() {
     let ls = OwnLocalStack::start(0);
-    let url = queue_on(&ls, "outage-not-idle", 30).await;
-    let bodies: Vec<String> = (0..400).map(|i| good_body(&format!("m{i}"), 20)).collect();
-    send_on(&ls, &url, &bodies).await;
+    let url = queue_of(&ls, "outage-not-idle", 30, 400, 20).await;
 
     // The runner reaches LocalStack through a proxy; closing it refuses every connection.
     let port = support::free_port();
     let mut proxy = support::Proxy::open(port, ls.port).await;
     // Idle after 3 s; the outage lasts 15 s, long after every delete has given up.
-    let mut config = runner_config(&url, 3);
-    config.connection = Connection::new(Some(format!("http://127.0.0.1:{port}")), "us-east-1");
+    let config = config_through(&url, format!("http://127.0.0.1:{port}"), 3);
     let recorder = Arc::new(Recorder::default());
     let run = tokio::spawn(run_recorded(config, &recorder, CancellationToken::new()));
     support::eventually(Duration::from_secs(30), "messages flowing", || {
@@ -200,12 +213,11 @@ async fn a_delete_cut_off_by_an_outage_is_retried_while_the_message_is_still_hid
     let ls = OwnLocalStack::start(0);
     // Hidden for 30 s: longer than the outage, so a delete that keeps trying lands in time.
     let url = queue_on(&ls, "delete-outage", 30).await;
-    send_on(&ls, &url, &[good_body("slow", 1_000)]).await;
+    support::send(&ls.client().await, &url, &[good_body("slow", 1_000)], None).await;
 
     let port = support::free_port();
     let mut proxy = support::Proxy::open(port, ls.port).await;
-    let mut config = runner_config(&url, 2);
-    config.connection = Connection::new(Some(format!("http://127.0.0.1:{port}")), "us-east-1");
+    let config = config_through(&url, format!("http://127.0.0.1:{port}"), 2);
     let recorder = Arc::new(Recorder::default());
     let run = tokio::spawn(run_recorded(config, &recorder, CancellationToken::new()));
     support::eventually(Duration::from_secs(30), "the message started", || {
@@ -234,29 +246,12 @@ async fn a_receive_cut_off_by_a_frozen_localstack_delays_its_messages_and_the_dr
     let ls = OwnLocalStack::start(0);
     // The idle window (3 s) is shorter than the visibility timeout (10 s): an idle exit that did
     // not know of the cut-off receives would stop while their messages are still hidden.
-    let url = queue_on(&ls, "cut-off", 10).await;
-    let bodies: Vec<String> = (0..300).map(|i| good_body(&format!("m{i}"), 20)).collect();
-    send_on(&ls, &url, &bodies).await;
+    let url = queue_of(&ls, "cut-off", 10, 300, 20).await;
 
-    let mut runner = RunningRunner::start(&[
-        "--queue",
-        &url,
-        "--endpoint-url",
-        &ls.endpoint,
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "3",
-        // Room to spare, so that both pollers are receiving (not waiting for permits) when the
-        // freeze comes.
-        "--max-in-flight",
-        "100",
-    ]);
-    support::eventually(Duration::from_secs(60), "messages handled before the freeze", || {
-        let n = runner.handled_ids().len();
-        async move { (n >= 50).then_some(()) }
-    })
-    .await;
+    // Room to spare, so that both pollers are receiving (not waiting for permits) when the freeze
+    // comes.
+    let mut runner = runner_on(&ls, &url, &["--exit-when-idle", "3", "--max-in-flight", "100"]);
+    until_handled(&runner, 50).await;
     ls.signal("-STOP");
     // The fault: frozen for longer than a receive's attempt timeout (1 s wait + 10 s), so the
     // receives in flight are cut off, and LocalStack answers them into dead connections when it
@@ -268,12 +263,10 @@ async fn a_receive_cut_off_by_a_frozen_localstack_delays_its_messages_and_the_dr
     assert_eq!(code, Some(0), "{stderr}");
     let summary = runner.summary().expect("a summary");
     println!("{summary}");
-    let mut times: HashMap<String, u64> = HashMap::new();
-    for id in runner.handled_ids() {
-        *times.entry(id).or_default() += 1;
-    }
-    assert_eq!(times.len(), 300, "every message handled in this one run: {summary}");
-    let duplicates: u64 = times.values().map(|n| n - 1).sum();
+    let handled = runner.handled_ids();
+    let distinct: std::collections::HashSet<&String> = handled.iter().collect();
+    assert_eq!(distinct.len(), 300, "every message handled in this one run: {summary}");
+    let duplicates = duplicates(&handled);
     let explained =
         summary["delete_failed"].as_u64().unwrap_or(0) + summary["deleted_late"].as_u64().unwrap_or(0);
     assert!(

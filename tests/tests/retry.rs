@@ -128,20 +128,8 @@ async fn fifo_drain(fifo_mode: &str) -> (HashMap<String, Vec<(String, String, u6
     let pairs: Vec<(&str, Option<&str>)> = messages.iter().map(|(b, g)| (b.as_str(), Some(*g))).collect();
     let ids = support::send_each(&client, &queue.url, &pairs).await;
     let names: HashMap<String, &str> = ids.into_iter().zip(["flaky-a1", "a2", "b1", "b2"]).collect();
-    let mut runner = RunningRunner::start_with_env(
-        &[
-            "--queue",
-            &queue.url,
-            "--no-template",
-            "--pollers",
-            "1",
-            "--wait-time-seconds",
-            "1",
-            "--exit-when-idle",
-            "3",
-        ],
-        &[("FIFO_ON_FAILURE", fifo_mode)],
-    );
+    let mut runner =
+        RunningRunner::start_with_env(&one_poller_drain(&queue.url), &[("FIFO_ON_FAILURE", fifo_mode)]);
     let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(depth(&client, &queue.url).await, (0, 0));
@@ -159,6 +147,12 @@ async fn fifo_drain(fifo_mode: &str) -> (HashMap<String, Vec<(String, String, u6
     }
     let dead = drain_bodies(&client, &queue.dlq_url).await.len();
     (by_id, runner.handled_ids(), dead)
+}
+
+/// A drain of `url` in process with one poller, so messages come in the order SQS gives them,
+/// that ends 3 s after the queue goes idle.
+fn one_poller_drain(url: &str) -> [&str; 9] {
+    ["--queue", url, "--no-template", "--pollers", "1", "--wait-time-seconds", "1", "--exit-when-idle", "3"]
 }
 
 fn in_order(handled: &[String], first: &str, then: &str) -> bool {
@@ -215,17 +209,7 @@ async fn group_ids_on_a_standard_queue_neither_order_nor_stop_its_messages() {
             .await
             .expect("send");
     }
-    let mut runner = RunningRunner::start(&[
-        "--queue",
-        &queue.url,
-        "--no-template",
-        "--pollers",
-        "1",
-        "--wait-time-seconds",
-        "1",
-        "--exit-when-idle",
-        "3",
-    ]);
+    let mut runner = RunningRunner::start(&one_poller_drain(&queue.url));
     let (code, stderr) = runner.exit(Duration::from_secs(60)).await;
     assert_eq!(code, Some(0), "{stderr}");
     let lines = runner.lines.lock().expect("not poisoned").clone();
