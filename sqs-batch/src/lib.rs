@@ -76,6 +76,7 @@
 //!
 //! With none of them, a function links the SQS client alone (for the back-off).
 
+mod backoff;
 mod batch;
 mod context;
 pub mod envelope;
@@ -87,6 +88,7 @@ pub mod lambda;
 #[cfg(feature = "s3")]
 pub mod large_payload;
 pub mod layer;
+mod metric_names;
 pub mod metrics;
 mod options;
 #[cfg(feature = "opentelemetry")]

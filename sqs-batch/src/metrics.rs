@@ -164,7 +164,7 @@ impl Metric {
     /// not finite, too many dimensions).
     #[must_use]
     pub fn problem(&self) -> Option<String> {
-        let reserved = |name: &str| RESERVED.contains(&name) || crate::emf::names::ALL.contains(&name);
+        let reserved = |name: &str| RESERVED.contains(&name) || crate::metric_names::ALL.contains(&name);
         if self.name.is_empty() || self.name.chars().count() > MAX_NAME_CHARS {
             return Some(format!("a metric name has 1 to {MAX_NAME_CHARS} characters"));
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use thiserror::Error as ThisError;
 
-use crate::retry::{
+use crate::backoff::{
     Backoff, Jitter, MAX_MULTIPLIER, MAX_VISIBILITY, RETRY_BACKOFF_JITTER_VAR, RETRY_BACKOFF_MAX_VAR,
     RETRY_BACKOFF_MULTIPLIER_VAR, RETRY_BACKOFF_VAR,
 };
