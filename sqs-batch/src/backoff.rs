@@ -1,5 +1,5 @@
 //! The retry back-off as a function's variables set it: how long a failed message stays hidden,
-//! by its receive count. Below the batch core and the options that read it; [`crate::retry`]
+//! by its receive count. Below the batch core and the options that read it; [`crate::runtime::retry`]
 //! plans each batch's failures with it.
 
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //!
 //! A queue behind an SNS topic receives SNS notifications, one behind an EventBridge rule
 //! receives events, one an S3 bucket notifies receives S3 event notifications; some carry plain
-//! text. The handler says which in its message type, and [`handler_fn`](crate::handler_fn) reads
+//! text. The handler says which in its message type, and [`handler_fn`](crate::handler::handler_fn) reads
 //! the body accordingly:
 //!
 //! | the handler takes | the body is | the handler gets |
@@ -16,7 +16,7 @@
 //!
 //! Envelopes nest: a topic that fans S3 notifications out to queues is `Sns<S3>`, plain text
 //! through SNS is `Sns<Text>`. Any other format is a [`FromBody`] of your own, or a function
-//! given to [`HandlerFn::parse_with`](crate::HandlerFn::parse_with), which needs no trait:
+//! given to [`HandlerFn::parse_with`](crate::handler::HandlerFn::parse_with), which needs no trait:
 //!
 //! ```
 //! use sqs_batch::{Context, Error, handler_fn};
@@ -58,7 +58,8 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::chain_text;
-use crate::{BoxError, Error, json};
+use crate::error::{BoxError, Error};
+use crate::json;
 
 pub use aws_lambda_events::s3::{S3Bucket, S3Entity, S3EventRecord, S3Object};
 /// A message attribute of an SNS notification ([`SnsNotification::message_attributes`]).
@@ -68,7 +69,7 @@ pub use aws_lambda_events::sns::MessageAttribute as SnsMessageAttribute;
 ///
 /// Every `Deserialize` type is one, read as JSON; the envelopes of this module are the others.
 /// Implement it for a format of your own, or give a function to
-/// [`HandlerFn::parse_with`](crate::HandlerFn::parse_with) instead.
+/// [`HandlerFn::parse_with`](crate::handler::HandlerFn::parse_with) instead.
 pub trait FromBody: Sized {
     /// Reads `body` into a message.
     ///
@@ -85,7 +86,7 @@ impl<T: DeserializeOwned> FromBody for T {
     }
 }
 
-/// How [`HandlerFn`](crate::HandlerFn) turns a record into its message: the message type's own
+/// How [`HandlerFn`](crate::handler::HandlerFn) turns a record into its message: the message type's own
 /// [`FromBody`] ([`ByMessageType`], the default), or a function ([`ParseWith`]).
 pub trait Parse<M>: Send + Sync + 'static {
     /// Reads one record into a message.
@@ -105,7 +106,7 @@ impl<M: FromBody> Parse<M> for ByMessageType {
     }
 }
 
-/// A function of the body reads it: see [`HandlerFn::parse_with`](crate::HandlerFn::parse_with).
+/// A function of the body reads it: see [`HandlerFn::parse_with`](crate::handler::HandlerFn::parse_with).
 #[derive(Debug, Clone, Copy)]
 pub struct ParseWith<G>(pub(crate) G);
 
@@ -198,7 +199,7 @@ impl FromBody for Text {
 /// Raw message delivery on or off, the same handler works: a body that is not an SNS
 /// notification (it has no `Type` and `TopicArn`) is the message itself, as raw delivery sends
 /// it, and `notification` is `None`; SNS then passes its message attributes as the record's
-/// ([`Context::message_attribute`](crate::Context::message_attribute)). SNS's subscription
+/// ([`Context::message_attribute`](crate::context::Context::message_attribute)). SNS's subscription
 /// confirmations are [ignored](Error::Ignored): SQS subscriptions in one account need none, and
 /// one from another account is confirmed by its owner, not by a message handler.
 ///
@@ -318,10 +319,10 @@ impl<T> Sns<T> {
 
     /// The publisher's W3C trace context, when it passed one as a `traceparent` message
     /// attribute. (An X-Ray trace header reaches the record itself, as SQS's `AWSTraceHeader`,
-    /// and [`Context::trace`](crate::Context::trace) reads it.)
+    /// and [`Context::trace`](crate::context::Context::trace) reads it.)
     #[must_use]
-    pub fn trace(&self) -> Option<crate::TraceContext> {
-        crate::TraceContext::from_traceparent(self.message_attribute(crate::trace::TRACEPARENT)?)
+    pub fn trace(&self) -> Option<crate::trace::TraceContext> {
+        crate::trace::TraceContext::from_traceparent(self.message_attribute(crate::trace::TRACEPARENT)?)
     }
 }
 
@@ -356,7 +357,7 @@ impl<T: FromBody> FromBody for Sns<T> {
 
 /// At most a word's worth of what a message says its type is: it is the sender's text.
 fn clip_word(text: &str) -> String {
-    format!("{:?}", crate::telemetry::clip(text, 40))
+    format!("{:?}", crate::runtime::telemetry::clip(text, 40))
 }
 
 /// An event an EventBridge rule sent to the queue: `T` read from its `detail`, beside the fields

@@ -1,8 +1,9 @@
 use serde::Deserialize;
 
 use super::*;
+use crate::context::Context;
+use crate::handler::handler_fn;
 use crate::testing::{record, records_of_event, run};
-use crate::{Context, handler_fn};
 
 /// The fixtures' messages: an `id`, and `fail` to fail permanently.
 #[derive(Debug, Deserialize)]

@@ -4,8 +4,9 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
+use crate::context::Context;
 use crate::envelope::{ByMessageType, IntoParseError, Parse, ParseWith};
-use crate::{Context, Error};
+use crate::error::Error;
 use aws_lambda_events::sqs::SqsMessage;
 
 /// What a message handler does, split in two so that reading a record stays apart from the work.
@@ -62,7 +63,7 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// A shared handler is a handler: what a layer keeps of the handler inside it when its work
-/// outlives the call (a [`from_fn`](crate::from_fn) layer's `next`).
+/// outlives the call (a [`from_fn`](crate::layer::from_fn) layer's `next`).
 impl<H: Handler> Handler for std::sync::Arc<H> {
     type Message = H::Message;
 
@@ -84,7 +85,7 @@ impl<H: Handler> Handler for std::sync::Arc<H> {
 }
 
 /// A handler made of one async function. The function's message type says how the body is read
-/// ([`FromBody`](crate::FromBody)): JSON into any `Deserialize` type, every parse error naming its field; an
+/// ([`FromBody`](crate::envelope::FromBody)): JSON into any `Deserialize` type, every parse error naming its field; an
 /// envelope of [`envelope`](crate::envelope) (`Sns<T>`, `EventBridge<T>`, `S3`, `Text`). A format
 /// of your own is one function away, [`HandlerFn::parse_with`].
 ///
@@ -127,7 +128,7 @@ impl<M, F, P> HandlerFn<M, F, P> {
         self
     }
 
-    /// Reads each body with `parse` instead of the message type's [`FromBody`](crate::FromBody): plain text, a
+    /// Reads each body with `parse` instead of the message type's [`FromBody`](crate::envelope::FromBody): plain text, a
     /// line format, anything. `str::parse` takes any [`FromStr`](std::str::FromStr) type (a
     /// `String` is the body as it is). A failure fails that message alone: an error or text
     /// becomes an [`Error::InvalidBody`] with it as the reason, and an [`Error`] is kept as it

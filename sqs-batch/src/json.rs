@@ -4,7 +4,7 @@
 use aws_lambda_events::sqs::SqsMessage;
 use serde::de::DeserializeOwned;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Parses a record's body as JSON into `T`.
 ///

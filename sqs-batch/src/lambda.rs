@@ -10,13 +10,15 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use std::io::Write as _;
 use std::time::Instant;
 
-use crate::TraceContext;
 use crate::batch::{Run, process_batch};
-use crate::emf::Emf;
+use crate::error::{BatchError, BoxError};
+use crate::handler::Handler;
+use crate::options::Options;
 use crate::requeue::{Requeued, Requeuer};
-use crate::telemetry;
-use crate::telemetry::function;
-use crate::{BatchError, BoxError, Handler, Options};
+use crate::runtime::emf::Emf;
+use crate::runtime::telemetry;
+use crate::runtime::telemetry::function;
+use crate::trace::TraceContext;
 
 /// Handles one Lambda invocation from an SQS event source mapping.
 ///
@@ -68,7 +70,7 @@ async fn invoke<H: Handler>(
         // Its own lines on stdout, where CloudWatch Logs finds them; nowhere to report a failed
         // write. Before the `batch done` line, so a reader of the log (`local-runner --lambda`)
         // has the invocation's metrics once it has that line.
-        let invocation = crate::emf::Invocation {
+        let invocation = crate::runtime::emf::Invocation {
             records: &records,
             counts,
             took: started.elapsed(),
@@ -116,7 +118,7 @@ fn time_left(deadline: Option<std::time::SystemTime>) -> Duration {
 /// adds the runtime's own layers. [`run`] is this service run with the defaults.
 ///
 /// Before each response it sets the visibility of the messages that did not succeed, by
-/// `options.retry` ([`crate::retry`]): failures come back at their back-off, messages never
+/// `options.retry` ([`crate::runtime::retry`]): failures come back at their back-off, messages never
 /// started at once. The function's role needs `sqs:ChangeMessageVisibility` (SAM's
 /// `SQSPollerPolicy` grants it) and, for permanent failures, `sqs:GetQueueAttributes`.
 /// `RETRY_BACKOFF_SECS=0` turns this off: no SQS call is made, and everything that did not
@@ -260,7 +262,8 @@ mod tests {
     use lambda_runtime::Context as LambdaContext;
 
     use super::*;
-    use crate::{Context, Error};
+    use crate::context::Context;
+    use crate::error::Error;
 
     /// Sleeps for the number of milliseconds in the body; `fail` fails.
     struct Sleepy;

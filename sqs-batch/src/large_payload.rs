@@ -39,9 +39,11 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsMessage;
 use serde::Deserialize;
 
+use crate::context::Context;
+use crate::error::{BoxError, Error};
+use crate::handler::Handler;
 use crate::layer::Layer;
-use crate::telemetry::clip;
-use crate::{BoxError, Context, Error, Handler};
+use crate::runtime::telemetry::clip;
 
 /// The message attribute the Extended Client puts the body's size in.
 pub const SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
@@ -429,11 +431,11 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_bucket_a_pointer_fails_permanently_and_an_inline_body_is_handled() {
-        use crate::HandlerExt;
+        use crate::layer::HandlerExt;
         async fn handle(_: serde_json::Value, _: Context) -> Result<(), Error> {
             Ok(())
         }
-        let handler = crate::handler_fn(handle).layer(LargePayloads::default());
+        let handler = crate::handler::handler_fn(handle).layer(LargePayloads::default());
         let pointer = pointing(
             r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":"k"}]"#,
         );

@@ -44,7 +44,10 @@ use std::sync::Arc;
 
 pub use tower_layer::{Identity, Layer, Stack};
 
-use crate::{Context, Error, Handler, SqsMessage};
+use crate::context::Context;
+use crate::error::Error;
+use crate::handler::Handler;
+use aws_lambda_events::sqs::SqsMessage;
 
 /// [`HandlerExt::layer`] for every handler.
 pub trait HandlerExt: Handler + Sized {
@@ -291,7 +294,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::handler_fn;
+    use crate::handler::handler_fn;
     use crate::testing::{record, run};
 
     #[derive(Debug, serde::Deserialize)]

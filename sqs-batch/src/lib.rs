@@ -99,9 +99,6 @@ pub mod testing;
 mod text;
 pub mod trace;
 
-// The runtime's modules, by their short paths inside the crate.
-use runtime::{emf, retry, telemetry};
-
 pub use batch::{Counts, NotStarted, Outcome};
 pub use context::Context;
 pub use envelope::{EventBridge, FromBody, S3, Sns, Text};

@@ -10,7 +10,7 @@ pub const BATCH_SIZE: &str = "BatchSize";
 pub const SUCCEEDED: &str = "MessagesSucceeded";
 /// Messages answered as duplicates of messages already handled (an idempotency layer).
 pub const DUPLICATE: &str = "MessagesDuplicate";
-/// Records that needed no work (S3's test event, [`crate::Error::Ignored`]): deleted.
+/// Records that needed no work (S3's test event, [`crate::error::Error::Ignored`]): deleted.
 pub const IGNORED: &str = "MessagesIgnored";
 /// Messages that failed.
 pub const FAILED: &str = "MessagesFailed";

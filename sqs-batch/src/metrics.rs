@@ -21,7 +21,7 @@
 //! about the failure itself says so with [`Metric::even_if_failed`].
 //!
 //! Where they go:
-//! - **Lambda**: in the invocation's Embedded Metric Format document ([`crate::emf`]), one
+//! - **Lambda**: in the invocation's Embedded Metric Format document ([`crate::runtime::emf`]), one
 //!   document per invocation however many messages recorded, beside `BatchSize` and the outcome
 //!   counts. Each recorded value is kept, as Powertools keeps them, up to EMF's 100 values per
 //!   metric and document: past that, `Count` and `Bytes` values are added into the ones kept (the
@@ -119,7 +119,7 @@ impl Unit {
     }
 }
 
-/// One value of a metric, as a handler records it ([`crate::Context::record_metric`]).
+/// One value of a metric, as a handler records it ([`crate::context::Context::record_metric`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
     name: String,
@@ -441,14 +441,14 @@ mod tests {
 
     /// Records `OrdersStored` for every message, `OrdersRejected` (kept on failure) for those it
     /// fails, and a metric CloudWatch would refuse.
-    async fn store(body: String, context: crate::Context) -> Result<(), crate::Error> {
+    async fn store(body: String, context: crate::context::Context) -> Result<(), crate::error::Error> {
         context.add_metric("OrdersStored", Unit::Count, 1.0);
         context.add_metric("BatchSize", Unit::Count, 1.0);
         if body == "bad" {
             context.record_metric(
                 Metric::new("OrdersRejected", Unit::Count, 1.0).dimension("why", "bad").even_if_failed(),
             );
-            return Err(crate::Error::permanent("bad order"));
+            return Err(crate::error::Error::permanent("bad order"));
         }
         Ok(())
     }
@@ -456,8 +456,11 @@ mod tests {
     #[tokio::test]
     async fn the_kit_counts_what_succeeded_messages_recorded_and_what_failed_ones_kept() {
         use crate::testing::{record, run};
-        let report =
-            run(crate::handler_fn(store), [record(r#""ok""#), record(r#""bad""#), record(r#""ok""#)]).await;
+        let report = run(
+            crate::handler::handler_fn(store),
+            [record(r#""ok""#), record(r#""bad""#), record(r#""ok""#)],
+        )
+        .await;
         assert_eq!(report.metric("OrdersStored"), Some(2.0), "the failed message's value is not counted");
         assert_eq!(report.metric("OrdersRejected"), Some(1.0), "kept because it asked to be");
         assert_eq!(report.metric("BatchSize"), None, "a framework name is refused");
@@ -468,9 +471,11 @@ mod tests {
     #[tokio::test]
     async fn a_message_held_back_in_its_fifo_group_records_nothing() {
         use crate::testing::{record, run};
-        let report =
-            run(crate::handler_fn(store), [record(r#""bad""#).group("g"), record(r#""ok""#).group("g")])
-                .await;
+        let report = run(
+            crate::handler::handler_fn(store),
+            [record(r#""bad""#).group("g"), record(r#""ok""#).group("g")],
+        )
+        .await;
         assert_eq!((report.metric("OrdersStored"), report.metric("OrdersRejected")), (None, Some(1.0)));
     }
 

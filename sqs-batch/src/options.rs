@@ -45,7 +45,7 @@ pub struct Options {
     /// off instead of invoking again at full speed, as Powertools does. `local-runner` backs its
     /// pollers off the same way.
     pub fail_on_full_batch_failure: bool,
-    /// When a failed message comes back ([`crate::retry`]): its visibility from its receive
+    /// When a failed message comes back ([`crate::runtime::retry`]): its visibility from its receive
     /// count (`RETRY_BACKOFF_SECS`, `RETRY_BACKOFF_MULTIPLIER`, `RETRY_BACKOFF_MAX_SECS`,
     /// `RETRY_BACKOFF_JITTER`; default 2 s doubling up to 15 minutes); `None`
     /// (`RETRY_BACKOFF_SECS=0`) leaves the queue's visibility timeout.

@@ -13,7 +13,7 @@ use opentelemetry::trace::{
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::TraceContext;
+use crate::trace::TraceContext;
 
 /// The exporting provider, once installed: flushed after each Lambda invocation, before the
 /// environment may be frozen.
@@ -80,8 +80,10 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
+    use crate::context::Context;
+    use crate::error::Error;
+    use crate::handler::handler_fn;
     use crate::testing::{record, run};
-    use crate::{Context, Error, handler_fn};
 
     const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     const W3C: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

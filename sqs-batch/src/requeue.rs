@@ -1,5 +1,5 @@
 //! The retry back-off inside Lambda: before the partial batch response goes back, each message
-//! that did not succeed gets the visibility [`crate::retry::plan`] gives it, with
+//! that did not succeed gets the visibility [`crate::runtime::retry::plan`] gives it, with
 //! ChangeMessageVisibilityBatch on its queue (from the record's `eventSourceARN`). The event
 //! source mapping then leaves it on the queue, and it comes back at that time rather than after
 //! the queue's visibility timeout: the timeline `local-runner` gives it too.
@@ -18,9 +18,9 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, QueueAttributeName};
 use tokio::sync::OnceCell;
 
-use crate::Options;
 use crate::batch::{BatchReport, Outcome};
-use crate::retry::{self, Requeue};
+use crate::options::Options;
+use crate::runtime::retry::{self, Requeue};
 
 /// ChangeMessageVisibilityBatch takes at most 10 entries.
 const MAX_ENTRIES: usize = 10;

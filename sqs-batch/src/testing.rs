@@ -30,7 +30,9 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 
 use crate::batch::{BatchReport, Outcome, Run, process_batch};
-use crate::{BatchError, Error, Handler, Options};
+use crate::error::{BatchError, Error};
+use crate::handler::Handler;
+use crate::options::Options;
 
 /// The source ARN the test kit's records come from, unless told otherwise.
 const TEST_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:test-queue";
@@ -198,7 +200,7 @@ impl Report {
 
     /// How many messages ended each way.
     #[must_use]
-    pub fn counts(&self) -> crate::Counts {
+    pub fn counts(&self) -> crate::batch::Counts {
         self.report.counts()
     }
 
@@ -248,7 +250,7 @@ impl Report {
         }
     }
 
-    /// The sum of what the handler recorded as the metric `name` ([`crate::Context::add_metric`])
+    /// The sum of what the handler recorded as the metric `name` ([`crate::context::Context::add_metric`])
     /// for the messages that count: those that succeeded, and what failed ones kept
     /// ([`crate::metrics::Metric::even_if_failed`]). `None` when nothing was.
     #[must_use]

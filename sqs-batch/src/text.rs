@@ -4,7 +4,7 @@
 
 use std::any::Any;
 
-/// The most characters of a message's own id (what [`crate::Handler::log_id`] returns) a log line
+/// The most characters of a message's own id (what [`crate::handler::Handler::log_id`] returns) a log line
 /// carries: an id is for finding a message, and a producer can make one as long as a body.
 pub const MAX_LOGGED_ID_CHARS: usize = 128;
 /// The most characters of an error's text a log line carries.

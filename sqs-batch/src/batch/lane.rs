@@ -12,10 +12,12 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::context::Context;
 use crate::context::Duplicates;
-use crate::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, MessageScope, clip};
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::runtime::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, MessageScope, clip};
 use crate::trace::TraceContext;
-use crate::{Context, Error, Handler};
 
 use super::lanes::{MESSAGE_GROUP_ID, Slots};
 use super::{NotStarted, Outcome};

@@ -7,7 +7,8 @@ use std::sync::{Mutex, PoisonError};
 
 use aws_lambda_events::sqs::SqsMessage;
 
-use crate::{Error, FifoMode};
+use crate::error::Error;
+use crate::options::FifoMode;
 
 use super::{BatchReport, NotStarted, Outcome};
 

@@ -9,11 +9,11 @@
 //! - FIFO queues (source ARN ending in `.fifo`; a standard "fair" queue's group ids do not make
 //!   it one): the messages of one group run in order, one at a time; after a group's first
 //!   failure the rest of that group is not started and is reported failed, so SQS redelivers it
-//!   in order. By AWS's rule ([`crate::FifoMode::StopBatch`], the default) the batch runs in its
+//!   in order. By AWS's rule ([`crate::options::FifoMode::StopBatch`], the default) the batch runs in its
 //!   order, one message at a time, and nothing starts after the first failure; with
-//!   [`crate::FifoMode::SkipGroup`] the groups run at once and only the failed group stops;
+//!   [`crate::options::FifoMode::SkipGroup`] the groups run at once and only the failed group stops;
 //! - once [`Run::stop`] is cancelled, or the deadline reserve is reached, no further message
-//!   starts and every handler's [`Context`](crate::Context) says so; messages already running finish;
+//!   starts and every handler's [`Context`](crate::context::Context) says so; messages already running finish;
 //! - with [`Run::timeout`] (a runtime that enforces Lambda's timeout itself), a message still
 //!   running at the deadline is stopped there and fails as [`TimedOut`];
 //! - once [`Run::abandon`] is cancelled, running messages are given up: what finished keeps its
@@ -34,7 +34,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::Handler;
+use crate::handler::Handler;
 
 pub use crate::text::panic_text;
 use lane::Lane;
@@ -134,7 +134,7 @@ pub async fn process_batch<H: Handler>(
 }
 
 /// Why a message failed when its batch's own timeout ([`Run::timeout`]) cut its work off: the
-/// source of that [`crate::Error::Transient`], worded as the runner words a Lambda timeout.
+/// source of that [`crate::error::Error::Transient`], worded as the runner words a Lambda timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
     "timed out after {after:?}: the function's deadline passed while the message ran, and its work was stopped"

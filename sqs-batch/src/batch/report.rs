@@ -2,8 +2,9 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 
+use crate::error::{BatchError, Error};
 use crate::metrics::Metrics;
-use crate::{BatchError, Error, Options};
+use crate::options::Options;
 
 /// Why a message was not started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub enum NotStarted {
     /// would break the group's order.
     EarlierInGroupFailed,
     /// A message of another group of the FIFO batch failed first: AWS's rule for FIFO batches
-    /// ([`crate::FifoMode::StopBatch`]) stops the whole batch there.
+    /// ([`crate::options::FifoMode::StopBatch`]) stops the whole batch there.
     EarlierInBatchFailed,
     /// The batch was told to stop before this message started (shutdown or deadline).
     Stopped,

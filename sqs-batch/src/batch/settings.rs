@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::trace::TraceContext;
 
-use crate::{FifoMode, Options};
+use crate::options::{FifoMode, Options};
 
 /// How one batch is run: its limits, and the signals that end it early.
 #[derive(Debug, Clone)]

@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::lanes::{MESSAGE_GROUP_ID, plan_lanes};
 use super::*;
-use crate::{BatchError, Context, Error, Handler, Options};
+use crate::context::Context;
+use crate::error::{BatchError, Error};
+use crate::handler::Handler;
+use crate::options::Options;
 
 /// A test handler driven by the body: `ok`, `fail`, `panic`, `sleep` (10 ms of work) or
 /// `forever` (never finishes).
@@ -116,7 +119,7 @@ async fn after_a_fifo_failure_the_rest_of_its_group_is_not_started_and_skip_grou
         fifo_record("a2", "a", "a:2"),
         fifo_record("b2", "b", "b:2"),
     ];
-    let skip_group = Run { fifo: crate::FifoMode::SkipGroup, ..limit(10) };
+    let skip_group = Run { fifo: crate::options::FifoMode::SkipGroup, ..limit(10) };
     let report = process_batch(&handler, &Arc::from(&records[..]), &skip_group).await;
     assert_eq!(failed_ids(&report, &records), ["a1", "a2"]);
     assert!(matches!(report.outcomes[2], Outcome::NotStarted(NotStarted::EarlierInGroupFailed)));
@@ -200,7 +203,7 @@ async fn an_abandoned_batch_keeps_the_outcomes_of_the_messages_that_finished() {
     ]);
     // A standard record and a FIFO group whose second message never ends; g3 waits behind it.
     let abandon = CancellationToken::new();
-    let run = Run { fifo: crate::FifoMode::SkipGroup, ..limit(10) }.abandon_on(abandon.clone());
+    let run = Run { fifo: crate::options::FifoMode::SkipGroup, ..limit(10) }.abandon_on(abandon.clone());
     let batch = process_batch(&handler, &records, &run);
     let abandoner = async {
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -296,7 +299,7 @@ fn fifo_lanes_keep_arrival_order_and_group_records_without_a_group_alone() {
     let mut loose = fifo_record("x", "", "x");
     loose.attributes.clear();
     let records = [fifo_record("a1", "a", ""), fifo_record("b1", "b", ""), loose, fifo_record("a2", "a", "")];
-    let (order, lanes) = plan_lanes(&records, crate::FifoMode::SkipGroup);
+    let (order, lanes) = plan_lanes(&records, crate::options::FifoMode::SkipGroup);
     let lanes: Vec<Vec<usize>> = lanes.into_iter().map(|lane| order[lane].to_vec()).collect();
     assert_eq!(lanes, [vec![0, 3], vec![1], vec![2]]);
 }

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::BoxError;
+use crate::error::BoxError;
 
 use super::{Claim, Delivery, Record, Status, Store};
 
@@ -115,7 +115,7 @@ impl DynamoStore {
     /// One line naming the table and what to do: it does not exist, or DynamoDB refused or did not
     /// answer the call.
     pub async fn check(&self) -> Result<(), BoxError> {
-        let table = crate::telemetry::clip(&self.table, 255);
+        let table = crate::runtime::telemetry::clip(&self.table, 255);
         match self.client.describe_table().table_name(&self.table).send().await {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Err(format!(

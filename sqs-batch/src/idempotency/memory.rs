@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use crate::BoxError;
+use crate::error::BoxError;
 
 use super::{Claim, Record, Store};
 

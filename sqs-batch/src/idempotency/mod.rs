@@ -62,8 +62,10 @@ use tower_layer::Layer;
 
 use crate::layer::{Around, Wrap};
 
-use crate::telemetry::clip;
-use crate::{BoxError, Context, Error, Handler};
+use crate::context::Context;
+use crate::error::{BoxError, Error};
+use crate::handler::Handler;
+use crate::runtime::telemetry::clip;
 
 use cache::Cache;
 pub use memory::MemoryStore;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use crate::BoxError;
+use crate::error::BoxError;
 
 /// A key's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

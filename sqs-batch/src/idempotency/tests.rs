@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::handler::handler_fn;
+use crate::layer::HandlerExt;
 use crate::testing::{record, run};
-use crate::{HandlerExt, handler_fn};
 
 #[derive(Debug, serde::Deserialize)]
 struct Order {

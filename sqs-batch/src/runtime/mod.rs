@@ -6,7 +6,7 @@
 //!   concurrency, stop signals), and answers a [`BatchReport`];
 //! - [`retry`] plans each failed message's next visibility (the back-off);
 //! - [`telemetry`] sets up the log lines both runtimes write, and [`emf`] the Lambda metrics;
-//! - the `*_VAR` constants name the variables [`crate::Options`] reads.
+//! - the `*_VAR` constants name the variables [`crate::options::Options`] reads.
 
 pub mod emf;
 pub mod retry;
@@ -18,7 +18,7 @@ pub use crate::options::{
     MAX_CONCURRENCY, MAX_DEADLINE_RESERVE_MS,
 };
 
-use crate::Context;
+use crate::context::Context;
 
 /// Reports the message of `context` as a duplicate of one already handled: a layer that answers
 /// `Ok` without running the handler (idempotency) says so here, and the message's outcome is

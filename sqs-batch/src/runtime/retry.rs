@@ -110,7 +110,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::Error;
+    use crate::error::Error;
 
     fn backoff(initial: u64, multiplier: f64, max: u64, jitter: Jitter) -> Backoff {
         Backoff { initial: Duration::from_secs(initial), multiplier, max: Duration::from_secs(max), jitter }

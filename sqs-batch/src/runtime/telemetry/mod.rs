@@ -323,19 +323,19 @@ pub mod fields {
     pub const ID: &str = "id";
     /// Which delivery this is.
     pub const RECEIVE_COUNT: &str = "receive_count";
-    /// `ok`, `failed` or `skipped` ([`crate::Outcome::as_str`]).
+    /// `ok`, `failed` or `skipped` ([`crate::batch::Outcome::as_str`]).
     pub const OUTCOME: &str = "outcome";
-    /// A failure's kind ([`crate::Error::kind`]).
+    /// A failure's kind ([`crate::error::Error::kind`]).
     pub const ERROR_KIND: &str = "error_kind";
     /// Whether a retry can help.
     pub const RETRYABLE: &str = "retryable";
     /// A failure's text, with its causes.
     pub const ERROR: &str = "error";
-    /// Why a message was not started ([`crate::NotStarted::as_str`]).
+    /// Why a message was not started ([`crate::batch::NotStarted::as_str`]).
     pub const REASON: &str = "reason";
     /// The message group (FIFO queues).
     pub const GROUP_ID: &str = "group_id";
-    /// The producer's trace id ([`crate::TraceContext`]).
+    /// The producer's trace id ([`crate::trace::TraceContext`]).
     pub const TRACE_ID: &str = "trace_id";
     /// The Lambda invocation's request id.
     pub const REQUEST_ID: &str = "request_id";
@@ -385,8 +385,10 @@ mod tests {
 
     #[test]
     fn a_handlers_own_lines_and_each_outcome_line_carry_the_messages_correlation_fields() {
+        use crate::context::Context;
+        use crate::error::Error;
+        use crate::handler::handler_fn;
         use crate::testing::{record, run};
-        use crate::{Context, Error, handler_fn};
         const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
         const W3C: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         async fn work(_: serde_json::Value, _: Context) -> Result<(), Error> {
@@ -420,8 +422,10 @@ mod tests {
 
     #[test]
     fn the_outcome_lines_the_core_writes_use_the_contracts_field_names() {
+        use crate::context::Context;
+        use crate::error::Error;
+        use crate::handler::handler_fn;
         use crate::testing::{record, run};
-        use crate::{Context, Error, handler_fn};
         async fn work(id: String, _: Context) -> Result<(), Error> {
             if id == "bad" { Err(Error::permanent("no")) } else { Ok(()) }
         }
