@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::registry::LookupSpan;
 
 pub mod fields;
 pub mod function;
@@ -71,7 +70,7 @@ pub fn lambda_log_format(format: Option<&str>) -> LogFormat {
 #[cfg(feature = "opentelemetry")]
 pub fn with_exporter<S>(subscriber: S) -> impl tracing::Subscriber + Send + Sync
 where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
 {
     use tracing_subscriber::layer::SubscriberExt;
     let service = std::env::var("OTEL_SERVICE_NAME")
