@@ -212,10 +212,11 @@ pub fn lambda_spec(name: &str) -> (LambdaSpec, Mapping) {
     (spec, Mapping::from_template(&function.sqs_events[0]))
 }
 
-/// The executor of `function` behind `mapping`, counting on the back-off its variables set (as
-/// `local-runner`'s plan reads them).
+/// The executor of `function` behind `mapping`, counting on the back-off its variables set, read
+/// by the plan's own reading of a function's options.
 pub fn lambda_executor(function: LambdaSpec, mapping: &Mapping) -> local_runner::lambda::LambdaExecutor {
-    let options = Options::from_vars(|name| function.environment.get(name).cloned())
-        .expect("the test function's variables parse");
+    let var = |name: &str| function.environment.get(name).cloned();
+    let options = local_runner::template::function_options(var, Some(function.timeout))
+        .expect("the test function's variables parse and its timeout outlasts its reserve");
     local_runner::lambda::LambdaExecutor::new(function, mapping, options.retry)
 }
