@@ -13,6 +13,8 @@ use crate::error::{RunnerError, root_cause};
 /// How long one try at finding the queue may take while starting: an answer from a local
 /// endpoint takes milliseconds, and a hung one is tried again (and said) after this.
 const START_TRY_TIMEOUT: Duration = Duration::from_secs(5);
+/// What the try made at the start timeout's deadline gets.
+const LAST_TRY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// SQS's default visibility timeout, for a queue whose attributes do not say.
 const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
@@ -169,25 +171,29 @@ pub async fn resolve_within(
     loop {
         // An endpoint that takes the connection and never answers would hold one attempt for
         // the SDK's whole attempt timeout, three times over: each try gets a few seconds, and the
-        // whole wait no more than the start timeout.
-        let try_until = deadline.min(tokio::time::Instant::now() + START_TRY_TIMEOUT);
-        let attempt = match tokio::time::timeout_at(try_until, resolve(client, queue, connection)).await {
+        // whole wait no more than the start timeout. The try made at the deadline still gets a
+        // moment, so a refused connection is reported as refused, not as silence.
+        let now = tokio::time::Instant::now();
+        let try_for = deadline.saturating_duration_since(now).clamp(LAST_TRY_TIMEOUT, START_TRY_TIMEOUT);
+        let attempt = match tokio::time::timeout(try_for, resolve(client, queue, connection)).await {
             Ok(result) => result,
             Err(_) => Err(RunnerError::EndpointUnreachable {
                 endpoint: connection.describe(),
-                source: Box::new(NoAnswer(START_TRY_TIMEOUT.min(start_timeout))),
+                source: Box::new(NoAnswer(try_for)),
             }),
         };
         match attempt {
+            // Given up only once the whole start timeout has passed: the last wait is cut to
+            // end at the deadline, and one more try is made there.
             Err(RunnerError::EndpointUnreachable { source, .. })
-                if tokio::time::Instant::now() + delay < deadline =>
+                if tokio::time::Instant::now() < deadline =>
             {
                 if !warned {
                     let reason = root_cause(source.as_ref());
                     tracing::warn!(%reason, start_timeout_secs = start_timeout.as_secs(), "SQS does not answer yet; waiting for it");
                     warned = true;
                 }
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + delay)).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             result => {
