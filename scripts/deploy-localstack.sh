@@ -57,7 +57,9 @@ for variant in standard fifo; do
     --parameter-overrides Architecture=x86_64 >"$state/build-$variant.log" 2>&1 ||
     { tail -n 30 "$state/build-$variant.log" >&2; cannot "sam build of $template failed"; }
 done
-cargo build --quiet --locked -p localstack-init -p e2e --bins
+# The test command's own debug build (the same packages and features), so that beside its tests
+# nothing is rebuilt: localstack-init and the deployed tests come out of it.
+cargo build --quiet --locked --workspace --exclude bench --bins --features handler/local
 
 step "a container engine for LocalStack's functions (podman) and their base image"
 docker_host=$(scripts/podman.sh start "$state") || cannot "no container engine"
@@ -131,7 +133,8 @@ step "the scenarios, deployed and under local-runner --lambda"
 failed=0
 DEPLOYED_ENDPOINT="$endpoint" DEPLOYED_STACKS="$state/stacks.json" DEPLOYED_REPORT="$state/parity" \
   LOCALSTACK_ENDPOINT="$endpoint" \
-  cargo nextest run --locked -p e2e --test deployed --ignore-default-filter --no-fail-fast || failed=1
+  cargo nextest run --locked --workspace --exclude bench --features handler/local \
+    -E 'binary(deployed)' --ignore-default-filter --no-fail-fast || failed=1
 {
   echo "| scenario | local-runner --lambda | LocalStack's event source mapping | |"
   echo "|---|---|---|---|"

@@ -16,7 +16,11 @@ trap 'rm -rf "$dir"' EXIT
 (cd "$dir" && "$root/scripts/sam.sh" init --location "$root/templates/sqs-function" --no-input --name orders) >/dev/null
 cd "$dir/orders"
 cp "$root/Cargo.lock" .
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# The caller's build directory (the dependencies the two share are built once), and a target
+# directory of its own for the binaries: the new project's `handler` package makes a `bootstrap`
+# and a `local`, which must not replace the workspace's.
+export CARGO_BUILD_BUILD_DIR="${CARGO_BUILD_BUILD_DIR:-${CARGO_TARGET_DIR:-$root/target}}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/new-project"
 
 echo "new project: cargo test, offline" >&2
 cargo test --quiet --offline

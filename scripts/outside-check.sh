@@ -87,7 +87,7 @@ RUST
 cp Cargo.lock "$project/Cargo.lock"
 
 cd "$project"
-export CARGO_TARGET_DIR="$root/target"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --offline --bins --features local
 cargo test --offline
 echo "outside-check: a project outside the workspace built its handler, bootstrap and local runner, and its kit test passed" >&2

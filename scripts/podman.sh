@@ -3,6 +3,7 @@
 # missing and run as root), serving the Docker API on a socket of its own, and a small base
 # image assembled from the host's libraries, because public images cannot be pulled everywhere.
 #
+#   scripts/podman.sh install              # install podman when there is no container engine
 #   scripts/podman.sh start STATE          # serve on STATE/podman.sock; prints DOCKER_HOST
 #   scripts/podman.sh stop STATE           # stop that service, by its recorded pid
 #   scripts/podman.sh image NAME STATE BINARY...   # a base image with /bin/sh, mv, chmod and
@@ -40,6 +41,9 @@ CONF
 }
 
 case "${1:-}" in
+  install)
+    docker info >/dev/null 2>&1 || install_podman
+    ;;
   start)
     state=${2:?usage: scripts/podman.sh start STATE}
     mkdir -p "$state"
@@ -82,5 +86,5 @@ case "${1:-}" in
     fi
     echo "$gateway"
     ;;
-  *) echo "usage: scripts/podman.sh start|stop|image|bridge" >&2; exit 2 ;;
+  *) echo "usage: scripts/podman.sh install|start|stop|image|bridge" >&2; exit 2 ;;
 esac

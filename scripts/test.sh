@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, dependencies, the SAM templates, `sam local invoke`, then
 # every unit and end-to-end test against a LocalStack (and a local DynamoDB, for idempotency) that
-# this script installs, starts on free ports and stops again. It installs what it needs on first use (cargo-deny, cargo-nextest, the SAM
-# CLI, LocalStack, podman, AWS's SQS Extended Client for Python) and needs nothing else from the machine than Rust and Python.
+# this script installs, starts on free ports and stops again. It installs what it needs on first
+# use (cargo-deny, cargo-nextest, the SAM CLI, LocalStack, podman, AWS's SQS Extended Client for
+# Python) and needs nothing else from the machine than Rust and Python.
+#
+# It runs in two lanes. This one: lints, the debug build, the tests, the `opentelemetry` feature.
+# Beside it, at the lowest CPU priority, scripts/ship-checks.sh: cargo deny, the SAM templates,
+# `sam local invoke` on release builds, the published crates, the deployed path and a new
+# project. The end-to-end tests spend most of their time waiting (on timers, on LocalStack), and
+# the other lane takes that idle CPU; the tests keep the CPU whenever they want it. The other
+# lane's output is printed when it ends, and a table of every step's time closes the run.
 #
 # With LOCALSTACK_ENDPOINT (DYNAMODB_ENDPOINT) already set, that LocalStack (DynamoDB) is used
 # instead and left running.
@@ -15,7 +23,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s (%d s in)\n' "$*" "$SECONDS"; }
+TEST_LOGS="$PWD/.test-logs"
+rm -rf "$TEST_LOGS" && mkdir -p "$TEST_LOGS"
+STEPS_FILE="$TEST_LOGS/steps.tsv" STEPS_STARTED=$(date +%s)
+export TEST_LOGS STEPS_FILE STEPS_STARTED
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
+
+# Whatever this script starts, it stops on exit: the servers by the pid each start recorded, the
+# other lane by its process group.
+started=()
+ship_checks=
+stop_started() {
+  local status=$?
+  if [ -n "$ship_checks" ] && kill -0 "$ship_checks" 2>/dev/null; then
+    kill -TERM -- "-$ship_checks" 2>/dev/null || true
+    wait "$ship_checks" 2>/dev/null || true
+    echo "ship checks: stopped, because the tests failed; their output so far:" >&2
+    cat "$TEST_LOGS/ship-checks.log" >&2 || true
+  fi
+  for server in "${started[@]}"; do "scripts/$server.sh" stop || true; done
+  exit "$status"
+}
+trap stop_started EXIT
+
+step "installs (beside the lints), the ship checks' lane started"
+{ scripts/install.sh >"$TEST_LOGS/install.log" 2>&1 && touch "$TEST_LOGS/installed"; } &
+installs=$!
+# setsid: the lane is a process group of its own, stopped as one.
+setsid nice -n 19 scripts/ship-checks.sh >"$TEST_LOGS/ship-checks.log" 2>&1 &
+ship_checks=$!
 
 step "format and lints"
 cargo fmt --all --check
@@ -24,23 +61,14 @@ find examples templates -name '*.rs' -print0 | xargs -0 -r rustfmt --edition 202
 # handler/local: the local runner's main, which only the `local` feature builds.
 cargo clippy --workspace --all-targets --features handler/local --locked -- -D warnings
 
-step "dependencies (cargo deny: advisories, licenses, bans, sources)"
-scripts/deny.sh
-
-step "SAM templates (sam validate --lint, local-runner check)"
-for template in template.yaml template-fifo.yaml; do
-  scripts/sam.sh validate --lint --template "$template"
-  cargo run --quiet --locked -p handler --features local --bin local -- check --template "$template"
-done
+step "installs"
+wait "$installs" || { cat "$TEST_LOGS/install.log" >&2; exit 1; }
+cat "$TEST_LOGS/install.log"
 # AWS's Runtime Interface Emulator ships inside the SAM CLI: the parity tests use it as the oracle.
 case "$(uname -m)" in aarch64 | arm64) rie_arch=arm64 ;; *) rie_arch=x86_64 ;; esac
 LAMBDA_RIE=$(ls "$PWD"/.venv/sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-$rie_arch)
 export LAMBDA_RIE
 
-# Whatever this script starts, it stops on exit, by the pid each start recorded.
-started=()
-stop_started() { for server in "${started[@]}"; do "scripts/$server.sh" stop || true; done; }
-trap stop_started EXIT
 if [ -z "${LOCALSTACK_ENDPOINT:-}" ]; then
   step "LocalStack"
   export LOCALSTACK_STATE="$PWD/.localstack/test" LOCALSTACK_PORT=0
@@ -56,47 +84,32 @@ if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
   export DYNAMODB_ENDPOINT
 fi
 
-step "sam local invoke on every event of the function (podman, no Docker engine)"
-if [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
-  echo "sam-local: skipped because SKIP_SAM_LOCAL=1" >&2
-else
-  scripts/sam-local.sh
-fi
-
-step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
-# AWS's SQS Extended Client for Python: the large-payload tests send with it. Installed once here,
-# before the tests that run it at once.
-scripts/extended-client.sh --install >/dev/null
+step "the debug build"
 if ! cargo nextest --version >/dev/null 2>&1; then
   # The nextest configuration runs the timing-sensitive tests alone; cargo test cannot.
   echo "installing cargo-nextest (a few minutes, once per machine)" >&2
   cargo install --quiet --locked cargo-nextest
 fi
 # The end-to-end tests run binaries of other packages too (the test function's e2e-bootstrap), which
-# a test build does not make: build every binary first.
-cargo build --workspace --exclude bench --bins --locked
+# a test build does not make: build every binary first, the handler's `local` one included (the
+# other lane checks the templates with it).
+cargo build --workspace --exclude bench --bins --features handler/local --locked
+touch "$TEST_LOGS/built"
 # The runner's command as `cargo install` gives it (no handler in it): the plain-function drain
 # (tests/tests/any_function.rs) runs this copy. Debug, and sharing the build above.
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 CARGO_TARGET_DIR="$target_dir" cargo install --quiet --locked --debug --path local-runner --root "$target_dir/installed"
 export LOCAL_RUNNER_BIN="$target_dir/installed/bin/local-runner"
-cargo nextest run --workspace --exclude bench --locked --no-fail-fast
+
+step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
+# The same packages and features as the build above, so nothing is built twice.
+cargo nextest run --workspace --exclude bench --features handler/local --locked --no-fail-fast
 # The examples in the crates' docs (nextest runs no doctests).
 cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
 
-step "the published crates: their docs, their packages, their public API against the last release"
-if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
-  echo "published crates: skipped because SKIP_FRAMEWORK_ONLY=1 (they never run handler/; scripts/swap-check.sh)" >&2
-else
-  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
-  # Each crate built from exactly what it would publish (local-runner against the sqs-batch package).
-  cargo package -p sqs-batch -p local-runner --locked
-  scripts/semver.sh
-  # A project outside this workspace adds the crates as the README says and builds with them.
-  scripts/outside-check.sh
-fi
 # The framework's `opentelemetry` feature (off in the builds above): its spans, links and
 # attributes through an in-memory exporter, and its lints.
+step "the opentelemetry feature"
 if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
   echo "opentelemetry feature: skipped because SKIP_FRAMEWORK_ONLY=1 (sqs-batch alone; scripts/swap-check.sh)" >&2
 else
@@ -104,16 +117,18 @@ else
   cargo nextest run -p sqs-batch --features opentelemetry --locked --no-fail-fast
 fi
 
-step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
-if [ "${SKIP_DEPLOY:-}" = 1 ] || [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
-  echo "deploy: skipped because SKIP_DEPLOY=1 or SKIP_SAM_LOCAL=1" >&2
-else
-  scripts/deploy-localstack.sh
+step "waiting for the ship checks"
+ship_status=0
+wait "$ship_checks" || ship_status=$?
+ship_checks=
+cat "$TEST_LOGS/ship-checks.log"
+step
+echo
+echo "| lane | step | started (s) | took (s) |"
+echo "|---|---|---:|---:|"
+sort -t$'\t' -k3,3n "$STEPS_FILE" | awk -F'\t' '{printf "| %s | %s | %d | %d |\n", $1, $2, $3, $4}'
+echo "| | the test command | | $(($(date +%s) - STEPS_STARTED)) |"
+if [ "$ship_status" != 0 ]; then
+  echo "ship checks: failed (exit $ship_status); their output is above" >&2
+  exit "$ship_status"
 fi
-step "a new project (sam init --location templates/sqs-function) and its own test command"
-if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
-  echo "new project: skipped because SKIP_FRAMEWORK_ONLY=1 (it never runs handler/; scripts/swap-check.sh)" >&2
-else
-  scripts/new-project-check.sh
-fi
-step "done"

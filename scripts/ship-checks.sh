@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The checks of what ships, which scripts/test.sh runs beside its tests at the lowest CPU priority,
+# so that they take the CPU the end-to-end tests leave idle while those wait on timers and on
+# LocalStack: the dependencies (cargo deny), the SAM templates, the release builds under
+# `sam local invoke`, the published crates, the deployed path and a new project. None of them uses
+# the tests' LocalStack: each starts what it needs on ports of its own.
+#
+# Two chains side by side: the containers (the release builds, `sam local invoke`, then the
+# deployed path, which reuses those builds) and the rest (cargo deny, the templates, the published
+# crates, a new project). The debug builds of the rest go to a target directory of their own
+# (target/ship), so they never hold the tests' build directory while a test rebuilds there
+# (`--watch`); the deployed path runs the tests' own debug build, unchanged.
+#
+# Run by scripts/test.sh, which passes TEST_LOGS: this lane waits there for `installed`
+# (scripts/install.sh has finished) and for `built` (the workspace's debug build, whose `local`
+# binary checks the templates, and whose test binaries the deployed path runs). Honours
+# SKIP_ADVISORIES, SKIP_SAM_LOCAL, SKIP_DEPLOY and SKIP_FRAMEWORK_ONLY as scripts/test.sh
+# documents them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+logs=${TEST_LOGS:?run by scripts/test.sh, which sets TEST_LOGS}
+STEPS_LANE="ship checks"
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
+
+await() { # await MARKER WHAT: the other lane's signal, with a deadline
+  local deadline=$((SECONDS + 1800))
+  until [ -e "$logs/$1" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "ship checks: $2 did not happen within 30 min" >&2; exit 1; }
+    sleep 1
+  done
+}
+
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+
+containers() {
+  STEPS_LANE="ship checks (containers)"
+  await installed "the installs"
+  step "sam local invoke on every event of the function (release builds; podman, no Docker engine)"
+  if [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
+    echo "sam-local: skipped because SKIP_SAM_LOCAL=1" >&2
+  else
+    scripts/sam-local.sh
+  fi
+  step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
+  if [ "${SKIP_DEPLOY:-}" = 1 ] || [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
+    echo "deploy: skipped because SKIP_DEPLOY=1 or SKIP_SAM_LOCAL=1" >&2
+  else
+    await built "the workspace's debug build"
+    scripts/deploy-localstack.sh
+  fi
+  step
+}
+containers >"$logs/containers.log" 2>&1 &
+containers_pid=$!
+# A failure of this chain stops the other one with everything it started (sam-local's and the
+# deploy's own exit traps stop their servers): scripts/test.sh starts this lane as a process group.
+trap 'kill -TERM -- "-$$" 2>/dev/null || kill "$containers_pid" 2>/dev/null || true' EXIT
+
+step "dependencies (cargo deny: advisories, licenses, bans, sources)"
+scripts/deny.sh
+
+step "SAM templates (sam validate --lint, local-runner check)"
+await installed "the installs"
+await built "the workspace's debug build"
+for template in template.yaml template-fifo.yaml; do
+  scripts/sam.sh validate --lint --template "$template"
+  "$target_dir/debug/local" check --template "$template"
+done
+
+step "the published crates: their docs, their packages, their public API against the last release"
+if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
+  echo "published crates: skipped because SKIP_FRAMEWORK_ONLY=1 (they never run handler/; scripts/swap-check.sh)" >&2
+else
+  (
+    export CARGO_TARGET_DIR="$target_dir/ship"
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
+    # Each crate built from exactly what it would publish (local-runner against the sqs-batch
+    # package). --allow-dirty: the test command runs on a working tree too; a release packages a
+    # clean one.
+    cargo package -p sqs-batch -p local-runner --locked --allow-dirty
+    scripts/semver.sh
+    # A project outside this workspace adds the crates as the README says and builds with them.
+    scripts/outside-check.sh
+  )
+fi
+
+step "a new project (sam init --location templates/sqs-function) and its own test command"
+if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
+  echo "new project: skipped because SKIP_FRAMEWORK_ONLY=1 (it never runs handler/; scripts/swap-check.sh)" >&2
+else
+  CARGO_TARGET_DIR="$target_dir/ship" scripts/new-project-check.sh
+fi
+
+step "waiting for the containers' chain"
+status=0
+wait "$containers_pid" || status=$?
+trap - EXIT
+cat "$logs/containers.log"
+step
+exit "$status"
