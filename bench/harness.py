@@ -7,6 +7,7 @@ Sections (--only, repeatable; all by default):
   scaling   local-runner at 1, 2, 4, 8, 16 pollers, and two processes on one queue
   memory    RSS with 1,000 messages in flight, and with 10,000-message batches under --lambda
   bootstrap the Lambda bootstrap's size, exec -> first /next, RSS after 1,000 invocations
+  weight    the same for several functions side by side (--weight; bench/weight.sh builds them)
   latency   send -> handled on an idle queue
   profile   where local-runner's CPU goes on the stub (perf), when perf is installed
 
@@ -639,37 +640,85 @@ class RuntimeApi(__import__("http.server").server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
-def bootstrap_run(bootstrap, invocations):
+def bootstrap_run(bootstrap, invocations, body_of=body, extra_env=None):
+    """Starts `bootstrap` against a Runtime API of its own and serves it `invocations` events of 10
+    records (bodies from `body_of(i)`); returns exec -> first /next, and the resident set once it
+    waits for the next event after the last."""
     import http.server
     RuntimeApi.remaining, RuntimeApi.first_next, RuntimeApi.answered = invocations, None, 0
     RuntimeApi.done.clear()
-    records = [{"messageId": f"00000000-0000-4000-8000-{i:012d}", "receiptHandle": "h", "body": body(i),
-                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+    records = [{"messageId": f"00000000-0000-4000-8000-{i:012d}", "receiptHandle": "h", "body": body_of(i),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"} for i in range(10)]
     RuntimeApi.event = json.dumps({"Records": records}).encode()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}", "AWS_LAMBDA_FUNCTION_NAME": "bench",
            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-           "AWS_LAMBDA_LOG_LEVEL": "INFO", "PATH": "/usr/bin:/bin"}
+           "AWS_LAMBDA_LOG_LEVEL": "INFO", "PATH": "/usr/bin:/bin", **(extra_env or {})}
     started = time.perf_counter()
-    process = subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    RuntimeApi.done.wait(120)
+    process = subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if not RuntimeApi.done.wait(300):
+        process.kill()
+        raise SystemExit(f"{bootstrap}: {RuntimeApi.answered} of {invocations} invocations answered within 300 s: "
+                         f"{process.stderr.read(2000).decode(errors='replace') if process.poll() is not None else ''}")
     rss, hwm = status_kb(process.pid, "VmRSS"), status_kb(process.pid, "VmHWM")
     process.kill()
     process.wait()
     server.shutdown()
+    if RuntimeApi.answered != invocations:
+        raise SystemExit(f"{bootstrap}: {RuntimeApi.answered} answers to {invocations} invocations")
     return {"first_next_ms": (RuntimeApi.first_next - started) * 1000, "answered": RuntimeApi.answered,
             "rss_mb": rss / 1024, "peak_rss_mb": hwm / 1024}
 
 
-def bootstrap_figures(args):
-    bootstrap = Path(args.bin) / "bootstrap"
+def zipped_mb(binary):
+    """The binary's size zipped as Lambda takes it (a `bootstrap` at the archive's root), in MB."""
     archive = RESULTS / "bootstrap.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        z.write(bootstrap, "bootstrap")
-    figures = {"binary_mb": round(bootstrap.stat().st_size / 1e6, 2), "zip_mb": round(archive.stat().st_size / 1e6, 2)}
+        z.write(binary, "bootstrap")
+    size = archive.stat().st_size
     archive.unlink()
+    return round(size / 1e6, 2)
+
+
+def weight(args):
+    """Functions side by side (--weight NAME=PATH, with --weight-env NAME:KEY=VALUE and
+    --weight-body NAME:JSON, where `{i}` is the record's number): size, zipped size, exec -> first
+    /next over --weight-runs cold starts taken in turn, and the resident set after 1,000
+    invocations of 10 records."""
+    functions = dict(item.split("=", 1) for item in args.weight)
+    envs = {name: {} for name in functions}
+    for item in args.weight_env or []:
+        name, _, pair = item.partition(":")
+        key, _, value = pair.partition("=")
+        envs[name][key] = value
+    bodies = {name: (lambda i: body(i)) for name in functions}
+    for item in args.weight_body or []:
+        name, _, template = item.partition(":")
+        bodies[name] = lambda i, template=template: template.replace("{i}", str(i))
+    cold = {name: [] for name in functions}
+    for _ in range(args.weight_runs):
+        for name, path in functions.items():
+            cold[name].append(bootstrap_run(path, 1, bodies[name], envs[name])["first_next_ms"])
+    figures = {}
+    for name, path in functions.items():
+        warm = bootstrap_run(path, 1000, bodies[name], envs[name])
+        figures[name] = {"binary_mb": round(Path(path).stat().st_size / 1e6, 2), "zip_mb": zipped_mb(path),
+                         "exec_to_first_next_ms": spread(cold[name], 1),
+                         "invocations": warm["answered"], "rss_after_1000_mb": round(warm["rss_mb"], 1),
+                         "peak_rss_mb": round(warm["peak_rss_mb"], 1)}
+    print(f"\n## The function's weight\n\n| function | binary | zipped | exec -> first /next (min / median / max of "
+          f"{args.weight_runs}) | RSS after 1,000 invocations of 10 records | peak RSS |\n|---|---:|---:|---:|---:|---:|")
+    for name, f in figures.items():
+        print(f"| {name} | {f['binary_mb']} MB | {f['zip_mb']} MB | {f['exec_to_first_next_ms']['text']} ms | "
+              f"{f['rss_after_1000_mb']} MB | {f['peak_rss_mb']} MB |", flush=True)
+    return figures
+
+
+def bootstrap_figures(args):
+    bootstrap = Path(args.bin) / "bootstrap"
+    figures = {"binary_mb": round(bootstrap.stat().st_size / 1e6, 2), "zip_mb": zipped_mb(bootstrap)}
     cold = [bootstrap_run(bootstrap, 1)["first_next_ms"] for _ in range(7)]
     warm = bootstrap_run(bootstrap, 1000)
     figures.update({"exec_to_first_next_ms": spread(cold, 2), "invocations": warm["answered"],
@@ -753,8 +802,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rounds-scaling", type=int, default=3)
     parser.add_argument("--timeout", type=int, default=600, help="seconds one drain may take")
-    parser.add_argument("--only", choices=["drain", "stub", "scaling", "memory", "bootstrap", "latency", "profile"],
-                        action="append")
+    parser.add_argument("--only", choices=["drain", "stub", "scaling", "memory", "bootstrap", "latency", "profile",
+                                           "weight"], action="append")
+    parser.add_argument("--weight", action="append", help="NAME=PATH: a function for the weight section")
+    parser.add_argument("--weight-env", action="append", help="NAME:KEY=VALUE: a variable of that function")
+    parser.add_argument("--weight-body", action="append", help="NAME:JSON: its records' body ({i}: the record's number)")
+    parser.add_argument("--weight-runs", type=int, default=15, help="cold starts of each function")
     parser.add_argument("--contenders", action="append", help="run only these contenders (repeatable)")
     parser.add_argument("--baseline-bin", help="a folder with an earlier build's local-runner: raced in the same rounds "
                         "as 'local-runner baseline', for an A/B measured side by side")
@@ -766,6 +819,8 @@ def main():
     summary = json.loads(path.read_text()) if path.exists() and args.only else {}
     summary.update({"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
                     "date": datetime.now().date().isoformat()})
+    if "weight" in only:
+        summary["weight"] = weight(args)
     if "bootstrap" in only:
         summary["bootstrap"] = bootstrap_figures(args)
         print("\n## Lambda bootstrap\n", json.dumps(summary["bootstrap"]), flush=True)

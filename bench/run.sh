@@ -9,13 +9,7 @@
 #   SKIP_CRITERION=1 bench/run.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv/bench
-if ! "$venv/bin/python" -c 'import aiobotocore, matplotlib' 2>/dev/null; then
-  echo "bench: installing aiobotocore and matplotlib into $venv" >&2
-  rm -rf "$venv"
-  "$(command -v python3.11 || command -v python3)" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiobotocore==3.10.0' 'matplotlib==3.11.2'
-fi
+python=$(bench/venv.sh)
 if [ ! -d bench/baselines/node/node_modules ]; then
   echo "bench: installing Node's sqs-consumer into bench/baselines/node (npm ci)" >&2
   (cd bench/baselines/node && npm ci --no-audit --no-fund --loglevel=error)
@@ -30,7 +24,7 @@ fi
 export LOCALSTACK_STATE="$PWD/.localstack/bench" LOCALSTACK_PORT=0
 trap 'scripts/localstack.sh stop' EXIT
 endpoint=$(scripts/localstack.sh start)
-"$venv/bin/python" bench/harness.py --endpoint "$endpoint" --bin target/release "$@"
+"$python" bench/harness.py --endpoint "$endpoint" --bin target/release "$@"
 scripts/localstack.sh stop
 trap - EXIT
 

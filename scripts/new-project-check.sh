@@ -15,6 +15,10 @@ trap 'rm -rf "$dir"' EXIT
 
 (cd "$dir" && "$root/scripts/sam.sh" init --location "$root/templates/sqs-function" --no-input --name orders) >/dev/null
 cd "$dir/orders"
+# The tools its scripts install (the same scripts, the same pins) are this checkout's: they are
+# installed once per checkout, not once per new project. `scripts/fresh-check.sh` covers their
+# install on an empty machine.
+[ -d "$root/.venv" ] && ln -s "$root/.venv" .venv
 cp "$root/Cargo.lock" .
 # The caller's build directory (the dependencies the two share are built once), and a target
 # directory of its own for the binaries: the new project's `handler` package makes a `bootstrap`
