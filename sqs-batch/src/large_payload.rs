@@ -167,7 +167,7 @@ impl LargePayloads {
         let Some(bucket) = std::env::var(BUCKET_VAR).ok().filter(|b| !b.trim().is_empty()) else {
             return Ok(Self::default());
         };
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::sdk::defaults().load().await;
         let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
             .iter()
             .any(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()));

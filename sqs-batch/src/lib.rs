@@ -95,6 +95,7 @@ mod options;
 pub mod otel;
 mod requeue;
 pub mod runtime;
+mod sdk;
 pub mod testing;
 mod text;
 pub mod trace;

@@ -115,7 +115,7 @@ impl Requeuer {
 }
 
 async fn client() -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let config = crate::sdk::defaults().load().await;
     Client::new(&config)
 }
 

@@ -69,6 +69,7 @@ impl Connection {
                 .unwrap_or_else(|| Credentials::new("test", "test", None, None, "local-dummy"));
             let sqs = aws_sdk_sqs::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
+                .http_client(https_client())
                 .region(region)
                 .endpoint_url(endpoint)
                 .credentials_provider(credentials)
@@ -78,6 +79,7 @@ impl Connection {
             return Client::from_conf(sqs);
         }
         let shared = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .region(region)
             .timeout_config(timeouts)
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
@@ -94,6 +96,13 @@ fn remote_config(shared: &aws_config::SdkConfig, endpoint: Option<String>) -> aw
     let mut builder = aws_sdk_sqs::config::Builder::from(shared);
     builder.set_endpoint_url(endpoint);
     builder.build()
+}
+
+/// The HTTP(S) client of every SDK client the runner builds: rustls with ring, the TLS stack the
+/// framework gives functions, so a function built beside the runner links that one alone.
+pub(crate) fn https_client() -> aws_sdk_sqs::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// Whether an endpoint is this machine: only then may dummy credentials be used.

@@ -17,6 +17,7 @@ use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use sqs_batch::SqsMessage;
 
+pub(crate) use client::https_client;
 pub use client::{Connection, is_local_endpoint};
 pub use queue::{Queue, QueueRef};
 pub use settle::Retries;

@@ -42,6 +42,7 @@ fn s3_client(connection: &crate::aws::Connection) -> Option<(aws_sdk_s3::Client,
         .unwrap_or_else(|| aws_sdk_s3::config::Credentials::new("test", "test", None, None, "local-dummy"));
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .http_client(crate::aws::https_client())
         .region(aws_sdk_s3::config::Region::new(connection.region.clone()))
         .endpoint_url(&endpoint)
         .force_path_style(true)

@@ -215,6 +215,7 @@ async fn create_table(connection: &Connection, table: &TableSpec) -> Result<(), 
     });
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(crate::aws::https_client())
         .region(aws_sdk_dynamodb::config::Region::new(connection.region.clone()))
         .endpoint_url(&endpoint)
         .credentials_provider(credentials)

@@ -100,8 +100,7 @@ impl DynamoStore {
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .operation_timeout(CALL_TIMEOUT)
             .build();
-        let config =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+        let config = crate::sdk::defaults().timeout_config(timeouts).load().await;
         let store = Self::new(Client::new(&config), table.trim());
         store.check().await?;
         Ok(Some(store))
