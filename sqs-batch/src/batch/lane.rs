@@ -22,12 +22,12 @@ use crate::trace::TraceContext;
 use super::lanes::{MESSAGE_GROUP_ID, Slots};
 use super::{NotStarted, Outcome};
 
-/// One lane of a batch, owned by its task.
-pub(super) struct Lane<H> {
+/// What every lane of a batch shares: one allocation per batch rather than a copy in each lane's
+/// task, which for a standard queue is one task per message in flight.
+pub(super) struct Batch<H> {
     pub(super) handler: Arc<H>,
     pub(super) records: Arc<[SqsMessage]>,
     pub(super) order: Arc<[usize]>,
-    pub(super) range: Range<usize>,
     pub(super) deadline: Option<SystemTime>,
     /// When running work is stopped, and the timeout that set it (see [`super::Run::timeout`]).
     pub(super) cut_off: Option<(tokio::time::Instant, std::time::Duration)>,
@@ -36,8 +36,14 @@ pub(super) struct Lane<H> {
     #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     pub(super) invocation_trace: Option<TraceContext>,
     pub(super) stop: CancellationToken,
-    pub(super) slots: Arc<Slots>,
+    pub(super) slots: Slots,
     pub(super) duplicates: Duplicates,
+}
+
+/// One lane of a batch, owned by its task: the records `order[range]` of `batch`.
+pub(super) struct Lane<H> {
+    pub(super) batch: Arc<Batch<H>>,
+    pub(super) range: Range<usize>,
 }
 
 impl<H: Handler> Lane<H> {
@@ -48,16 +54,16 @@ impl<H: Handler> Lane<H> {
     pub(super) async fn run(self) {
         let mut blocked = None;
         let mut failed_groups: Vec<Option<&str>> = Vec::new();
-        for &index in &self.order[self.range.clone()] {
-            let group = self.records[index].attributes.get(MESSAGE_GROUP_ID).map(String::as_str);
+        for &index in &self.batch.order[self.range.clone()] {
+            let group = self.batch.records[index].attributes.get(MESSAGE_GROUP_ID).map(String::as_str);
             let outcome = match blocked {
                 Some(NotStarted::EarlierInGroupFailed) if !failed_groups.contains(&group) => {
                     Outcome::NotStarted(NotStarted::EarlierInBatchFailed)
                 }
                 Some(reason) => Outcome::NotStarted(reason),
-                None if self.stop.is_cancelled() => Outcome::NotStarted(NotStarted::Stopped),
+                None if self.batch.stop.is_cancelled() => Outcome::NotStarted(NotStarted::Stopped),
                 None => {
-                    self.slots.start(index);
+                    self.batch.slots.start(index);
                     self.run_one(index).await
                 }
             };
@@ -72,12 +78,12 @@ impl<H: Handler> Lane<H> {
             }
             if let Outcome::NotStarted(reason) = &outcome {
                 tracing::info!(
-                    message_id = self.records[index].message_id.as_deref(),
+                    message_id = self.batch.records[index].message_id.as_deref(),
                     outcome = outcome.as_str(),
                     reason = reason.as_str()
                 );
             }
-            self.slots.set(index, outcome);
+            self.batch.slots.set(index, outcome);
         }
     }
 
@@ -85,14 +91,15 @@ impl<H: Handler> Lane<H> {
     /// its panic caught. The handler and every layer the user added run inside them, so whatever
     /// a layer does, or however it fails, the message gets its span, one outcome and one line.
     async fn run_one(&self, index: usize) -> Outcome {
-        let record = &self.records[index];
+        let record = &self.batch.records[index];
         let message_id = record.message_id.as_deref();
         // A debug span (info with the `opentelemetry` feature, which exports it): the outcome line
         // carries the message id itself, and the JSON and terminal formats show no spans; at
         // info, a span per message would cost a fifth of a consumer's CPU (measured in
         // BENCHMARKS.md) for nothing printed.
-        let scope = MessageScope::new(Arc::clone(&self.records), index, self.request_id.clone());
+        let scope = MessageScope::new(Arc::clone(&self.batch.records), index, self.batch.request_id.clone());
         let trace = scope.trace();
+        let group_id = record.attributes.get(MESSAGE_GROUP_ID).map(String::as_str);
         let span = tracing::span!(
             SPAN_LEVEL,
             "message",
@@ -102,24 +109,30 @@ impl<H: Handler> Lane<H> {
             "messaging.operation.type" = "process",
             "messaging.destination.name" = scope.queue_name(),
             "messaging.message.id" = message_id,
-            "messaging.message.group_id" = scope.group_id(),
+            "messaging.message.group_id" = group_id,
             trace_id = trace.map(tracing::field::display),
         );
         #[cfg(feature = "opentelemetry")]
-        crate::otel::connect(&span, trace.as_ref(), self.invocation_trace.as_ref());
+        crate::otel::connect(&span, trace.as_ref(), self.batch.invocation_trace.as_ref());
         let context = Context::of(
-            Arc::clone(&self.records),
+            Arc::clone(&self.batch.records),
             index,
-            self.deadline,
-            self.stop.clone(),
-            Arc::clone(&self.duplicates),
+            self.batch.deadline,
+            self.batch.stop.clone(),
+            Arc::clone(&self.batch.duplicates),
         );
         // Which delivery this is: a failure's log line says how close it is to the DLQ.
         let receive_count = context.receive_count();
-        let handled = caught(&*self.handler, record, context, self.cut_off).instrument(span);
-        // Lines the handler logs meanwhile carry the message's correlation fields.
-        let (result, id) = telemetry::in_message_scope(scope.clone(), handled).await;
-        let mark = &self.duplicates[index];
+        // Lines the handler logs meanwhile carry the message's correlation fields. The futures are
+        // nested in one expression: a future bound to a variable, then moved into a wrapper, is
+        // stored twice in this one's state (rustc keeps the moved-from slot), which doubled the
+        // memory each message in flight holds.
+        let (result, id) = telemetry::in_message_scope(
+            scope,
+            caught(&*self.batch.handler, record, context, self.batch.cut_off).instrument(span),
+        )
+        .await;
+        let mark = &self.batch.duplicates[index];
         // A layer that learnt the producer's id only while handling (a body from S3) set it.
         let id = id.or_else(|| mark.log_id().map(str::to_owned));
         // The outcome line carries message_id itself, so it is logged outside the span.
@@ -127,9 +140,9 @@ impl<H: Handler> Lane<H> {
             message_id,
             id: id.as_deref(),
             receive_count,
-            group_id: scope.group_id(),
+            group_id,
             trace_id: trace,
-            request_id: self.request_id.as_deref(),
+            request_id: self.batch.request_id.as_deref(),
         };
         let duplicate = mark.is_duplicate();
         logged(result, duplicate, &line)
@@ -155,14 +168,16 @@ async fn caught<H: Handler>(
     let attempt = AssertUnwindSafe(async {
         let message = handler.parse(record)?;
         id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
-        let handled = handler.handle(message, context);
+        // The handler's future is made where it is awaited, not bound first (see `run_one`).
         match cut_off {
             // Dropping the work's future is what Lambda's kill does to it: it ends at its next
             // await, and whatever it holds (an idempotency claim) is left to its own expiry.
-            Some((at, after)) => tokio::time::timeout_at(at, handled)
+            // Boxed: the timer is only there when the batch enforces its timeout itself, and
+            // inline it would take its room in every message's task.
+            Some((at, after)) => Box::pin(tokio::time::timeout_at(at, handler.handle(message, context)))
                 .await
                 .unwrap_or_else(|_| Err(Error::transient(super::TimedOut { after }))),
-            None => handled.await,
+            None => handler.handle(message, context).await,
         }
     })
     .catch_unwind()

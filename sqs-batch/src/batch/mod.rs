@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use crate::handler::Handler;
 
 pub use crate::text::panic_text;
-use lane::Lane;
+use lane::{Batch, Lane};
 pub use lanes::is_fifo;
 use lanes::{Slots, plan_lanes};
 pub use report::{BatchReport, Counts, NotStarted, Outcome};
@@ -52,8 +52,6 @@ pub async fn process_batch<H: Handler>(
     records: &Arc<[SqsMessage]>,
     run: &Run,
 ) -> BatchReport {
-    let slots = Arc::new(Slots::new(records.len()));
-    let duplicates = crate::context::duplicates(records.len());
     let stop = run.stop.child_token();
     let stop_at = run.deadline.and_then(|deadline| start_limit(deadline, run.deadline_reserve));
     if stop_at.is_some_and(|at| at <= Instant::now()) {
@@ -71,20 +69,19 @@ pub async fn process_batch<H: Handler>(
         .and_then(|(timeout, deadline)| Some((start_limit(deadline, Duration::ZERO)?, timeout)));
 
     let (order, lanes) = plan_lanes(records, run.fifo);
-    let order: Arc<[usize]> = order.into();
-    let lane = |range: Range<usize>| Lane {
+    let batch = Arc::new(Batch {
         handler: Arc::clone(handler),
         records: Arc::clone(records),
-        order: Arc::clone(&order),
-        range,
+        order: order.into(),
         deadline: run.deadline,
         cut_off,
         request_id: run.request_id.clone(),
         invocation_trace: run.invocation_trace,
         stop: stop.clone(),
-        slots: Arc::clone(&slots),
-        duplicates: Arc::clone(&duplicates),
-    };
+        slots: Slots::new(records.len()),
+        duplicates: crate::context::duplicates(records.len()),
+    });
+    let lane = |range: Range<usize>| Lane { batch: Arc::clone(&batch), range };
     let mut waiting = lanes.into_iter();
     let mut running = JoinSet::new();
     for range in waiting.by_ref().take(run.concurrency.get()) {
@@ -121,8 +118,8 @@ pub async fn process_batch<H: Handler>(
             }
         }
     }
-    let mut report = slots.report(run.abandon.is_cancelled());
-    for (mark, outcome) in duplicates.iter().zip(&report.outcomes) {
+    let mut report = batch.slots.report(run.abandon.is_cancelled());
+    for (mark, outcome) in batch.duplicates.iter().zip(&report.outcomes) {
         for metric in mark.take_metrics() {
             // A failed message comes back and records again: only what it asked to keep counts.
             if outcome.is_success() || metric.kept_on_failure() {
