@@ -30,4 +30,22 @@ trap - EXIT
 
 if [ -z "${SKIP_CRITERION:-}" ]; then
   cargo bench --quiet --locked -p bench --bench batch_core 2>&1 | tee bench/results/criterion.txt
+  # The guard: the batch core's own cost per message (a handler that does nothing, batches of 10
+  # and 100 on one thread) stays at or under 2 µs.
+  "$python" - bench/results/criterion.txt <<'PY'
+import re, sys
+scale = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3}
+rows = re.findall(r"^(batch_core_noop/(\S+)/(\S+)/(\d+))\s*\n\s*time:\s*\[\S+ \S+ ([\d.]+) (\S+)", open(sys.argv[1]).read(), re.M)
+print("\n## The batch core per message (criterion medians)\n\n| runtime | queue | batch | per message |\n|---|---|---:|---:|")
+guarded = []
+for _, flavour, queue, n, value, unit in rows:
+    per = float(value) * scale.get(unit, float("nan")) / int(n)
+    print(f"| {flavour} | {queue} | {n} | {per:.2f} µs |")
+    if flavour == "current_thread" and int(n) >= 10:
+        guarded.append(per)
+if guarded:
+    worst = max(guarded)
+    print(f"\nbatch core, one thread, batches of 10 and 100: at most {worst:.2f} µs per message "
+          f"(target <= 2: {'met' if worst <= 2 else 'MISSED'})")
+PY
 fi
