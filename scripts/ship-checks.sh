@@ -2,13 +2,12 @@
 # The checks of what ships, which scripts/test.sh runs beside its tests at the lowest CPU priority,
 # so that they take the CPU the end-to-end tests leave idle while those wait on timers and on
 # LocalStack: the dependencies (cargo deny), the SAM templates, the release builds under
-# `sam local invoke`, the published crates, the doctests and the `opentelemetry` feature, the
-# deployed path and a new project. None of them uses the tests' LocalStack: each starts what it
-# needs on ports of its own.
+# `sam local invoke`, the published crates, the deployed path and a new project. None of them uses
+# the tests' LocalStack: each starts what it needs on ports of its own.
 #
 # Two chains side by side: the containers (the release builds, `sam local invoke`, then the
 # deployed path, which reuses those builds) and the rest (cargo deny, the templates, the published
-# crates, the doctests, the `opentelemetry` feature, a new project). The debug builds of the rest go to a target directory of their own
+# crates, a new project). The debug builds of the rest go to a target directory of their own
 # (target/ship), so they never hold the tests' build directory while a test rebuilds there
 # (`--watch`); the deployed path runs the tests' own debug build, unchanged.
 #
@@ -85,21 +84,6 @@ else
     scripts/outside-check.sh
   )
 fi
-
-step "the doctests and the opentelemetry feature"
-(
-  export CARGO_TARGET_DIR="$target_dir/ship"
-  # The examples in the crates' docs (nextest runs no doctests).
-  cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
-  # The framework's `opentelemetry` feature (off in the other builds): its spans, links and
-  # attributes through an in-memory exporter, and its lints.
-  if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
-    echo "opentelemetry feature: skipped because SKIP_FRAMEWORK_ONLY=1 (sqs-batch alone; scripts/swap-check.sh)" >&2
-  else
-    cargo clippy -p sqs-batch --features opentelemetry --all-targets --locked -- -D warnings
-    cargo nextest run -p sqs-batch --features opentelemetry --locked --no-fail-fast
-  fi
-)
 
 step "a new project (sam init --location templates/sqs-function) and its own test command"
 if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then

@@ -5,10 +5,10 @@
 # use (cargo-deny, cargo-nextest, the SAM CLI, LocalStack, podman, AWS's SQS Extended Client for
 # Python) and needs nothing else from the machine than Rust and Python.
 #
-# It runs in two lanes. This one: lints, the debug build, the unit and end-to-end tests. Beside
-# it, at the lowest CPU priority, scripts/ship-checks.sh: cargo deny, the SAM templates,
-# `sam local invoke` on release builds, the published crates, the doctests, the `opentelemetry`
-# feature, the deployed path and a new project. The end-to-end tests spend most of their time waiting (on timers, on LocalStack), and
+# It runs in two lanes. This one: lints, the debug build, the tests, the `opentelemetry` feature.
+# Beside it, at the lowest CPU priority, scripts/ship-checks.sh: cargo deny, the SAM templates,
+# `sam local invoke` on release builds, the published crates, the deployed path and a new
+# project. The end-to-end tests spend most of their time waiting (on timers, on LocalStack), and
 # the other lane takes that idle CPU; the tests keep the CPU whenever they want it. The other
 # lane's output is printed when it ends, and a table of every step's time closes the run.
 #
@@ -108,6 +108,18 @@ export LOCAL_RUNNER_BIN="$target_dir/installed/bin/local-runner"
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
 # The same packages and features as the build above, so nothing is built twice.
 cargo nextest run --workspace --exclude bench --features handler/local --locked --no-fail-fast
+# The examples in the crates' docs (nextest runs no doctests).
+cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
+
+# The framework's `opentelemetry` feature (off in the builds above): its spans, links and
+# attributes through an in-memory exporter, and its lints.
+step "the opentelemetry feature"
+if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
+  echo "opentelemetry feature: skipped because SKIP_FRAMEWORK_ONLY=1 (sqs-batch alone; scripts/swap-check.sh)" >&2
+else
+  cargo clippy -p sqs-batch --features opentelemetry --all-targets --locked -- -D warnings
+  cargo nextest run -p sqs-batch --features opentelemetry --locked --no-fail-fast
+fi
 
 step "waiting for the ship checks"
 ship_status=0
