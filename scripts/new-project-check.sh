@@ -12,7 +12,18 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+# The new project's demo starts a LocalStack in a session of its own (it outlives a stopped process
+# group by design) and stops it from its own exit trap. Stopped from outside (the test command's
+# other lane failed), that trap races this one, which removes the directory holding the pid: stop
+# it here first, by that pid, then remove. TERM exits through this trap too.
+cleanup() {
+  if [ -d "$dir/orders/.localstack/demo" ]; then
+    LOCALSTACK_STATE="$dir/orders/.localstack/demo" "$dir/orders/tests/localstack.sh" stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
 
 (cd "$dir" && "$root/scripts/sam.sh" init --location "$root/templates/sqs-function" --no-input --name orders) >/dev/null
 cd "$dir/orders"
