@@ -153,6 +153,7 @@ def contenders(args, endpoint, url):
     bin_dir = Path(args.bin)
     runner = [str(runner_in(bin_dir)), "--endpoint-url", endpoint, "--log-format", "json", "--queue", url]
     python = str(Path(sys.executable))
+    raw = [str(bin_dir / "raw-drain"), endpoint, url, "16"]
     return {
         "local-runner": (runner, {}),
         "local-runner tuned": (runner + ["--pollers", "8", "--max-in-flight", "200"], {"RUST_LOG": "warn"}),
@@ -160,10 +161,10 @@ def contenders(args, endpoint, url):
         PY_ORIGINAL: ([python, str(ROOT / "bench/baselines/original_design.py"), endpoint, url], {}),
         "python tuned": ([python, str(ROOT / "bench/baselines/tuned.py"), endpoint, url], {}),
         "node sqs-consumer": (["node", str(ROOT / "bench/baselines/node/consumer.js"), endpoint, url], {}),
-        "raw rust client": ([str(bin_dir / "raw-drain"), endpoint, url, "16"], {}),
+        "raw rust client": (raw, {}),
         # What separates the defaults from the raw loop: the raw loop asking for every attribute
         # (as the runner must), and the defaults without their line per message.
-        "raw rust client, all attributes": ([str(bin_dir / "raw-drain"), endpoint, url, "16", "all-attributes"], {}),
+        "raw rust client, all attributes": (raw + ["all-attributes"], {}),
         "local-runner, no line per message": (runner, {"RUST_LOG": "warn"}),
         **({"local-runner baseline": ([str(runner_in(Path(args.baseline_bin)))] + runner[1:], {})}
            if args.baseline_bin else {}),
