@@ -751,10 +751,26 @@ def bootstrap_figures(args):
     warm = bootstrap_run(bootstrap, 1000)
     figures.update({"exec_to_first_next_ms": spread(cold, 2), "invocations": warm["answered"],
                     "rss_after_1000_mb": round(warm["rss_mb"], 1), "peak_rss_mb": round(warm["peak_rss_mb"], 1)})
-    # The guard: Lambda's largest batch by size, 6 MB, as about 8,500 records of 100-byte bodies.
-    big = bootstrap_run(bootstrap, 5, lambda i: body(i, size=100), records=8500, record_of=lambda_record)
-    figures["batch_6mb"] = {"records": 8500, "event_mb": round(big["event_mb"], 2),
-                            "answer_ms": spread(big["answer_ms"], 1), "peak_rss_mb": round(big["peak_rss_mb"], 1)}
+    # The guard: Lambda's largest batch by size, 6 MB, as about 8,500 records of 100-byte bodies;
+    # 5 invocations a process, --guard-rounds processes, each build in turn (the --baseline-bin
+    # folder's bootstrap beside this one's, for an A/B in one run).
+    builds = {"this build": bootstrap}
+    if args.baseline_bin:
+        builds["baseline"] = Path(args.baseline_bin) / "bootstrap"
+    runs = {name: [] for name in builds}
+    for _ in range(args.guard_rounds):
+        for name, path in builds.items():
+            runs[name].append(bootstrap_run(path, 5, lambda i: body(i, size=100), records=8500,
+                                            record_of=lambda_record))
+    print(f"\n## Lambda's largest batch: 5 invocations of 8,500 records a process, {args.guard_rounds} processes\n\n"
+          "| build | peak RSS (min / median / max) | event handed out -> answer posted |\n|---|---:|---:|")
+    for name, rounds in runs.items():
+        guard = {"records": 8500, "event_mb": round(rounds[0]["event_mb"], 2),
+                 "answer_ms": spread([ms for run in rounds for ms in run["answer_ms"]], 1),
+                 "peak_rss_mb": round(max(run["peak_rss_mb"] for run in rounds), 1),
+                 "peak_rss_mb_by_process": spread([run["peak_rss_mb"] for run in rounds], 1)}
+        figures["batch_6mb" if name == "this build" else "batch_6mb_baseline"] = guard
+        print(f"| {name} | {guard['peak_rss_mb_by_process']['text']} MB | {guard['answer_ms']['text']} ms |", flush=True)
     return figures
 
 
@@ -841,9 +857,13 @@ def main():
     parser.add_argument("--weight-body", action="append", help="NAME:JSON: its records' body ({i}: the record's number)")
     parser.add_argument("--weight-runs", type=int, default=15, help="cold starts of each function")
     parser.add_argument("--contenders", action="append", help="run only these contenders (repeatable)")
-    parser.add_argument("--baseline-bin", help="a folder with an earlier build's local-runner: raced in the same rounds "
-                        "as 'local-runner baseline', for an A/B measured side by side")
+    parser.add_argument("--baseline-bin", help="a folder with an earlier build's local-runner (and, for the bootstrap "
+                        "section's 6 MB guard, its bootstrap): raced in the same rounds, for an A/B measured side by side")
+    parser.add_argument("--guard-rounds", type=int, default=1,
+                        help="processes of the 6 MB guard (5 invocations each), each build in turn")
     args = parser.parse_args()
+    if args.guard_rounds < 1:
+        parser.error(f"--guard-rounds must be at least 1, got {args.guard_rounds}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     sqs = client(args.endpoint)
     only = args.only or ["bootstrap", "latency", "memory", "drain", "stub", "scaling", "profile"]

@@ -17,14 +17,11 @@
 //! RSS is larger than the heap (the allocator's own reserve and size classes): `bench/run.sh
 //! --only memory` measures that, through a LocalStack.
 
-// A global allocator has no safe form: this one forwards every call to the system's, unchanged.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use bench::heap::{Counting, held};
 use local_runner::aws::Queue;
 use local_runner::aws::records::lambda_record;
 use serde::Deserialize;
@@ -33,42 +30,8 @@ use sqs_batch::runtime::{Run, process_batch};
 use sqs_batch::{Context, Error, Handler, HandlerExt, Next, Options, SqsMessage, from_fn, handler_fn};
 use tokio_util::sync::CancellationToken;
 
-/// Counts the bytes and blocks the program holds.
-struct Counting;
-
-static BYTES: AtomicIsize = AtomicIsize::new(0);
-static BLOCKS: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counters are only read.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        BYTES.fetch_add(layout.size().cast_signed(), Ordering::Relaxed);
-        BLOCKS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        BYTES.fetch_sub(layout.size().cast_signed(), Ordering::Relaxed);
-        BLOCKS.fetch_sub(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        BYTES.fetch_add(new_size.cast_signed() - layout.size().cast_signed(), Ordering::Relaxed);
-        // SAFETY: the caller's contract is System's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static HEAP: Counting = Counting;
-
-/// What the program holds now: bytes and blocks.
-fn held() -> (isize, isize) {
-    (BYTES.load(Ordering::SeqCst), BLOCKS.load(Ordering::SeqCst))
-}
 
 /// `handler/`'s message type.
 #[derive(Debug, Deserialize)]
