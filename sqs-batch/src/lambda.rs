@@ -172,7 +172,8 @@ pub fn service_with<H: Handler>(
 /// `DEADLINE_RESERVE_MS`, `FAIL_ON_FULL_BATCH_FAILURE`, `FIFO_ON_FAILURE`, the `RETRY_BACKOFF_*`
 /// back-off, applied as [`service`] says). Every line logged while a message is
 /// handled carries its correlation fields, the request id among them; a panic is logged as one
-/// event.
+/// event. On glibc it holds malloc's mmap threshold at its default, so that the memory of a large
+/// event is given back after its invocation (unless `MALLOC_MMAP_THRESHOLD_` is set).
 ///
 /// ```no_run
 /// # async fn build() -> Result<sqs_batch::HandlerFn<String, fn(String, sqs_batch::Context) -> std::future::Ready<Result<(), sqs_batch::Error>>>, sqs_batch::BoxError> { unimplemented!() }
@@ -243,12 +244,12 @@ where
 /// trim threshold to twice that, so after one large invocation the next event's text (up to
 /// 6 MB) and its records' array come from the heap instead of mappings of their own, and the
 /// heap keeps that memory, fragmented around small blocks, after the invocation. With Lambda's
-/// largest batch (8,500 records of 100-byte bodies) the process's peak went from 31 to 43 MB over
-/// five invocations (BENCHMARKS.md, the guards). Holding the threshold at glibc's default
-/// (128 KiB) keeps both: a large block the heap has no free room for gets a mapping of its own,
-/// given back when it is freed, and free memory at the heap's top is given back; small batches
-/// never reach it. A function that sets `MALLOC_MMAP_THRESHOLD_` (which glibc reads at start)
-/// keeps its own; other allocators ignore it.
+/// largest batch (8,500 records of 100-byte bodies) the process's peak over five invocations was
+/// 43 MB, and 31 MB with the threshold held (BENCHMARKS.md, the guards). Holding it at glibc's
+/// default (128 KiB) keeps both: a large block the heap has no free room for gets a mapping of
+/// its own, given back when it is freed, and free memory at the heap's top is given back; small
+/// batches never reach it. A function that sets `MALLOC_MMAP_THRESHOLD_` (which glibc reads at
+/// start) keeps its own; other allocators ignore it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn hold_mmap_threshold() {
