@@ -63,3 +63,68 @@ pub fn peak() -> isize {
 pub fn reset_peak() {
     PEAK.store(BYTES.load(Ordering::SeqCst), Ordering::SeqCst);
 }
+
+/// `handler/`'s message type, as the heap tools hold it.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)] // held, not read: what matters is what it keeps
+pub struct Order {
+    id: String,
+    kind: String,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+    #[serde(default)]
+    work_ms: Option<u64>,
+}
+
+/// A handler built like `handler/`'s around `work`: its message type, the `log_id`, a `from_fn`
+/// layer, and the large-payload layer.
+pub fn shaped_like_handler<F, Fut>(work: F) -> impl sqs_batch::Handler
+where
+    F: Fn(Order, sqs_batch::Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), sqs_batch::Error>> + Send,
+{
+    use sqs_batch::HandlerExt;
+    sqs_batch::handler_fn(work)
+        .log_id(|message: &Order| message.id.as_str())
+        .layer(sqs_batch::from_fn(timed))
+        .layer(sqs_batch::large_payload::LargePayloads::default())
+}
+
+/// `handler/`'s `from_fn` layer: the work timed.
+async fn timed(
+    message: Order,
+    context: sqs_batch::Context,
+    next: sqs_batch::Next<Order>,
+) -> Result<(), sqs_batch::Error> {
+    let started = std::time::Instant::now();
+    let result = next.run(message, context).await;
+    std::hint::black_box(started.elapsed());
+    result
+}
+
+/// The tools' two arguments, a count (not 0) and a body size, each with its default.
+///
+/// # Errors
+/// `usage` when an argument is not a number or the count is 0.
+pub fn count_and_body_bytes(usage: &str, count: usize, body_bytes: usize) -> Result<(usize, usize), String> {
+    let mut args = std::env::args().skip(1);
+    let count: usize = args.next().map_or(Ok(count), |n| n.parse()).map_err(|_| usage.to_owned())?;
+    let body_bytes: usize =
+        args.next().map_or(Ok(body_bytes), |n| n.parse()).map_err(|_| usage.to_owned())?;
+    if count == 0 {
+        return Err(usage.into());
+    }
+    Ok((count, body_bytes))
+}
+
+/// Tokio's multi-threaded runtime on 2 workers, as a consumer or `lambda_runtime` runs one here.
+///
+/// # Errors
+/// When the runtime cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))
+}

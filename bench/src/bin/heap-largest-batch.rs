@@ -22,31 +22,12 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
-use bench::heap::{Counting, held, peak, reset_peak};
+use bench::heap::{Counting, count_and_body_bytes, held, peak, reset_peak, runtime, shaped_like_handler};
 use lambda_runtime::LambdaEvent;
-use serde::Deserialize;
-use sqs_batch::large_payload::LargePayloads;
-use sqs_batch::{Context, Error, HandlerExt, Next, Options, from_fn, handler_fn};
+use sqs_batch::Options;
 
 #[global_allocator]
 static HEAP: Counting = Counting;
-
-/// `handler/`'s message type.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)] // held, not read: what matters is what it keeps
-struct Order {
-    id: String,
-    kind: String,
-    #[serde(default)]
-    payload: Option<serde_json::Value>,
-}
-
-async fn timed(message: Order, context: Context, next: Next<Order>) -> Result<(), Error> {
-    let started = std::time::Instant::now();
-    let result = next.run(message, context).await;
-    std::hint::black_box(started.elapsed());
-    result
-}
 
 /// The harness's body of about `size` bytes: `{"id": …, "kind": "bench", "payload": {…}}`.
 fn body(i: usize, size: usize) -> String {
@@ -91,25 +72,10 @@ fn mb(bytes: isize) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let usage = "usage: heap-largest-batch [records] [body bytes]";
-    let mut args = std::env::args().skip(1);
-    let records: usize = args.next().map_or(Ok(8500), |n| n.parse()).map_err(|_| usage)?;
-    let body_bytes: usize = args.next().map_or(Ok(100), |n| n.parse()).map_err(|_| usage)?;
-    if records == 0 {
-        return Err(usage.into());
-    }
-    // As `lambda_runtime` runs a function: tokio's multi-threaded runtime, here on 2 workers.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
-    let handler = Arc::new(
-        handler_fn(|_message: Order, _context: Context| async { Ok::<(), Error>(()) })
-            .log_id(|message: &Order| message.id.as_str())
-            .layer(from_fn(timed))
-            .layer(LargePayloads::default()),
-    );
+    let (records, body_bytes) =
+        count_and_body_bytes("usage: heap-largest-batch [records] [body bytes]", 8500, 100)?;
+    let runtime = runtime()?;
+    let handler = Arc::new(shaped_like_handler(|_message, _context| async { Ok(()) }));
     let options = Options::default();
 
     let start = held().0;

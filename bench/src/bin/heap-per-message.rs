@@ -21,29 +21,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use bench::heap::{Counting, held};
+use bench::heap::{Counting, Order, count_and_body_bytes, held, runtime, shaped_like_handler};
 use local_runner::aws::Queue;
 use local_runner::aws::records::lambda_record;
-use serde::Deserialize;
-use sqs_batch::large_payload::LargePayloads;
 use sqs_batch::runtime::{Run, process_batch};
-use sqs_batch::{Context, Error, Handler, HandlerExt, Next, Options, SqsMessage, from_fn, handler_fn};
+use sqs_batch::{Context, Error, Handler, Options, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
 static HEAP: Counting = Counting;
-
-/// `handler/`'s message type.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)] // held, not read: what matters is what it keeps
-struct Order {
-    id: String,
-    kind: String,
-    #[serde(default)]
-    payload: Option<serde_json::Value>,
-    #[serde(default)]
-    work_ms: Option<u64>,
-}
 
 /// Messages whose work has started, and the signal that ends every work.
 struct Gate {
@@ -55,13 +41,6 @@ async fn work<M>(gate: &Gate, _message: M) -> Result<(), Error> {
     gate.started.fetch_add(1, Ordering::SeqCst);
     gate.release.cancelled().await;
     Ok(())
-}
-
-async fn timed(message: Order, context: Context, next: Next<Order>) -> Result<(), Error> {
-    let started = std::time::Instant::now();
-    let result = next.run(message, context).await;
-    std::hint::black_box(started.elapsed());
-    result
 }
 
 /// A handler whose message is nothing: what the core and a task hold without a parsed body.
@@ -158,18 +137,9 @@ fn per(bytes: isize, messages: usize) -> f64 {
 }
 
 fn main() -> Result<(), String> {
-    let usage = "usage: heap-per-message [messages] [body bytes]";
-    let mut args = std::env::args().skip(1);
-    let messages: usize = args.next().map_or(Ok(1000), |n| n.parse()).map_err(|_| usage)?;
-    let body_bytes: usize = args.next().map_or(Ok(1024), |n| n.parse()).map_err(|_| usage)?;
-    if messages == 0 {
-        return Err(usage.into());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
+    let (messages, body_bytes) =
+        count_and_body_bytes("usage: heap-per-message [messages] [body bytes]", 1000, 1024)?;
+    let runtime = runtime()?;
 
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     for parsed in [true, false] {
@@ -179,15 +149,10 @@ fn main() -> Result<(), String> {
         let with_records = held();
         let holding = if parsed {
             let g = Arc::clone(&gate);
-            let handler = Arc::new(
-                handler_fn(move |message: Order, _context: Context| {
-                    let g = Arc::clone(&g);
-                    async move { work(&g, message).await }
-                })
-                .log_id(|message: &Order| message.id.as_str())
-                .layer(from_fn(timed))
-                .layer(LargePayloads::default()),
-            );
+            let handler = Arc::new(shaped_like_handler(move |message: Order, _context: Context| {
+                let g = Arc::clone(&g);
+                async move { work(&g, message).await }
+            }));
             runtime.block_on(in_flight(handler, &gate, &records, messages))
         } else {
             runtime.block_on(in_flight(Arc::new(Unparsed(Arc::clone(&gate))), &gate, &records, messages))
