@@ -864,9 +864,12 @@ def main():
     args = parser.parse_args()
     if args.guard_rounds < 1:
         parser.error(f"--guard-rounds must be at least 1, got {args.guard_rounds}")
+    only = args.only or ["bootstrap", "latency", "memory", "drain", "stub", "scaling", "profile"]
+    if "bootstrap" in only and args.baseline_bin and not (Path(args.baseline_bin) / "bootstrap").is_file():
+        parser.error(f"--baseline-bin {args.baseline_bin}: no bootstrap there for the 6 MB guard to race "
+                     "(copy the earlier build's target/release/bootstrap into it)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     sqs = client(args.endpoint)
-    only = args.only or ["bootstrap", "latency", "memory", "drain", "stub", "scaling", "profile"]
     path = RESULTS / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() and args.only else {}
     summary.update({"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
