@@ -9,6 +9,8 @@ Sections (--only, repeatable; all by default):
   bootstrap the Lambda bootstrap's size, exec -> first /next, RSS after 1,000 invocations
   weight    the same for several functions side by side (--weight; bench/weight.sh builds them)
   latency   send -> handled on an idle queue
+  alternatives  --lambda against LocalStack's own event source mapping and `sam local invoke`, on
+            the deployed function (bench/alternatives.sh deploys it and runs this; not by default)
   profile   where local-runner's CPU goes on the stub (perf), when perf is installed
 
 Timing starts at a contender's first receive (its start-up is not counted) and ends when the
@@ -46,9 +48,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PY_ORIGINAL = "python original design"
 
 
-def client(endpoint):
+def client(endpoint, service="sqs"):
     return botocore.session.get_session().create_client(
-        "sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def body(i, work_ms=None, size=None):
@@ -775,6 +777,146 @@ def bootstrap_figures(args):
 
 
 # ---------------------------------------------------------------------------------------------
+# --lambda against what users run instead (bench/alternatives.sh runs it in the deployed setting)
+
+
+def machine_busy_seconds():
+    """CPU seconds every core has spent busy since boot (/proc/stat). The event source mapping's
+    work is spread over processes no contender owns (LocalStack's poller, podman, the function's
+    containers), so this section counts the whole machine's CPU for every contender alike."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / TICKS  # all but idle and iowait
+
+
+def deployed_mapping(lam, function):
+    """The deployed stack's own event source mapping settings, so the rival mappings match them."""
+    mappings = lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+    if not mappings:
+        raise SystemExit(f"alternatives: the deployed function {function} has no event source mapping")
+    m = mappings[0]
+    return {"BatchSize": m["BatchSize"], "MaximumBatchingWindowInSeconds": m.get("MaximumBatchingWindowInSeconds", 0),
+            "FunctionResponseTypes": m.get("FunctionResponseTypes", []),
+            **({"ScalingConfig": m["ScalingConfig"]} if m.get("ScalingConfig") else {})}
+
+
+def watch_drain(args, sqs, url, n, name, alive=lambda: True):
+    """From now: the seconds until the first batch is handled (the queue's count first falls
+    below n) and until the queue is empty."""
+    started, first = time.perf_counter(), None
+    while True:
+        total = sum(counts(sqs, url))
+        now = time.perf_counter() - started
+        if first is None and total < n:
+            first = now
+        if total == 0:
+            return first, now
+        if not alive():
+            raise RuntimeError(f"{name} stopped before the queue was empty")
+        if now > args.timeout:
+            raise RuntimeError(f"{name}: {total} of {n} messages still queued after {args.timeout} s")
+        time.sleep(0.02)
+
+
+def alternative_row(name, n, first, seconds, busy):
+    return {"contender": name, "messages": n, "first_s": round(first, 3), "seconds": round(seconds, 3),
+            "msgs_per_s": round(n / seconds, 1), "machine_cpu_ms_per_msg": round(busy / n * 1000, 3)}
+
+
+def drain_by_mapping(args, sqs, lam, stack, mapping, url, n):
+    """LocalStack's own event source mapping, created on the filled queue with the deployed one's
+    settings, invoking the deployed function (its containers start on the first batch)."""
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    busy = machine_busy_seconds()
+    uuid = lam.create_event_source_mapping(FunctionName=stack["function"], EventSourceArn=arn, **mapping)["UUID"]
+    try:
+        first, seconds = watch_drain(args, sqs, url, n, "LocalStack's event source mapping")
+        busy = machine_busy_seconds() - busy
+    finally:
+        lam.delete_event_source_mapping(UUID=uuid)
+    return alternative_row("LocalStack's event source mapping", n, first, seconds, busy)
+
+
+def drain_by_runner(args, sqs, stack, url, n):
+    """`local-runner --lambda` with the deployed function's binary, template and parameters."""
+    argv = [str(Path(args.bin) / "local-runner"), "--queue", url, "--endpoint-url", args.endpoint,
+            "--lambda", stack["bootstrap"], "--template", str(ROOT / stack["template"]),
+            "--parameter-overrides", *stack["parameters"]]
+    busy = machine_busy_seconds()
+    process = start(argv, {})
+    try:
+        first, seconds = watch_drain(args, sqs, url, n, "local-runner --lambda", lambda: process.poll() is None)
+        busy = machine_busy_seconds() - busy
+    finally:
+        stop(process)
+    return alternative_row("local-runner --lambda", n, first, seconds, busy)
+
+
+def invoke_sam_local(args, stack, batch):
+    """One `sam local invoke` of the deployed function's build with a batch of `batch` messages,
+    in a container of the functions' base image, as `sam local invoke -e event.json` runs it."""
+    folder = RESULTS / "sam-local"
+    folder.mkdir(exist_ok=True)
+    event, env = folder / "event.json", folder / "env.json"
+    event.write_text(json.dumps({"Records": [lambda_record(i, body(i)) for i in range(batch)]}))
+    # The event's queue is not real: no visibility to set (scripts/sam-local.sh does the same).
+    env.write_text(json.dumps({"Parameters": {"RETRY_BACKOFF_SECS": "0"}}))
+    template = Path(stack["bootstrap"]).parent.parent / "template.yaml"
+    argv = [str(ROOT / "scripts/sam.sh"), "local", "invoke", "HandlerFunction", "-e", str(event), "--template",
+            str(template), "--env-vars", str(env), "--invoke-image", args.deployed_image, "--skip-pull-image",
+            "--parameter-overrides", "Architecture=x86_64"]
+    busy, started = machine_busy_seconds(), time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout)
+    seconds, busy = time.perf_counter() - started, machine_busy_seconds() - busy
+    try:
+        answer, _ = json.JSONDecoder().raw_decode(done.stdout.lstrip())
+    except ValueError:
+        answer = None
+    if done.returncode != 0 or answer != {"batchItemFailures": []}:
+        raise RuntimeError(f"sam local invoke failed ({done.returncode}): {done.stdout[:300]} {done.stderr[-500:]}")
+    return alternative_row("sam local invoke", batch, seconds, seconds, busy)
+
+
+def alternatives(args, sqs):
+    stack = json.loads(Path(args.deployed_stacks).read_text())["standard"]
+    lam = client(args.endpoint, "lambda")
+    mapping = deployed_mapping(lam, stack["function"])
+    visibility = sqs.get_queue_attributes(QueueUrl=stack["queue_url"], AttributeNames=["VisibilityTimeout"])
+    attributes = {"VisibilityTimeout": visibility["Attributes"]["VisibilityTimeout"]}
+    names = ["LocalStack's event source mapping", "local-runner --lambda", "sam local invoke"]
+    print(f"\n## --lambda against the alternatives: {args.messages} messages, {args.rounds} rounds, the deployed "
+          f"mapping's settings {json.dumps(mapping)}", flush=True)
+    runs = []
+    for number, order in rounds(names, args.rounds):
+        for name in order:
+            if name == "sam local invoke":
+                row = invoke_sam_local(args, stack, mapping["BatchSize"])
+            else:
+                url = sqs.create_queue(QueueName=f"alt-{number}-{names.index(name)}-{int(time.time())}",
+                                       Attributes=attributes)["QueueUrl"]
+                asyncio.run(fill(args.endpoint, url, args.messages))
+                row = (drain_by_mapping(args, sqs, lam, stack, mapping, url, args.messages) if name == names[0]
+                       else drain_by_runner(args, sqs, stack, url, args.messages))
+                sqs.delete_queue(QueueUrl=url)
+            row["round"] = number
+            runs.append(row)
+            print(f"  round {number} {name:34} first batch {row['first_s']:7.3f} s  drained {row['seconds']:8.3f} s  "
+                  f"{row['msgs_per_s']:>8,.1f} msg/s  {row['machine_cpu_ms_per_msg']:.3f} machine CPU ms/msg", flush=True)
+    table = {}
+    for name in names:
+        mine = [r for r in runs if r["contender"] == name]
+        table[name] = {"first": spread([r["first_s"] for r in mine], 3), "seconds": spread([r["seconds"] for r in mine], 2),
+                       "rate": spread([r["msgs_per_s"] for r in mine], 1),
+                       "cpu": spread([r["machine_cpu_ms_per_msg"] for r in mine], 3),
+                       "messages": mine[0]["messages"], "runs": mine}
+    print(f"\n| contender | messages | first batch handled, s | drained, s | msg/s | machine CPU ms per message |\n"
+          "|---|---:|---:|---:|---:|---:|")
+    for name, t in table.items():
+        print(f"| {name} | {t['messages']:,} | {t['first']['text']} | {t['seconds']['text']} | {t['rate']['text']} | "
+              f"{t['cpu']['text']} |")
+    return {"mapping": mapping, "table": table}
+
+
+# ---------------------------------------------------------------------------------------------
 # Where the CPU goes
 
 
@@ -851,7 +993,7 @@ def main():
     parser.add_argument("--rounds-scaling", type=int, default=3)
     parser.add_argument("--timeout", type=int, default=600, help="seconds one drain may take")
     parser.add_argument("--only", choices=["drain", "stub", "scaling", "memory", "bootstrap", "latency", "profile",
-                                           "weight"], action="append")
+                                           "weight", "alternatives"], action="append")
     parser.add_argument("--weight", action="append", help="NAME=PATH: a function for the weight section")
     parser.add_argument("--weight-env", action="append", help="NAME:KEY=VALUE: a variable of that function")
     parser.add_argument("--weight-body", action="append", help="NAME:JSON: its records' body ({i}: the record's number)")
@@ -859,11 +1001,17 @@ def main():
     parser.add_argument("--contenders", action="append", help="run only these contenders (repeatable)")
     parser.add_argument("--baseline-bin", help="a folder with an earlier build's local-runner (and, for the bootstrap "
                         "section's 6 MB guard, its bootstrap): raced in the same rounds, for an A/B measured side by side")
+    parser.add_argument("--deployed-stacks", help="the alternatives section's stacks.json (scripts/deploy-localstack.sh)")
+    parser.add_argument("--deployed-image", help="the alternatives section's base image for `sam local invoke`")
     parser.add_argument("--guard-rounds", type=int, default=1,
                         help="processes of the 6 MB guard (5 invocations each), each build in turn")
     args = parser.parse_args()
     if args.guard_rounds < 1:
         parser.error(f"--guard-rounds must be at least 1, got {args.guard_rounds}")
+    if "alternatives" in (args.only or []) and not (args.deployed_stacks and args.deployed_image):
+        parser.error("--only alternatives needs --deployed-stacks and --deployed-image: run bench/alternatives.sh")
+    if args.messages < 1 or args.rounds < 1:
+        parser.error(f"--messages and --rounds must be at least 1, got {args.messages} and {args.rounds}")
     only = args.only or ["bootstrap", "latency", "memory", "drain", "stub", "scaling", "profile"]
     if "bootstrap" in only and args.baseline_bin and not (Path(args.baseline_bin) / "bootstrap").is_file():
         parser.error(f"--baseline-bin {args.baseline_bin}: no bootstrap there for the 6 MB guard to race "
@@ -896,6 +1044,8 @@ def main():
         drain_chart(summary.get("drain"), summary.get("stub"))
     if "scaling" in only:
         summary["scaling"] = scaling(args, sqs)
+    if "alternatives" in only:
+        summary["alternatives"] = alternatives(args, sqs)
     if "profile" in only:
         summary["profile"] = profile(args)
         for key, what in (("in_process", "local-runner"), ("lambda", "local-runner --lambda")):

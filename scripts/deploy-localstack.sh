@@ -6,6 +6,11 @@
 # then `sam delete`, and LocalStack and podman stopped by pid.
 #
 #   scripts/deploy-localstack.sh           # about 2 minutes once built
+#   scripts/deploy-localstack.sh CMD ARGS  # CMD instead of the scenarios (bench/alternatives.sh)
+#
+# CMD runs in the deployed setting: AWS_ENDPOINT_URL, DOCKER_HOST (when podman serves it),
+# DEPLOYED_STACKS (what it must know of the stacks, as JSON) and DEPLOYED_IMAGE (the functions'
+# base image) set; the stacks are deleted after it, whatever it returns.
 #
 # The stacks deploy with short timeouts (the parameters below) so that failures reach the
 # dead-letter queue within the test. On a machine with a Docker engine and the internet, plain
@@ -128,6 +133,13 @@ for variant, stack, template in [("standard", "sqs-handler", "template.yaml"), (
     }
 json.dump(stacks, open(f"{state}/stacks.json", "w"), indent=2)
 PY
+
+if [ $# -gt 0 ]; then
+  step "$*, deployed"
+  status=0
+  DEPLOYED_STACKS="$state/stacks.json" DEPLOYED_IMAGE="$image" "$@" || status=$?
+  exit "$status"
+fi
 
 step "the scenarios, deployed and under local-runner --lambda"
 failed=0
