@@ -803,9 +803,9 @@ def deployed_mapping(lam, function):
 
 def watch_drain(args, sqs, url, n, name, alive=lambda: True):
     """From now: the seconds until the first batch is handled (the queue's count falls below n)
-    and until the queue is empty. LocalStack moves a received message out of the visible count
-    a moment before it adds it to the in-flight one, so a count below n counts only when the next
-    read agrees; the time is the first of the two."""
+    and until the queue is empty. LocalStack's two counts are read apart, so a message it is
+    handing out can be in neither for a moment (a first read of 7 ms was seen): a count below n
+    counts only when the next read agrees, and the time is the first of the two."""
     started, first, below = time.perf_counter(), None, None
     while True:
         total = sum(counts(sqs, url))
@@ -895,6 +895,9 @@ def alternatives(args, sqs):
     attributes = {"VisibilityTimeout": visibility["Attributes"]["VisibilityTimeout"]}
     names = [n for n in ["LocalStack's event source mapping", "local-runner --lambda", "sam local invoke"]
              if not args.contenders or n in args.contenders]
+    if not names:
+        raise SystemExit(f"alternatives: no contender named {args.contenders}: LocalStack's event source mapping, "
+                         "local-runner --lambda or sam local invoke")
     # LocalStack's mapping waits this long between two polls (1 s unless set where it starts).
     interval = os.environ.get("LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC") or "1 (LocalStack's default)"
     print(f"\n## --lambda against the alternatives: {args.messages} messages, {args.rounds} rounds, the deployed "
