@@ -29,6 +29,13 @@ say() { echo "deploy: $*" >&2; }
 step() { say "$* ($((SECONDS - started)) s in)"; }
 started=$SECONDS
 
+# The state of an earlier run goes, unless its servers still run: that run is still going (or
+# was killed), and deleting their pid files would leave nothing to stop them by.
+for pid_file in "$state/localstack/pid" "$state/podman.pid"; do
+  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+    cannot "a server of an earlier run is still up (pid $(cat "$pid_file"), $pid_file): wait for that run to end, or stop it with LOCALSTACK_STATE=$state/localstack scripts/localstack.sh stop; scripts/podman.sh stop $state"
+  fi
+done
 rm -rf "$state" && mkdir -p "$state"
 export LOCALSTACK_STATE="$state/localstack" LOCALSTACK_PORT=0
 endpoint=
