@@ -31,11 +31,10 @@ started=$SECONDS
 
 # The state of an earlier run goes, unless its servers still run: that run is still going (or
 # was killed), and deleting their pid files would leave nothing to stop them by.
-for pid_file in "$state/localstack/pid" "$state/podman.pid"; do
-  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
-    cannot "a server of an earlier run is still up (pid $(cat "$pid_file"), $pid_file): wait for that run to end, or stop it with LOCALSTACK_STATE=$state/localstack scripts/localstack.sh stop; scripts/podman.sh stop $state"
-  fi
-done
+if LOCALSTACK_STATE="$state/localstack" scripts/localstack.sh endpoint >/dev/null 2>&1 ||
+  scripts/podman.sh running "$state" >/dev/null; then
+  cannot "a server of an earlier run is still up in $state: wait for that run to end, or stop it with LOCALSTACK_STATE=$state/localstack scripts/localstack.sh stop; scripts/podman.sh stop $state"
+fi
 rm -rf "$state" && mkdir -p "$state"
 export LOCALSTACK_STATE="$state/localstack" LOCALSTACK_PORT=0
 endpoint=

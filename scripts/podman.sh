@@ -6,6 +6,7 @@
 #   scripts/podman.sh install              # install podman when there is no container engine
 #   scripts/podman.sh start STATE          # serve on STATE/podman.sock; prints DOCKER_HOST
 #   scripts/podman.sh stop STATE           # stop that service, by its recorded pid
+#   scripts/podman.sh running STATE        # exit 0 while that service runs (prints its pid)
 #   scripts/podman.sh image NAME STATE BINARY...   # a base image with /bin/sh, mv, chmod and
 #                                                  # what the binaries link against
 #   scripts/podman.sh bridge               # the podman bridge's gateway address (made if missing)
@@ -55,6 +56,10 @@ case "${1:-}" in
     [ -S "$state/podman.sock" ] || die "the podman service did not start; see $state/podman.log"
     echo "unix://$state/podman.sock"
     ;;
+  running)
+    state=${2:?usage: scripts/podman.sh running STATE}
+    [ -f "$state/podman.pid" ] && kill -0 "$(cat "$state/podman.pid")" 2>/dev/null && cat "$state/podman.pid"
+    ;;
   stop)
     state=${2:?usage: scripts/podman.sh stop STATE}
     if [ -f "$state/podman.pid" ]; then kill "$(cat "$state/podman.pid")" 2>/dev/null || true; rm -f "$state/podman.pid"; fi
@@ -86,5 +91,5 @@ case "${1:-}" in
     fi
     echo "$gateway"
     ;;
-  *) echo "usage: scripts/podman.sh install|start|stop|image|bridge" >&2; exit 2 ;;
+  *) echo "usage: scripts/podman.sh install|start|stop|running|image|bridge" >&2; exit 2 ;;
 esac

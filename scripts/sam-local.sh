@@ -34,8 +34,8 @@ scripts/sam.sh --version >/dev/null # installs the SAM CLI if it is not there ye
 
 # The state of an earlier run goes, unless its podman still runs (that run is still going, or
 # was killed): deleting its pid file would leave nothing to stop it by.
-if [ -f "$state/podman.pid" ] && kill -0 "$(cat "$state/podman.pid")" 2>/dev/null; then
-  cannot "the podman of an earlier run is still up (pid $(cat "$state/podman.pid")): wait for that run to end, or stop it with scripts/podman.sh stop $state"
+if pid=$(scripts/podman.sh running "$state"); then
+  cannot "the podman of an earlier run is still up (pid $pid): wait for that run to end, or stop it with scripts/podman.sh stop $state"
 fi
 rm -rf "$state" && mkdir -p "$state/rootfs"
 build() { # build <name> <template> [parameter overrides...]
