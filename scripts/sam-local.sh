@@ -15,7 +15,8 @@
 #    the release profile says otherwise; this proves the build users deploy catches panics.
 #
 # Where it cannot run, it says why in one line and exits 1; the test command skips it only when
-# asked to (SKIP_SAM_LOCAL=1).
+# asked to (SKIP_SAM_LOCAL=1). With SAM_LOCAL_BUILT=FILE, it creates FILE once the builds are made
+# (the test command starts the deployed path then, beside the invocations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -57,6 +58,7 @@ if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-g
 else
   say "arm64: not built (the aarch64-unknown-linux-gnu target is not installed: rustup target add aarch64-unknown-linux-gnu)"
 fi
+if [ -n "${SAM_LOCAL_BUILT:-}" ]; then touch "$SAM_LOCAL_BUILT"; fi
 
 docker_host=$(scripts/podman.sh start "$state") || cannot "no container engine"
 trap 'scripts/podman.sh stop "$state"' EXIT

@@ -5,11 +5,12 @@
 # `sam local invoke`, the published crates, the deployed path and a new project. None of them uses
 # the tests' LocalStack: each starts what it needs on ports of its own.
 #
-# Two chains side by side: the containers (the release builds, `sam local invoke`, then the
-# deployed path, which reuses those builds) and the rest (cargo deny, the templates, the published
-# crates, a new project). The debug builds of the rest go to a target directory of their own
-# (target/ship), so they never hold the tests' build directory while a test rebuilds there
-# (`--watch`); the deployed path runs the tests' own debug build, unchanged.
+# Three chains side by side: the containers (the release builds, then `sam local invoke`), the
+# deployed path (which starts once those builds are made, and reuses them) and the rest (cargo
+# deny, the templates, the published crates, a new project). The debug builds of the rest go to a
+# target directory of their own (target/ship), so they never hold the tests' build directory
+# while a test rebuilds there (`--watch`); the deployed path runs the tests' own debug build,
+# unchanged.
 #
 # Run by scripts/test.sh, which passes TEST_LOGS: this lane waits there for `installed`
 # (scripts/install.sh has finished) and for `built` (the workspace's debug build, whose `local`
@@ -40,22 +41,41 @@ containers() {
   if [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
     echo "sam-local: skipped because SKIP_SAM_LOCAL=1" >&2
   else
-    scripts/sam-local.sh
+    SAM_LOCAL_BUILT="$logs/sam-built" scripts/sam-local.sh
   fi
-  step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
+  step
+}
+# The deployed path starts once sam-local.sh has made the release builds, beside its invocations:
+# it reuses those builds (cargo's cache) and the tests' debug build, and starts a LocalStack and a
+# podman of its own, so the two share only the CPU, and most of the deployed path waits on
+# CloudFormation and on LocalStack's mapping.
+deployed() {
+  STEPS_LANE="ship checks (deployed)"
   if [ "${SKIP_DEPLOY:-}" = 1 ] || [ "${SKIP_SAM_LOCAL:-}" = 1 ]; then
+    step "the deployed path"
     echo "deploy: skipped because SKIP_DEPLOY=1 or SKIP_SAM_LOCAL=1" >&2
-  else
-    await built "the workspace's debug build"
-    scripts/deploy-localstack.sh
+    step
+    return
   fi
+  until [ -e "$logs/sam-built" ]; do
+    if ! kill -0 "$containers_pid" 2>/dev/null && [ ! -e "$logs/sam-built" ]; then
+      echo "deploy: not run: sam-local.sh ended before its release builds were made (its output is above)" >&2
+      return 1
+    fi
+    sleep 1
+  done
+  step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
+  await built "the workspace's debug build"
+  scripts/deploy-localstack.sh
   step
 }
 containers >"$logs/containers.log" 2>&1 &
 containers_pid=$!
-# A failure of this chain stops the other one with everything it started (sam-local's and the
+deployed >"$logs/deployed.log" 2>&1 &
+deployed_pid=$!
+# A failure of these chains stops the others with everything they started (sam-local's and the
 # deploy's own exit traps stop their servers): scripts/test.sh starts this lane as a process group.
-trap 'kill -TERM -- "-$$" 2>/dev/null || kill "$containers_pid" 2>/dev/null || true' EXIT
+trap 'kill -TERM -- "-$$" 2>/dev/null || kill "$containers_pid" "$deployed_pid" 2>/dev/null || true' EXIT
 
 step "dependencies (cargo deny: advisories, licenses, bans, sources)"
 scripts/deny.sh
@@ -92,10 +112,11 @@ else
   CARGO_TARGET_DIR="$target_dir/ship" scripts/new-project-check.sh
 fi
 
-step "waiting for the containers' chain"
+step "waiting for the containers' chains"
 status=0
 wait "$containers_pid" || status=$?
+wait "$deployed_pid" || status=$?
 trap - EXIT
-cat "$logs/containers.log"
+cat "$logs/containers.log" "$logs/deployed.log"
 step
 exit "$status"
