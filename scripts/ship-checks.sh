@@ -24,10 +24,19 @@ STEPS_LANE="ship checks"
 # shellcheck source=scripts/steps.sh
 . scripts/steps.sh
 
-await() { # await MARKER WHAT: the other lane's signal, with a deadline
+# await MARKER WHAT [PID]: another lane's signal, with a deadline; given the PID of the chain that
+# makes it, for as long as that chain runs instead (a release build may take longer than any
+# deadline, and a chain that ended without it never makes it).
+await() {
   local deadline=$((SECONDS + 1800))
   until [ -e "$logs/$1" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { echo "ship checks: $2 did not happen within 30 min" >&2; exit 1; }
+    if [ -n "${3:-}" ]; then
+      # Looked at again once the chain is gone: it may have made the marker just before it ended.
+      kill -0 "$3" 2>/dev/null || [ -e "$logs/$1" ] ||
+        { echo "ship checks: $2 did not happen: that chain ended first (its output is above)" >&2; exit 1; }
+    else
+      [ "$SECONDS" -lt "$deadline" ] || { echo "ship checks: $2 did not happen within 30 min" >&2; exit 1; }
+    fi
     sleep 1
   done
 }
@@ -57,13 +66,7 @@ deployed() {
     step
     return
   fi
-  until [ -e "$logs/sam-built" ]; do
-    if ! kill -0 "$containers_pid" 2>/dev/null && [ ! -e "$logs/sam-built" ]; then
-      echo "deploy: not run: sam-local.sh ended before its release builds were made (its output is above)" >&2
-      return 1
-    fi
-    sleep 1
-  done
+  await sam-built "the release builds of scripts/sam-local.sh" "$containers_pid"
   step "the deployed path: sam deploy to LocalStack, the same scenarios deployed and under --lambda"
   await built "the workspace's debug build"
   scripts/deploy-localstack.sh
