@@ -70,7 +70,7 @@ for variant in standard fifo; do
 done
 # The test command's own debug build (the same packages and features), so that beside its tests
 # nothing is rebuilt: localstack-init and the deployed tests come out of it.
-cargo build --quiet --locked --workspace --exclude bench --bins --features handler/local
+cargo build --quiet --locked --workspace --exclude bench --bins --tests --features handler/local
 
 step "a container engine for LocalStack's functions (podman) and their base image"
 docker_host=$(scripts/podman.sh start "$state") || cannot "no container engine"

@@ -94,22 +94,22 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest (a few minutes, once per machine)" >&2
   cargo install --quiet --locked cargo-nextest
 fi
-# The end-to-end tests run binaries of other packages too (the test function's e2e-bootstrap), which
-# a test build does not make: build every binary first, the handler's `local` one included (the
-# other lane checks the templates with it).
-cargo build --workspace --exclude bench --bins --features handler/local --locked
+# Every binary and every test target, in one build. The end-to-end tests run binaries of other
+# packages too (the test function's e2e-bootstrap), which a test build does not make, and the
+# other lane checks the templates with the handler's `local` binary. `--tests` too: the test
+# targets' dev-dependencies turn on features of shared crates (tokio's test-util, the SDK's default
+# HTTPS client); built without them, every crate above those would be compiled a second time by
+# nextest, the doctests, the deployed path and `--watch` (tests/tests/watch.rs). The handler-less `local-runner` the plain-function drain runs (tests/tests/any_function.rs)
+# is this build's; the published crates' step builds it from its package as `cargo install` does.
+cargo build --workspace --exclude bench --bins --tests --features handler/local --locked
 touch "$TEST_LOGS/built"
-# The runner's command as `cargo install` gives it (no handler in it): the plain-function drain
-# (tests/tests/any_function.rs) runs this copy. Debug, and sharing the build above.
-target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-CARGO_TARGET_DIR="$target_dir" cargo install --quiet --locked --debug --path local-runner --root "$target_dir/installed"
-export LOCAL_RUNNER_BIN="$target_dir/installed/bin/local-runner"
 
 step "tests: unit, fixtures and end-to-end against $LOCALSTACK_ENDPOINT"
 # The same packages and features as the build above, so nothing is built twice.
 cargo nextest run --workspace --exclude bench --features handler/local --locked --no-fail-fast
-# The examples in the crates' docs (nextest runs no doctests).
-cargo test --doc -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
+# The examples in the crates' docs (nextest runs no doctests), with the same packages and features
+# again: `-p sqs-batch -p local-runner` alone would resolve other features and rebuild.
+cargo test --doc --workspace --exclude bench --features handler/local --locked
 
 # The framework's `opentelemetry` feature (off in the builds above): its spans, links and
 # attributes through an in-memory exporter, and its lints.

@@ -3,8 +3,9 @@
 //! failures in `batchItemFailures` and sets no visibility of its own. Its failures come back when
 //! the queue's visibility timeout says, and reach the dead-letter queue after `maxReceiveCount`.
 //!
-//! The runner is the command `cargo install` gives (no handler compiled in): `LOCAL_RUNNER_BIN`
-//! when the test command installed it, otherwise the same binary of this workspace's build.
+//! The runner is the handler-less `local-runner` command (no handler compiled in): the one
+//! `LOCAL_RUNNER_BIN` names when it is set (one `cargo install` gave, say), otherwise this
+//! workspace's build of it.
 
 mod support;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use support::{RunningRunner, depth, drain_bodies, queue_pair, runner_bin, send};
 
-/// The handler-less `local-runner`: the installed one, or the workspace's build of it.
+/// The handler-less `local-runner`: the one `LOCAL_RUNNER_BIN` names, or the workspace's build of it.
 fn installed_runner() -> String {
     let runner = std::env::var_os("LOCAL_RUNNER_BIN")
         .map_or_else(|| runner_bin().with_file_name("local-runner"), PathBuf::from);

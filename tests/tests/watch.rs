@@ -4,8 +4,8 @@
 //!
 //! The handler edited is `tests/watched` (`watched-runner`, `watched-bootstrap`), which nothing
 //! else uses; the test rewrites its `src/version.rs` and puts it back. The watch builds what
-//! scripts/test.sh built (`--workspace --exclude bench --bins --features handler/local`), so only
-//! that crate recompiles.
+//! scripts/test.sh built (`--workspace --exclude bench --bins --tests --features handler/local`),
+//! so only that crate recompiles.
 
 mod support;
 
@@ -80,7 +80,7 @@ mod timing {
             &queue.url,
             "--watch",
             "--watch-cargo-args",
-            "--workspace --exclude bench --bins --features handler/local",
+            "--workspace --exclude bench --bins --tests --features handler/local",
             "--exit-when-idle",
             "4",
             "--wait-time-seconds",
