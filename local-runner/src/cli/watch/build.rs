@@ -168,6 +168,11 @@ impl Watch {
         if let Some(dir) = &self.target_dir {
             command.env("CARGO_TARGET_DIR", dir);
         }
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_for_a_run) {
+                command.env_remove(&name);
+            }
+        }
         let mut child = command.kill_on_drop(true).spawn().map_err(BuildFailed::Cargo)?;
         let Some(stdout) = child.stdout.take() else {
             return Err(BuildFailed::Cargo(std::io::ErrorKind::BrokenPipe.into()));
@@ -188,6 +193,25 @@ impl Watch {
         let status = child.wait().await.map_err(BuildFailed::Cargo)?;
         if success && status.success() { Ok(rebuilt) } else { Err(BuildFailed::Status(status)) }
     }
+}
+
+/// Whether `name` is one of the variables cargo sets for a program it runs (`cargo run`, which
+/// `cargo local-runner` is, or a test), rather than a setting of the user's (`CARGO_TARGET_DIR`,
+/// `CARGO_PROFILE_*`, `CARGO_HOME`). The rebuild leaves these out: a build script may declare them
+/// with `rerun-if-env-changed` (ring's does, for `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`), and
+/// cargo compares them with its own environment, so a build that saw them would compile that crate
+/// and every crate above it again, and so would the user's next build from a plain shell.
+fn set_by_cargo_for_a_run(name: &str) -> bool {
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_"].iter().any(|prefix| name.starts_with(prefix))
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
 }
 
 /// The command line of the run: this one without `--watch` and `--watch-cargo-args [=]ARGS`.
@@ -221,6 +245,32 @@ fn canonical(dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_variables_cargo_sets_for_a_run_are_left_out_of_the_rebuild_and_the_users_settings_kept() {
+        for set_by_cargo in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_BIN_EXE_local",
+            "CARGO_CRATE_NAME",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+        ] {
+            assert!(set_by_cargo_for_a_run(set_by_cargo), "{set_by_cargo}");
+        }
+        for setting in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_BUILD_JOBS",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_for_a_run(setting), "{setting}");
+        }
+    }
 
     #[test]
     fn the_run_gets_every_argument_but_the_watchs_own() {
