@@ -39,12 +39,16 @@ if pid=$(scripts/podman.sh running "$state"); then
   cannot "the podman of an earlier run is still up (pid $pid): wait for that run to end, or stop it with scripts/podman.sh stop $state"
 fi
 rm -rf "$state" && mkdir -p "$state/rootfs"
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh # steps_cpu: the CPU time of what this script waited for, to report each build's
 build() { # build <name> <template> [parameter overrides...]
-  local name=$1 template=$2 started=$SECONDS
+  local name=$1 template=$2 started=$SECONDS cpu
   shift 2
+  steps_cpu && cpu=$steps_cpu_ticks
   scripts/sam.sh build --template "$template" --build-dir "$state/build/$name" "$@" >"$state/build-$name.log" 2>&1 ||
     { tail -n 30 "$state/build-$name.log" >&2; cannot "sam build of $template failed; see $state/build-$name.log"; }
-  say "built  $template ($name) in $((SECONDS - started)) s"
+  steps_cpu
+  say "built  $template ($name) in $((SECONDS - started)) s, $(((steps_cpu_ticks - cpu) / steps_ticks)) s of CPU"
 }
 build standard template.yaml --parameter-overrides Architecture=x86_64
 build fifo template-fifo.yaml --parameter-overrides Architecture=x86_64

@@ -27,6 +27,10 @@ TEST_LOGS="$PWD/.test-logs"
 rm -rf "$TEST_LOGS" && mkdir -p "$TEST_LOGS"
 STEPS_FILE="$TEST_LOGS/steps.tsv" STEPS_STARTED=$(date +%s)
 export TEST_LOGS STEPS_FILE STEPS_STARTED
+# The machine's busy CPU time over the whole run (every process, servers and containers included),
+# in clock ticks: the first line of /proc/stat, less idle and iowait.
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+busy_started=$(busy_ticks)
 # shellcheck source=scripts/steps.sh
 . scripts/steps.sh
 
@@ -128,10 +132,13 @@ ship_checks=
 cat "$TEST_LOGS/ship-checks.log"
 step
 echo
-echo "| lane | step | started (s) | took (s) |"
-echo "|---|---|---:|---:|"
-sort -t$'\t' -k3,3n "$STEPS_FILE" | awk -F'\t' '{printf "| %s | %s | %d | %d |\n", $1, $2, $3, $4}'
-echo "| | the test command | | $(($(date +%s) - STEPS_STARTED)) |"
+echo "| lane | step | started (s) | took (s) | CPU (s) |"
+echo "|---|---|---:|---:|---:|"
+sort -t$'\t' -k3,3n "$STEPS_FILE" | awk -F'\t' '{printf "| %s | %s | %d | %d | %d |\n", $1, $2, $3, $4, $5}'
+took=$(($(date +%s) - STEPS_STARTED))
+busy=$((($(busy_ticks) - busy_started) / $(getconf CLK_TCK)))
+echo "| | the test command | | $took | $busy (the machine's, of $((took * $(nproc))) on $(nproc) cores) |"
+echo "CPU (s): each step's own commands; a step that waits for a lane counts that lane's; servers and containers count only in the machine's total." >&2
 if [ "$ship_status" != 0 ]; then
   echo "ship checks: failed (exit $ship_status); their output is above" >&2
   exit "$ship_status"
