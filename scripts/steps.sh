@@ -4,10 +4,13 @@
 # end. `step` with no name ends the lane's last step.
 #
 # Beside the time, each step records the CPU time its commands used (user and system, of every
-# process the lane's shell waited for during the step, and of theirs): a run on two cores is
-# bounded by its CPU-seconds as much as by the order of its steps, and this says where they go. A
-# server a step starts in the background (LocalStack, moto, podman and its containers) is not
-# waited for, so its CPU counts nowhere; a step that waits for a lane counts that lane's CPU.
+# process the lane's shell reaped during the step, and of theirs): a run on two cores is bounded
+# by its CPU-seconds as much as by the order of its steps, and this says where they go. The shell
+# reaps a background job (the installs, another lane or chain) when it ends, so that job's CPU
+# counts in the step running then: the installs' usually in the lints, a lane's in the step that
+# waits for it unless it ended sooner (its own rows say what it did). A server a step starts in
+# the background (LocalStack, moto, podman and its containers) is never reaped by the lane, so its
+# CPU counts only in the machine's total.
 STEPS_LANE=${STEPS_LANE:-tests}
 STEPS_FILE=${STEPS_FILE:-/dev/null}
 STEPS_STARTED=${STEPS_STARTED:-$(date +%s)}

@@ -138,7 +138,7 @@ sort -t$'\t' -k3,3n "$STEPS_FILE" | awk -F'\t' '{printf "| %s | %s | %d | %d | %
 took=$(($(date +%s) - STEPS_STARTED))
 busy=$((($(busy_ticks) - busy_started) / $(getconf CLK_TCK)))
 echo "| | the test command | | $took | $busy (the machine's, of $((took * $(nproc))) on $(nproc) cores) |"
-echo "CPU (s): each step's own commands; a step that waits for a lane counts that lane's; servers and containers count only in the machine's total." >&2
+echo "CPU (s): each step's commands, and any background job (the installs, a lane) that ended during it; servers and containers count only in the machine's total." >&2
 if [ "$ship_status" != 0 ]; then
   echo "ship checks: failed (exit $ship_status); their output is above" >&2
   exit "$ship_status"
