@@ -94,7 +94,7 @@ impl<E: BatchExecutor> RunShared<E> {
         // SQS starts a message's visibility timeout between the receive's request and its answer.
         let invisible_until = Arc::new(Mutex::new(asked + self.sqs.queue().visibility_timeout));
         let heartbeat = self.heartbeat.as_ref().and_then(|housekeeper| {
-            housekeeper.keep_invisible(&self.sqs, Arc::clone(&records), asked, Arc::clone(&invisible_until))
+            housekeeper.keep_invisible(&self.sqs, &records, asked, Arc::clone(&invisible_until))
         });
         let started = Instant::now();
         Stats::add(&self.stats.invoked, records.len());
