@@ -22,6 +22,15 @@ pub fn parse_record<T: DeserializeOwned>(record: &SqsMessage) -> Result<T, Error
 /// # Errors
 /// [`Error::InvalidBody`], naming the field where there is one.
 pub fn parse_str<T: DeserializeOwned>(body: &str) -> Result<T, Error> {
+    // The path is tracked only to explain a failure: a body that parses takes serde_json's own
+    // path, and one that does not is parsed again, tracked. Parsing is deterministic, so the
+    // second pass fails where the first did. Tracking every body took a third of the parse's
+    // CPU (BENCHMARKS.md, "The defaults' CPU per message").
+    serde_json::from_str(body).or_else(|_| parse_tracked(body))
+}
+
+/// [`parse_str`] with the path to the failing field tracked.
+fn parse_tracked<T: DeserializeOwned>(body: &str) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_str(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
