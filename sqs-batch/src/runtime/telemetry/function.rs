@@ -146,11 +146,6 @@ pub(super) fn write_json_fields(writer: &mut impl std::fmt::Write) -> std::fmt::
     write!(writer, ",\"cold_start\":{}{}", cold_start(), installed.json)
 }
 
-/// Whether lines get the function's fields.
-pub(super) fn installed() -> bool {
-    FUNCTION.get().is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

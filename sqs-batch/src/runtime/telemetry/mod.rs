@@ -8,6 +8,7 @@ use tracing_subscriber::filter::LevelFilter;
 
 pub mod fields;
 pub mod function;
+mod json;
 mod scope;
 
 use scope::Correlated;
@@ -93,15 +94,8 @@ pub fn flush() {
 }
 
 /// One JSON object a line, event fields at the top level, with the correlation fields.
-fn json_lines() -> Correlated<tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>>
-{
-    let format = tracing_subscriber::fmt::format()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false);
-    Correlated { inner: format, json: true }
+fn json_lines() -> json::JsonLines {
+    json::JsonLines
 }
 
 /// Installs the global tracing subscriber writing to stdout in `format`, filtered by
@@ -147,7 +141,7 @@ where
     let installed = match format {
         LogFormat::Pretty => {
             let format = tracing_subscriber::fmt::format().with_target(false).with_ansi(ansi);
-            install!(builder.with_ansi(ansi).event_format(Correlated { inner: format, json: false }))
+            install!(builder.with_ansi(ansi).event_format(Correlated { inner: format }))
         }
         LogFormat::Json => install!(
             builder.fmt_fields(tracing_subscriber::fmt::format::JsonFields::new()).event_format(json_lines())

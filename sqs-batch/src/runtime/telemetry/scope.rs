@@ -8,7 +8,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::{fields, function};
+use super::fields;
 use crate::trace::TraceContext;
 
 tokio::task_local! {
@@ -104,12 +104,11 @@ pub fn current_message() -> Option<MessageScope> {
     MESSAGE.try_with(Clone::clone).ok()
 }
 
-/// An event format that adds the current message's correlation fields to every line logged while
-/// it is handled (the handler's own lines included), unless the line names its message itself.
-/// JSON lines get them as fields of the object; text lines as `key=value` at the end.
+/// An event format that adds the current message's correlation fields to every text line logged
+/// while it is handled (the handler's own lines included), as `key=value` at the end, unless the
+/// line names its message itself. JSON lines get them from [`super::json::JsonLines`].
 pub(super) struct Correlated<F> {
     pub(super) inner: F,
-    pub(super) json: bool,
 }
 
 impl<S, N, F> FormatEvent<S, N> for Correlated<F>
@@ -125,32 +124,15 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         let names_its_message = event.fields().any(|field| field.name() == fields::MESSAGE_ID);
-        let scope = if names_its_message { None } else { current_message() };
-        let function = self.json && function::installed();
-        if scope.is_none() && !function {
+        let Some(scope) = current_message().filter(|_| !names_its_message) else {
             return self.inner.format_event(ctx, writer, event);
-        }
+        };
         let mut line = String::new();
         self.inner.format_event(ctx, Writer::new(&mut line), event)?;
-        let body = line.trim_end();
-        let scope_fields = scope.as_ref().map(MessageScope::fields).unwrap_or_default();
-        match body.strip_suffix('}').filter(|_| self.json) {
-            Some(object) => {
-                writer.write_str(object)?;
-                for (name, value) in scope_fields {
-                    let value = serde_json::to_string(&value).map_err(|_| std::fmt::Error)?;
-                    write!(writer, ",\"{name}\":{value}")?;
-                }
-                function::write_json_fields(&mut writer)?;
-                writer.write_str("}\n")
-            }
-            None => {
-                writer.write_str(body)?;
-                for (name, value) in scope_fields {
-                    write!(writer, " {name}={value}")?;
-                }
-                writer.write_str("\n")
-            }
+        writer.write_str(line.trim_end())?;
+        for (name, value) in scope.fields() {
+            write!(writer, " {name}={value}")?;
         }
+        writer.write_str("\n")
     }
 }
