@@ -169,6 +169,10 @@ def contenders(args, endpoint, url):
         # What separates the defaults from the raw loop: the raw loop asking for every attribute
         # (as the runner must), and the defaults without their line per message.
         "raw rust client, all attributes": (raw + ["all-attributes"], {}),
+        # The raw loop with as few receives in flight as the runner's two pollers: on one core,
+        # fewer requests at once cost more CPU per message (each one wakes an idle endpoint).
+        "raw rust client, all attributes, 2 tasks": (raw[:-1] + ["2", "all-attributes"], {}),
+        "raw rust client, all attributes, 5 tasks": (raw[:-1] + ["5", "all-attributes"], {}),
         "local-runner, no line per message": (runner, {"RUST_LOG": "warn"}),
         **({"local-runner baseline": ([str(runner_in(Path(args.baseline_bin)))] + runner[1:], {})}
            if args.baseline_bin else {}),
