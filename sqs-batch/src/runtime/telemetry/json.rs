@@ -153,23 +153,8 @@ fn write_escaped<W: fmt::Write + ?Sized>(writer: &mut W, text: &str) -> fmt::Res
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
+    use super::super::tests::Lines;
     use super::*;
-
-    /// Lines written into a shared buffer.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[derive(Debug)]
     #[allow(dead_code)] // printed with Debug, which is what is tested
@@ -206,8 +191,7 @@ mod tests {
             .event_format(format)
             .finish();
         tracing::subscriber::with_default(subscriber, events);
-        let bytes = lines.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap().lines().map(str::to_owned).collect()
+        lines.text().lines().map(str::to_owned).collect()
     }
 
     /// The line without its timestamp, which differs between two runs.

@@ -170,9 +170,9 @@ mod tests {
 
     use super::*;
 
-    /// Lines written into a shared buffer.
+    /// Lines written into a shared buffer (the JSON format's tests use it too).
     #[derive(Clone, Default)]
-    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+    pub(super) struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
 
     impl std::io::Write for Lines {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -185,9 +185,13 @@ mod tests {
     }
 
     impl Lines {
+        /// What was written, as text.
+        pub(super) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+
         fn json(&self) -> Vec<serde_json::Value> {
-            let bytes = self.0.lock().unwrap().clone();
-            String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+            self.text().lines().map(|l| serde_json::from_str(l).expect(l)).collect()
         }
     }
 
