@@ -35,6 +35,9 @@ pub(crate) struct Mark {
     log_id: std::sync::OnceLock<String>,
     /// What the handler recorded ([`Context::record_metric`]), counted once the outcome is known.
     metrics: std::sync::Mutex<Vec<Metric>>,
+    /// The body's hash, when a layer needs it after the body went to `parse` (idempotency's
+    /// payload validation).
+    body_hash: std::sync::OnceLock<String>,
 }
 
 impl Mark {
@@ -74,9 +77,11 @@ impl Context {
 
     /// A context for one record on its own, with no deadline and never cancelled: for unit tests
     /// of a handler. Add a deadline or a token with [`Context::with_deadline`] and
-    /// [`Context::with_cancellation`].
+    /// [`Context::with_cancellation`]. As in the batch core, the record keeps no body: that is
+    /// the message's (see [`Context::record`]).
     #[must_use]
-    pub fn new(record: SqsMessage) -> Self {
+    pub fn new(mut record: SqsMessage) -> Self {
+        record.body = None;
         Self::of(Arc::from(vec![record]), 0, None, CancellationToken::new(), duplicates(1))
     }
 
@@ -94,7 +99,11 @@ impl Context {
         self
     }
 
-    /// The whole record, as Lambda delivers it.
+    /// The record as Lambda delivers it, but for its body: the batch core hands the body to
+    /// [`Handler::parse`](crate::Handler::parse) by value, so a message in flight holds it once,
+    /// as the parsed message, and `record().body` is `None`. A handler that needs the text as it
+    /// came keeps it in its message (the [`Text`](crate::envelope::Text) envelope is the body as
+    /// it is).
     #[must_use]
     pub fn record(&self) -> &SqsMessage {
         &self.records[self.index]
@@ -223,6 +232,17 @@ impl Context {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(metric);
+    }
+
+    /// Keeps the hash of the body for a layer's `handle`, when the layer's `parse` saw the body
+    /// (the first one kept wins).
+    pub(crate) fn keep_body_hash(&self, hash: String) {
+        let _ = self.duplicates[self.index].body_hash.set(hash);
+    }
+
+    /// What [`Context::keep_body_hash`] kept.
+    pub(crate) fn body_hash(&self) -> Option<&str> {
+        self.duplicates[self.index].body_hash.get().map(String::as_str)
     }
 
     /// The producer's id of this message, for its outcome line, when a layer learns it only

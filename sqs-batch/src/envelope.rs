@@ -53,7 +53,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use aws_lambda_events::sqs::SqsMessage;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
@@ -86,14 +85,14 @@ impl<T: DeserializeOwned> FromBody for T {
     }
 }
 
-/// How [`HandlerFn`](crate::handler::HandlerFn) turns a record into its message: the message type's own
+/// How [`HandlerFn`](crate::handler::HandlerFn) turns a body into its message: the message type's own
 /// [`FromBody`] ([`ByMessageType`], the default), or a function ([`ParseWith`]).
 pub trait Parse<M>: Send + Sync + 'static {
-    /// Reads one record into a message.
+    /// Reads one body into a message.
     ///
     /// # Errors
-    /// As [`FromBody::from_body`]; a record without a body is an [`Error::InvalidBody`].
-    fn parse(&self, record: &SqsMessage) -> Result<M, Error>;
+    /// As [`FromBody::from_body`].
+    fn parse(&self, body: String) -> Result<M, Error>;
 }
 
 /// The message type says how its body is read: its [`FromBody`].
@@ -101,8 +100,8 @@ pub trait Parse<M>: Send + Sync + 'static {
 pub struct ByMessageType;
 
 impl<M: FromBody> Parse<M> for ByMessageType {
-    fn parse(&self, record: &SqsMessage) -> Result<M, Error> {
-        M::from_body(body_of(record)?)
+    fn parse(&self, body: String) -> Result<M, Error> {
+        M::from_body(&body)
     }
 }
 
@@ -115,8 +114,8 @@ where
     G: Fn(&str) -> Result<M, E> + Send + Sync + 'static,
     E: IntoParseError,
 {
-    fn parse(&self, record: &SqsMessage) -> Result<M, Error> {
-        (self.0)(body_of(record)?).map_err(IntoParseError::into_parse_error)
+    fn parse(&self, body: String) -> Result<M, Error> {
+        (self.0)(&body).map_err(IntoParseError::into_parse_error)
     }
 }
 
@@ -138,10 +137,6 @@ impl<E: Into<BoxError>> IntoParseError for E {
     fn into_parse_error(self) -> Error {
         Error::invalid_body(None, chain_text(&*self.into()))
     }
-}
-
-fn body_of(record: &SqsMessage) -> Result<&str, Error> {
-    record.body.as_deref().ok_or_else(|| Error::invalid_body(None, "the record has no body"))
 }
 
 /// `error`, said to be about what an envelope carries: its reason starts with `place` (`SNS

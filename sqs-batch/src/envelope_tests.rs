@@ -1,3 +1,4 @@
+use aws_lambda_events::sqs::SqsMessage;
 use serde::Deserialize;
 
 use super::*;

@@ -7,17 +7,18 @@ use std::marker::PhantomData;
 use crate::context::Context;
 use crate::envelope::{ByMessageType, IntoParseError, Parse, ParseWith};
 use crate::error::Error;
-use aws_lambda_events::sqs::SqsMessage;
 
 /// What a message handler does, split in two so that reading a record stays apart from the work.
 ///
 /// The batch core calls [`Handler::parse`] and then [`Handler::handle`] for each record, each
 /// message in a task of its own inside a tracing span that carries the record's `message_id`.
+/// `parse` gets the body by value, so while the work runs the message holds it once, as the
+/// parsed message (the record in [`Context::record`] keeps the rest).
 /// Both may fail or panic; either way only that message fails. One handler value serves every
 /// message of the process, so it is where clients and pools built at start-up live.
 ///
 /// ```
-/// use sqs_batch::{Context, Error, Handler, SqsMessage};
+/// use sqs_batch::{Context, Error, Handler};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Order { id: u64 }
@@ -27,8 +28,8 @@ use aws_lambda_events::sqs::SqsMessage;
 /// impl Handler for Orders {
 ///     type Message = Order;
 ///
-///     fn parse(&self, record: &SqsMessage) -> Result<Order, Error> {
-///         sqs_batch::json::parse_record(record)
+///     fn parse(&self, body: String, _context: &Context) -> Result<Order, Error> {
+///         sqs_batch::json::parse_str(&body)
 ///     }
 ///
 ///     async fn handle(&self, order: Order, context: Context) -> Result<(), Error> {
@@ -41,12 +42,14 @@ pub trait Handler: Send + Sync + 'static {
     /// The typed, validated message a record turns into.
     type Message: Send + 'static;
 
-    /// Reads one record (usually its body) into a message.
+    /// Reads one record's body into a message; `context` has the rest of the record (its
+    /// attributes, [`Context::record`]). A record without a body (SQS sends none) fails as an
+    /// [`Error::InvalidBody`] before this is called.
     ///
     /// # Errors
-    /// Whatever makes the record unusable, usually [`Error::InvalidBody`]; it fails that message
+    /// Whatever makes the body unusable, usually [`Error::InvalidBody`]; it fails that message
     /// alone.
-    fn parse(&self, record: &SqsMessage) -> Result<Self::Message, Error>;
+    fn parse(&self, body: String, context: &Context) -> Result<Self::Message, Error>;
 
     /// Does the work for one message.
     fn handle(
@@ -67,8 +70,8 @@ pub trait Handler: Send + Sync + 'static {
 impl<H: Handler> Handler for std::sync::Arc<H> {
     type Message = H::Message;
 
-    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
-        (**self).parse(record)
+    fn parse(&self, body: String, context: &Context) -> Result<H::Message, Error> {
+        (**self).parse(body, context)
     }
 
     fn handle(
@@ -171,8 +174,8 @@ where
 {
     type Message = M;
 
-    fn parse(&self, record: &SqsMessage) -> Result<M, Error> {
-        self.parse.parse(record)
+    fn parse(&self, body: String, _context: &Context) -> Result<M, Error> {
+        self.parse.parse(body)
     }
 
     fn handle(&self, message: M, context: Context) -> impl Future<Output = Result<(), Error>> + Send {

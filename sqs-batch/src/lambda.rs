@@ -4,13 +4,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use std::io::Write as _;
 use std::time::Instant;
 
-use crate::batch::{Run, process_batch};
+use crate::batch::{Records, Run, process_batch};
 use crate::error::{BatchError, BoxError};
 use crate::handler::Handler;
 use crate::options::Options;
@@ -48,7 +48,8 @@ async fn invoke<H: Handler>(
     requeuer: Option<&Requeuer>,
 ) -> Result<SqsBatchResponse, BatchError> {
     let LambdaEvent { payload, context } = event;
-    let records: Arc<[SqsMessage]> = payload.records.into();
+    let batch = Records::new(payload.records);
+    let records = Arc::clone(batch.records());
     // The invocation's own trace, from its context (one process serves many invocations, so
     // `_X_AMZN_TRACE_ID` is not read).
     let invocation_trace = context.xray_trace_id.as_deref().and_then(TraceContext::from_xray);
@@ -59,7 +60,7 @@ async fn invoke<H: Handler>(
     }
     let started = Instant::now();
     let sampled = function::invocation_started();
-    let report = process_batch(handler, &records, &run).await;
+    let report = process_batch(handler, batch, &run).await;
     let counts = report.counts();
     let requeued = match requeuer {
         // Inside what is left of the reserve, with a little kept for the response itself.
@@ -287,6 +288,7 @@ mod tests {
     use std::num::NonZeroUsize;
     use std::time::SystemTime;
 
+    use aws_lambda_events::sqs::SqsMessage;
     use lambda_runtime::Context as LambdaContext;
 
     use super::*;
@@ -298,8 +300,8 @@ mod tests {
 
     impl Handler for Sleepy {
         type Message = String;
-        fn parse(&self, record: &SqsMessage) -> Result<String, Error> {
-            Ok(record.body.clone().unwrap_or_default())
+        fn parse(&self, body: String, _context: &Context) -> Result<String, Error> {
+            Ok(body)
         }
         async fn handle(&self, body: String, context: Context) -> Result<(), Error> {
             assert!(context.deadline().is_some(), "the invocation's deadline reaches the handler");

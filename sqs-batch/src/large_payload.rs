@@ -33,10 +33,11 @@
 //! }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsMessage;
+use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use serde::Deserialize;
 
 use crate::context::Context;
@@ -95,13 +96,17 @@ impl Pointer {
     /// [`Error::InvalidBody`] when the record says its body is in S3 but the body is not a
     /// pointer.
     pub fn of(record: &SqsMessage) -> Result<Option<Self>, Error> {
-        let attributes = &record.message_attributes;
+        Self::in_body(record.body.as_deref().unwrap_or_default(), &record.message_attributes)
+    }
+
+    /// The pointer a record with these message attributes carries in `body`: as [`Pointer::of`],
+    /// for a body already taken out of its record.
+    fn in_body(body: &str, attributes: &HashMap<String, SqsMessageAttribute>) -> Result<Option<Self>, Error> {
         let Some(size) = attributes.get(SIZE_ATTRIBUTE).or_else(|| attributes.get(LEGACY_SIZE_ATTRIBUTE))
         else {
             return Ok(None);
         };
         let size = size.string_value.as_deref().and_then(|s| s.trim().parse().ok());
-        let body = record.body.as_deref().unwrap_or_default();
         let invalid = |reason: String| Error::invalid_body(None, format!("large payload pointer: {reason}"));
         let fields = match serde_json::from_str::<PointerBody>(body) {
             Ok(PointerBody::Tagged(class, fields))
@@ -262,10 +267,10 @@ pub enum Payload<M> {
 impl<H: Handler> Handler for WithLargePayloads<H> {
     type Message = Payload<H::Message>;
 
-    fn parse(&self, record: &SqsMessage) -> Result<Self::Message, Error> {
-        match Pointer::of(record)? {
+    fn parse(&self, body: String, context: &Context) -> Result<Self::Message, Error> {
+        match Pointer::in_body(&body, context.message_attributes())? {
             Some(pointer) => Ok(Payload::InS3(pointer)),
-            None => self.inner.parse(record).map(Payload::Inline),
+            None => self.inner.parse(body, context).map(Payload::Inline),
         }
     }
 
@@ -297,11 +302,7 @@ impl<H: Handler> WithLargePayloads<H> {
             )));
         };
         let body = store.fetch(&pointer).await?;
-        let mut record = context.record().clone();
-        record.body = Some(body);
-        record.message_attributes.remove(SIZE_ATTRIBUTE);
-        record.message_attributes.remove(LEGACY_SIZE_ATTRIBUTE);
-        let message = self.inner.parse(&record)?;
+        let message = self.inner.parse(body, &context)?;
         if let Some(id) = self.inner.log_id(&message) {
             context.set_log_id(id);
         }

@@ -47,7 +47,6 @@ pub use tower_layer::{Identity, Layer, Stack};
 use crate::context::Context;
 use crate::error::Error;
 use crate::handler::Handler;
-use aws_lambda_events::sqs::SqsMessage;
 
 /// [`HandlerExt::layer`] for every handler.
 pub trait HandlerExt: Handler + Sized {
@@ -94,10 +93,10 @@ where
 {
     type Message = L::Message;
 
-    fn parse(&self, record: &SqsMessage) -> Result<L::Message, Error> {
+    fn parse(&self, body: String, context: &Context) -> Result<L::Message, Error> {
         match self {
-            Self::Layered(handler) => handler.parse(record),
-            Self::Plain(handler) => handler.parse(record),
+            Self::Layered(handler) => handler.parse(body, context),
+            Self::Plain(handler) => handler.parse(body, context),
         }
     }
 
@@ -150,6 +149,15 @@ where
 /// # let _ = handler;
 /// ```
 pub trait Wrap<H: Handler>: Send + Sync + 'static {
+    /// Reads `body` into `inner`'s message: by default `inner` reads it. A layer that must see
+    /// the body itself (idempotency hashes it to validate the payload) reads it here, on its way.
+    ///
+    /// # Errors
+    /// As [`Handler::parse`].
+    fn parse(&self, inner: &H, body: String, context: &Context) -> Result<H::Message, Error> {
+        inner.parse(body, context)
+    }
+
     /// Handles `message`: calls `inner` (or answers without it), with work before and after.
     fn handle(
         &self,
@@ -182,8 +190,8 @@ impl<W: std::fmt::Debug, H> std::fmt::Debug for Around<W, H> {
 impl<W: Wrap<H>, H: Handler> Handler for Around<W, H> {
     type Message = H::Message;
 
-    fn parse(&self, record: &SqsMessage) -> Result<H::Message, Error> {
-        self.inner.parse(record)
+    fn parse(&self, body: String, context: &Context) -> Result<H::Message, Error> {
+        self.wrap.parse(&self.inner, body, context)
     }
 
     fn handle(
@@ -350,7 +358,8 @@ mod tests {
     #[tokio::test]
     async fn an_around_handler_runs_its_wrap_and_reads_and_names_messages_as_the_inner_one() {
         let handler = Around::new(Vetoes, handler_fn(work).log_id(|job: &Job| job.id.as_str()));
-        let parsed = handler.parse(&record(r#"{"id":"a1"}"#).build()).expect("the inner parse");
+        let context = Context::new(record("").build());
+        let parsed = handler.parse(r#"{"id":"a1"}"#.to_owned(), &context).expect("the inner parse");
         assert_eq!(handler.log_id(&parsed), Some("a1"), "the inner handler's log id");
         let report =
             run(handler, [record(r#"{"id":"ok"}"#), record(r#"{"id":"vetoed"}"#), record("not json")]).await;

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 
-use crate::batch::{BatchReport, Outcome, Run, process_batch};
+use crate::batch::{BatchReport, Outcome, Records, Run, process_batch};
 use crate::error::{BatchError, Error};
 use crate::handler::Handler;
 use crate::options::Options;
@@ -144,16 +144,19 @@ where
     H: Handler,
     R: Into<SqsMessage>,
 {
-    let records: Arc<[SqsMessage]> = records
-        .into_iter()
-        .enumerate()
-        .map(|(index, record)| {
-            let mut record = record.into();
-            record.message_id.get_or_insert_with(|| format!("m{index}"));
-            record
-        })
-        .collect();
-    let report = process_batch(&Arc::new(handler), &records, &Run::new(options)).await;
+    let batch = Records::new(
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| {
+                let mut record = record.into();
+                record.message_id.get_or_insert_with(|| format!("m{index}"));
+                record
+            })
+            .collect(),
+    );
+    let records = Arc::clone(batch.records());
+    let report = process_batch(&Arc::new(handler), batch, &Run::new(options)).await;
     let response = report.respond(&records, options);
     Report { records, report, response }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sqs_batch::runtime::{Run, process_batch};
+use sqs_batch::runtime::{Records, Run, process_batch};
 use sqs_batch::{BatchError, Context, Error, FifoMode, Handler, NotStarted, Options, Outcome, SqsMessage};
 
 /// Records the order in which it handled records (their index travels in the receipt handle),
@@ -19,8 +19,8 @@ struct Scripted {
 impl Handler for Scripted {
     type Message = (usize, String);
 
-    fn parse(&self, record: &SqsMessage) -> Result<(usize, String), Error> {
-        let body = record.body.clone().ok_or_else(|| Error::invalid_body(None, "no body"))?;
+    fn parse(&self, body: String, context: &Context) -> Result<(usize, String), Error> {
+        let record = context.record();
         let index = record.receipt_handle.as_deref().and_then(|h| h.parse().ok()).unwrap_or(usize::MAX);
         Ok((index, body))
     }
@@ -158,8 +158,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let fifo_mode = if skip_group { FifoMode::SkipGroup } else { FifoMode::StopBatch };
         let options = Options { concurrency: std::num::NonZeroUsize::new(concurrency).unwrap(), fifo: fifo_mode, ..Options::default() };
-        let shared: Arc<[SqsMessage]> = Arc::from(records.clone());
-        let report = runtime.block_on(process_batch(&handler, &shared, &Run::new(&options)));
+        let report = runtime.block_on(process_batch(&handler, Records::new(records.clone()), &Run::new(&options)));
 
         prop_assert_eq!(report.outcomes.len(), records.len());
         let handled = handler.seen.lock().unwrap().clone();

@@ -298,7 +298,7 @@ struct Panicking;
 impl local_runner::consumer::BatchExecutor for Panicking {
     async fn execute(
         &self,
-        _records: &std::sync::Arc<[sqs_batch::SqsMessage]>,
+        _records: sqs_batch::runtime::Records,
         _stop: &tokio_util::sync::CancellationToken,
         _abandon: &tokio_util::sync::CancellationToken,
     ) -> local_runner::consumer::Execution {

@@ -5,10 +5,10 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
 
 use local_runner::consumer::{BatchExecutor, Execution};
 use sqs_batch::SqsMessage;
+use sqs_batch::runtime::Records;
 use tokio_util::sync::CancellationToken;
 
 /// A bootstrap that answers every invocation by posting `ANSWER` to `ENDPOINT` (`response` or
@@ -34,14 +34,14 @@ async fn answered(endpoint: &str, answer: &str) -> (Vec<bool>, bool) {
     function.environment.insert("ANSWER".into(), answer.into());
     function.environment.insert("ENDPOINT".into(), endpoint.into());
     let executor = support::lambda_executor(function, &mapping);
-    let records: Arc<[SqsMessage]> = ["a", "b"]
+    let records: Vec<SqsMessage> = ["a", "b"]
         .iter()
         .map(|id| {
             serde_json::from_value(serde_json::json!({"messageId": id, "body": "{}"})).expect("a record")
         })
         .collect();
     let Execution { report, failed_whole, .. } =
-        executor.execute(&records, &CancellationToken::new(), &CancellationToken::new()).await;
+        executor.execute(Records::new(records), &CancellationToken::new(), &CancellationToken::new()).await;
     (report.outcomes.iter().map(sqs_batch::Outcome::is_success).collect(), failed_whole)
 }
 

@@ -24,7 +24,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use bench::heap::{Counting, Order, count_and_body_bytes, held, runtime, shaped_like_handler};
 use local_runner::aws::Queue;
 use local_runner::aws::records::lambda_record;
-use sqs_batch::runtime::{Run, process_batch};
+use sqs_batch::runtime::{Records, Run, process_batch};
 use sqs_batch::{Context, Error, Handler, Options, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ struct Unparsed(Arc<Gate>);
 impl Handler for Unparsed {
     type Message = ();
 
-    fn parse(&self, _record: &SqsMessage) -> Result<(), Error> {
+    fn parse(&self, _body: String, _context: &Context) -> Result<(), Error> {
         Ok(())
     }
 
@@ -85,8 +85,9 @@ fn received(i: usize, body_bytes: usize) -> Message {
         .build()
 }
 
-/// The records of `messages` received messages, in batches of 10.
-fn batches(messages: usize, body_bytes: usize) -> Vec<Arc<[SqsMessage]>> {
+/// The records of `messages` received messages, in batches of 10, their bodies apart as the
+/// runner hands them to the batch core.
+fn batches(messages: usize, body_bytes: usize) -> Vec<Records> {
     let queue = Queue {
         url: "http://127.0.0.1:4566/000000000000/bench".into(),
         arn: "arn:aws:sqs:us-east-1:000000000000:bench".into(),
@@ -98,7 +99,9 @@ fn batches(messages: usize, body_bytes: usize) -> Vec<Arc<[SqsMessage]>> {
         .collect::<Vec<_>>()
         .chunks(10)
         .map(|chunk| {
-            chunk.iter().map(|&i| lambda_record(received(i, body_bytes), &queue, "us-east-1")).collect()
+            let records: Vec<SqsMessage> =
+                chunk.iter().map(|&i| lambda_record(received(i, body_bytes), &queue, "us-east-1")).collect();
+            Records::new(records)
         })
         .collect()
 }
@@ -108,15 +111,15 @@ fn batches(messages: usize, body_bytes: usize) -> Vec<Arc<[SqsMessage]>> {
 async fn in_flight<H: Handler>(
     handler: Arc<H>,
     gate: &Gate,
-    batches: &[Arc<[SqsMessage]>],
+    batches: Vec<Records>,
     messages: usize,
 ) -> (isize, isize) {
     let options = Options::default();
     let mut tasks = Vec::with_capacity(batches.len());
     for records in batches {
-        let (handler, records, run) = (Arc::clone(&handler), Arc::clone(records), Run::new(&options));
+        let (handler, run) = (Arc::clone(&handler), Run::new(&options));
         tasks.push(tokio::spawn(
-            async move { process_batch(&handler, &records, &run).await.counts().succeeded },
+            async move { process_batch(&handler, records, &run).await.counts().succeeded },
         ));
     }
     while gate.started.load(Ordering::SeqCst) < messages {
@@ -153,9 +156,9 @@ fn main() -> Result<(), String> {
                 let g = Arc::clone(&g);
                 async move { work(&g, message).await }
             }));
-            runtime.block_on(in_flight(handler, &gate, &records, messages))
+            runtime.block_on(in_flight(handler, &gate, records, messages))
         } else {
-            runtime.block_on(in_flight(Arc::new(Unparsed(Arc::clone(&gate))), &gate, &records, messages))
+            runtime.block_on(in_flight(Arc::new(Unparsed(Arc::clone(&gate))), &gate, records, messages))
         };
         if parsed {
             rows.push((
@@ -174,7 +177,6 @@ fn main() -> Result<(), String> {
             per(holding.0 - with_records.0, messages),
             per(holding.1 - with_records.1, messages),
         ));
-        drop(records);
     }
     println!("heap per message in flight: {messages} messages, {body_bytes}-byte bodies, batches of 10");
     println!();

@@ -2,7 +2,7 @@
 //! is configured.
 
 use aws_sdk_sqs::config::{BehaviorVersion, Region};
-use sqs_batch::{Context, Error, Handler, SqsMessage};
+use sqs_batch::{Context, Error, Handler};
 
 use crate::Order;
 
@@ -30,8 +30,8 @@ impl Orders {
 impl Handler for Orders {
     type Message = Order;
 
-    fn parse(&self, record: &SqsMessage) -> Result<Order, Error> {
-        sqs_batch::json::parse_record(record)
+    fn parse(&self, body: String, _context: &Context) -> Result<Order, Error> {
+        sqs_batch::json::parse_str(&body)
     }
 
     async fn handle(&self, order: Order, context: Context) -> Result<(), Error> {

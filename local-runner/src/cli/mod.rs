@@ -297,9 +297,10 @@ where
                 },
             };
             let explain = |body: &str| {
-                let mut record = sqs_batch::SqsMessage::default();
-                record.body = Some(body.to_owned());
-                handler.as_ref().map(|handler| handler.parse(&record).err().map(|e| format!("{e:#}")))
+                let context = sqs_batch::Context::new(sqs_batch::SqsMessage::default());
+                handler
+                    .as_ref()
+                    .map(|handler| handler.parse(body.to_owned(), &context).err().map(|e| format!("{e:#}")))
             };
             tools::show_dlq(&client, &connection, &queue, limit.get(), &explain).await
         }

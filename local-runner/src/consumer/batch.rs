@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use sqs_batch::runtime::BatchReport;
 use sqs_batch::runtime::retry::{self, RequeueReason, receive_count};
+use sqs_batch::runtime::{BatchReport, Records};
 use sqs_batch::{Outcome, SqsMessage};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +61,8 @@ impl<E: BatchExecutor> RunShared<E> {
         self.tracker.spawn(async move {
             // A panic here is a bug of the runner, not of a handler (the batch core catches
             // those): it stops the run with an error instead of leaving a batch in flight forever.
-            let ran = AssertUnwindSafe(batches.run(records.into(), asked, permits)).catch_unwind().await;
+            let ran =
+                AssertUnwindSafe(batches.run(Records::new(records), asked, permits)).catch_unwind().await;
             if let Err(panic) = ran {
                 batches.stop_run(RunnerError::Panicked {
                     task: "batch task",
@@ -88,7 +89,10 @@ impl<E: BatchExecutor> RunShared<E> {
     /// While the batch runs, its messages are kept invisible (heartbeat). Only once the heartbeat
     /// has returned are the results settled: successes deleted, failures given their retry
     /// back-off, messages never started or given up released at once.
-    async fn run(&self, records: Arc<[SqsMessage]>, asked: Instant, permits: OwnedSemaphorePermit) {
+    async fn run(&self, batch: Records, asked: Instant, permits: OwnedSemaphorePermit) {
+        // The records without their bodies: each body goes to the handler's parse (or into the
+        // function's event) and is held there alone.
+        let records = Arc::clone(batch.records());
         let gauge = i64::try_from(records.len()).unwrap_or(i64::MAX);
         self.stats.in_flight.inc_by(gauge);
         // SQS starts a message's visibility timeout between the receive's request and its answer.
@@ -98,7 +102,7 @@ impl<E: BatchExecutor> RunShared<E> {
         });
         let started = Instant::now();
         Stats::add(&self.stats.invoked, records.len());
-        let mut execution = self.executor.execute(&records, &self.stop, &self.abandon).await;
+        let mut execution = self.executor.execute(batch, &self.stop, &self.abandon).await;
         if let Some(error) = execution.fatal.take() {
             self.stop_run(error);
         }

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqs_batch::runtime::{BatchReport, Run, process_batch};
-use sqs_batch::{Handler, Options, SqsMessage};
+use sqs_batch::runtime::{BatchReport, Records, Run, process_batch};
+use sqs_batch::{Handler, Options};
 use tokio_util::sync::CancellationToken;
 
 use super::Mode;
@@ -43,11 +43,12 @@ impl Execution {
 /// they are gathered and settled ([`BatchExecutor::mode`]): the consumer asks it, so one
 /// [`super::run`] serves every mode.
 pub trait BatchExecutor: Send + Sync + 'static {
-    /// Runs the batch. Once `stop` is cancelled no further message starts; once `abandon` is,
-    /// messages still running are given up and reported as such.
+    /// Runs the batch: its records, their bodies apart (the consumer keeps the records, without
+    /// bodies, to settle them). Once `stop` is cancelled no further message starts; once `abandon`
+    /// is, messages still running are given up and reported as such.
     fn execute(
         &self,
-        records: &Arc<[SqsMessage]>,
+        records: Records,
         stop: &CancellationToken,
         abandon: &CancellationToken,
     ) -> impl Future<Output = Execution> + Send;
@@ -119,7 +120,7 @@ impl<H: Handler> BatchExecutor for InProcess<H> {
 
     async fn execute(
         &self,
-        records: &Arc<[SqsMessage]>,
+        records: Records,
         stop: &CancellationToken,
         abandon: &CancellationToken,
     ) -> Execution {

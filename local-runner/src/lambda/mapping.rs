@@ -8,8 +8,8 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsEvent;
 use axum::body::Bytes;
 use serde_json::Value;
-use sqs_batch::runtime::BatchReport;
 use sqs_batch::runtime::retry::Backoff;
+use sqs_batch::runtime::{BatchReport, Records};
 use sqs_batch::{Error, NotStarted, Outcome, SqsMessage};
 use tokio_util::sync::CancellationToken;
 
@@ -119,12 +119,13 @@ impl BatchExecutor for LambdaExecutor {
     /// `abandon` gives up the whole invocation (its process is killed).
     async fn execute(
         &self,
-        records: &Arc<[SqsMessage]>,
+        batch: Records,
         _stop: &CancellationToken,
         abandon: &CancellationToken,
     ) -> Execution {
+        let records = &Arc::clone(batch.records());
         let mut event = SqsEvent::default();
-        event.records = records.to_vec();
+        event.records = batch.into_whole();
         let body = match serde_json::to_vec(&event) {
             Ok(body) => Bytes::from(body),
             Err(err) => return failed_whole(records, &format!("cannot serialise the event: {err}")),

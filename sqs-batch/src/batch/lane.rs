@@ -4,7 +4,7 @@
 use crate::text::panic_text;
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use aws_lambda_events::sqs::SqsMessage;
@@ -27,6 +27,8 @@ use super::{NotStarted, Outcome};
 pub(super) struct Batch<H> {
     pub(super) handler: Arc<H>,
     pub(super) records: Arc<[SqsMessage]>,
+    /// Each record's body, taken by its lane and handed to `parse`: held once, by the message.
+    pub(super) bodies: Box<[Mutex<Option<String>>]>,
     pub(super) order: Arc<[usize]>,
     pub(super) deadline: Option<SystemTime>,
     /// When running work is stopped, and the timeout that set it (see [`super::Run::timeout`]).
@@ -127,9 +129,10 @@ impl<H: Handler> Lane<H> {
         // nested in one expression: a future bound to a variable, then moved into a wrapper, is
         // stored twice in this one's state (rustc keeps the moved-from slot), which doubled the
         // memory each message in flight holds.
+        let body = self.batch.bodies[index].lock().unwrap_or_else(PoisonError::into_inner).take();
         let (result, id) = telemetry::in_message_scope(
             scope,
-            caught(&*self.batch.handler, record, context, self.batch.cut_off).instrument(span),
+            caught(&*self.batch.handler, body, context, self.batch.cut_off).instrument(span),
         )
         .await;
         let mark = &self.batch.duplicates[index];
@@ -155,18 +158,20 @@ const SPAN_LEVEL: tracing::Level = tracing::Level::INFO;
 #[cfg(not(feature = "opentelemetry"))]
 const SPAN_LEVEL: tracing::Level = tracing::Level::DEBUG;
 
-/// Parses and handles one record, a panic in either (or in a layer) caught as that message's
-/// failure, the work stopped at `cut_off` when given. Returns what happened, and the producer's id
-/// when the body parsed.
+/// Parses and handles one record's body, a panic in either (or in a layer) caught as that
+/// message's failure, the work stopped at `cut_off` when given. Returns what happened, and the
+/// producer's id when the body parsed.
 async fn caught<H: Handler>(
     handler: &H,
-    record: &SqsMessage,
+    body: Option<String>,
     context: Context,
     cut_off: Option<(tokio::time::Instant, std::time::Duration)>,
 ) -> (Result<(), Error>, Option<String>) {
     let mut id: Option<String> = None;
     let attempt = AssertUnwindSafe(async {
-        let message = handler.parse(record)?;
+        // SQS sends no message without a body; a hand-made event may.
+        let body = body.ok_or_else(|| Error::invalid_body(None, "the record has no body"))?;
+        let message = handler.parse(body, &context)?;
         id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
         // The handler's future is made where it is awaited, not bound first (see `run_one`).
         match cut_off {

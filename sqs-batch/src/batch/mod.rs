@@ -43,15 +43,66 @@ use lanes::{Slots, plan_lanes};
 pub use report::{BatchReport, Counts, NotStarted, Outcome};
 pub use settings::Run;
 
+/// A batch's records, their bodies apart, as [`process_batch`] takes them: the core hands each
+/// body to the handler's [`parse`](Handler::parse) by value, so a message in flight holds its
+/// body once, as the parsed message, rather than in its record and again in its message.
+#[derive(Debug, Default)]
+pub struct Records {
+    records: Arc<[SqsMessage]>,
+    bodies: Vec<Option<String>>,
+}
+
+impl Records {
+    /// `records`, each body taken out of its record.
+    #[must_use]
+    pub fn new(mut records: Vec<SqsMessage>) -> Self {
+        let bodies = records.iter_mut().map(|record| record.body.take()).collect();
+        Self { records: records.into(), bodies }
+    }
+
+    /// The records without their bodies: what a runtime keeps for after the batch (the message
+    /// ids of a partial batch response, the receipt handles of a delete).
+    #[must_use]
+    pub fn records(&self) -> &Arc<[SqsMessage]> {
+        &self.records
+    }
+
+    /// How many records there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records, each with its body again: for a runtime that hands the batch on whole (to a
+    /// Lambda function's process, as an event).
+    #[must_use]
+    pub fn into_whole(self) -> Vec<SqsMessage> {
+        let mut records = self.records.to_vec();
+        for (record, body) in records.iter_mut().zip(self.bodies) {
+            record.body = body;
+        }
+        records
+    }
+}
+
+impl From<Vec<SqsMessage>> for Records {
+    fn from(records: Vec<SqsMessage>) -> Self {
+        Self::new(records)
+    }
+}
+
 /// Handles a batch of records and reports what happened to each.
 ///
 /// Never fails and never panics because of a record: every record gets exactly one outcome.
 /// Must be called inside a tokio runtime: each lane of the batch is a task of its own.
-pub async fn process_batch<H: Handler>(
-    handler: &Arc<H>,
-    records: &Arc<[SqsMessage]>,
-    run: &Run,
-) -> BatchReport {
+pub async fn process_batch<H: Handler>(handler: &Arc<H>, records: Records, run: &Run) -> BatchReport {
+    let Records { records, bodies } = records;
     let stop = run.stop.child_token();
     let stop_at = run.deadline.and_then(|deadline| start_limit(deadline, run.deadline_reserve));
     if stop_at.is_some_and(|at| at <= Instant::now()) {
@@ -68,18 +119,20 @@ pub async fn process_batch<H: Handler>(
         .zip(run.deadline)
         .and_then(|(timeout, deadline)| Some((start_limit(deadline, Duration::ZERO)?, timeout)));
 
-    let (order, lanes) = plan_lanes(records, run.fifo);
+    let (order, lanes) = plan_lanes(&records, run.fifo);
+    let count = records.len();
     let batch = Arc::new(Batch {
         handler: Arc::clone(handler),
-        records: Arc::clone(records),
+        bodies: bodies.into_iter().map(std::sync::Mutex::new).collect(),
+        records,
         order: order.into(),
         deadline: run.deadline,
         cut_off,
         request_id: run.request_id.clone(),
         invocation_trace: run.invocation_trace,
         stop: stop.clone(),
-        slots: Slots::new(records.len()),
-        duplicates: crate::context::duplicates(records.len()),
+        slots: Slots::new(count),
+        duplicates: crate::context::duplicates(count),
     });
     let lane = |range: Range<usize>| Lane { batch: Arc::clone(&batch), range };
     let mut waiting = lanes.into_iter();

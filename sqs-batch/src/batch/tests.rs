@@ -27,8 +27,8 @@ struct Scripted {
 impl Handler for Scripted {
     type Message = String;
 
-    fn parse(&self, record: &SqsMessage) -> Result<String, Error> {
-        record.body.clone().ok_or_else(|| Error::invalid_body(None, "no body"))
+    fn parse(&self, body: String, _context: &Context) -> Result<String, Error> {
+        Ok(body)
     }
 
     async fn handle(&self, body: String, _context: Context) -> Result<(), Error> {
@@ -72,7 +72,61 @@ fn limit(concurrency: usize) -> Run {
 }
 
 async fn run(handler: &Arc<Scripted>, records: &[SqsMessage], concurrency: usize) -> BatchReport {
-    process_batch(handler, &Arc::from(records), &limit(concurrency)).await
+    process_batch(handler, Records::new(records.to_vec()), &limit(concurrency)).await
+}
+
+/// Keeps what `parse` and `handle` saw of each record: the body parse got, and whether the
+/// context's record still had one.
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, bool)>>);
+
+impl Handler for Seen {
+    type Message = String;
+
+    fn parse(&self, body: String, context: &Context) -> Result<String, Error> {
+        self.0.lock().unwrap().push((body.clone(), context.record().body.is_some()));
+        Ok(body)
+    }
+
+    async fn handle(&self, body: String, context: Context) -> Result<(), Error> {
+        self.0.lock().unwrap().push((body, context.record().body.is_some()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_body_goes_to_parse_by_value_and_no_record_keeps_a_copy() {
+    let handler = Arc::new(Seen::default());
+    let records = Records::new(vec![record("m1", "first")]);
+    let kept = Arc::clone(records.records());
+    let report = process_batch(&handler, records, &limit(1)).await;
+    assert!(report.outcomes[0].is_success());
+    assert_eq!(*handler.0.lock().unwrap(), [("first".to_owned(), false), ("first".to_owned(), false)]);
+    assert!(kept[0].body.is_none(), "the caller's records hold no body either");
+    assert_eq!(kept[0].message_id.as_deref(), Some("m1"), "the rest of the record is kept");
+}
+
+#[tokio::test]
+async fn a_record_without_a_body_fails_as_an_invalid_body_without_reaching_parse() {
+    let handler = Arc::new(Seen::default());
+    let mut bodiless = record("m1", "");
+    bodiless.body = None;
+    let report = process_batch(&handler, Records::new(vec![bodiless, record("m2", "")]), &limit(2)).await;
+    let Outcome::Failed(Error::InvalidBody { reason, .. }) = &report.outcomes[0] else {
+        panic!("an invalid body: {:?}", report.outcomes[0])
+    };
+    assert_eq!(reason, "the record has no body");
+    assert!(report.outcomes[1].is_success(), "an empty body is a body");
+    assert_eq!(handler.0.lock().unwrap().len(), 2, "only m2 was parsed and handled");
+}
+
+#[test]
+fn records_put_back_whole_have_their_bodies_again() {
+    let records = Records::new(vec![record("m1", "one"), record("m2", "two")]);
+    assert_eq!(records.len(), 2);
+    let whole = records.into_whole();
+    let bodies: Vec<_> = whole.iter().map(|r| r.body.as_deref()).collect();
+    assert_eq!(bodies, [Some("one"), Some("two")]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,7 +174,7 @@ async fn after_a_fifo_failure_the_rest_of_its_group_is_not_started_and_skip_grou
         fifo_record("b2", "b", "b:2"),
     ];
     let skip_group = Run { fifo: crate::options::FifoMode::SkipGroup, ..limit(10) };
-    let report = process_batch(&handler, &Arc::from(&records[..]), &skip_group).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &skip_group).await;
     assert_eq!(failed_ids(&report, &records), ["a1", "a2"]);
     assert!(matches!(report.outcomes[2], Outcome::NotStarted(NotStarted::EarlierInGroupFailed)));
     assert!(!handler.handled.lock().unwrap().contains(&"a:2".to_owned()));
@@ -169,7 +223,7 @@ async fn a_stopped_batch_starts_nothing_and_reports_everything() {
     let records = [record("m1", "ok"), fifo_record("m2", "g", "ok")];
     let stop = CancellationToken::new();
     stop.cancel();
-    let report = process_batch(&handler, &Arc::from(&records[..]), &limit(10).stop_on(stop)).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &limit(10).stop_on(stop)).await;
     assert!(report.outcomes.iter().all(|o| matches!(o, Outcome::NotStarted(NotStarted::Stopped))));
     assert!(handler.handled.lock().unwrap().is_empty());
 }
@@ -181,7 +235,7 @@ async fn a_stop_during_a_fifo_group_leaves_its_later_messages_unstarted() {
         Arc::from(vec![fifo_record("a1", "a", "a:1"), fifo_record("a2", "a", "a:2")]);
     let stop = CancellationToken::new();
     let run = limit(10).stop_on(stop.clone());
-    let batch = process_batch(&handler, &records, &run);
+    let batch = process_batch(&handler, Records::new(records.to_vec()), &run);
     let stopper = async {
         tokio::time::sleep(Duration::from_millis(5)).await; // a1 is running (10 ms of work)
         stop.cancel();
@@ -204,7 +258,7 @@ async fn an_abandoned_batch_keeps_the_outcomes_of_the_messages_that_finished() {
     // A standard record and a FIFO group whose second message never ends; g3 waits behind it.
     let abandon = CancellationToken::new();
     let run = Run { fifo: crate::options::FifoMode::SkipGroup, ..limit(10) }.abandon_on(abandon.clone());
-    let batch = process_batch(&handler, &records, &run);
+    let batch = process_batch(&handler, Records::new(records.to_vec()), &run);
     let abandoner = async {
         tokio::time::sleep(Duration::from_secs(60)).await;
         abandon.cancel();
@@ -227,7 +281,7 @@ async fn messages_not_started_before_the_deadline_reserve_are_reported_failed() 
     ]);
     let mut run = limit(10).deadline(SystemTime::now() + Duration::from_secs(1));
     run.deadline_reserve = Duration::from_millis(985);
-    let report = process_batch(&handler, &records, &run).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &run).await;
     assert_eq!(failed_ids(&report, &records), ["a3"]);
 }
 
@@ -236,7 +290,7 @@ async fn a_deadline_already_inside_the_reserve_starts_nothing() {
     let handler = Arc::new(Scripted::default());
     let records: Arc<[SqsMessage]> = Arc::from(vec![record("m1", "ok"), record("m2", "ok")]);
     let run = limit(10).deadline(SystemTime::now() + Duration::from_millis(500));
-    let report = process_batch(&handler, &records, &run).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &run).await;
     assert_eq!(report.counts().not_started, 2);
     assert!(handler.handled.lock().unwrap().is_empty());
 }
@@ -249,7 +303,7 @@ async fn messages_of_one_batch_run_in_parallel_on_a_multi_thread_runtime() {
     struct Rendezvous(Mutex<Vec<std::sync::mpsc::Sender<()>>>, Mutex<Vec<std::sync::mpsc::Receiver<()>>>);
     impl Handler for Rendezvous {
         type Message = ();
-        fn parse(&self, _record: &SqsMessage) -> Result<(), Error> {
+        fn parse(&self, _body: String, _context: &Context) -> Result<(), Error> {
             Ok(())
         }
         async fn handle(&self, (): (), _context: Context) -> Result<(), Error> {
@@ -263,7 +317,7 @@ async fn messages_of_one_batch_run_in_parallel_on_a_multi_thread_runtime() {
     let handler =
         Arc::new(Rendezvous(Mutex::new(vec![a_send, b_send]), Mutex::new(vec![a_receive, b_receive])));
     let records: Arc<[SqsMessage]> = Arc::from(vec![record("m1", "x"), record("m2", "x")]);
-    let report = process_batch(&handler, &records, &limit(2)).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &limit(2)).await;
     assert_eq!(report.counts().succeeded, 2, "{report:?}");
 }
 
@@ -310,7 +364,7 @@ async fn a_message_still_running_at_its_own_timeout_is_stopped_and_fails_as_time
     let records = [record("m1", "ok"), record("m2", "forever")];
     let run = limit(10).timeout(Duration::from_secs(3));
     let started = tokio::time::Instant::now();
-    let report = process_batch(&handler, &Arc::from(&records[..]), &run).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &run).await;
     assert_eq!(failed_ids(&report, &records), ["m2"]);
     assert!(report.timed_out(), "the batch reports the timeout: {report:?}");
     let Outcome::Failed(Error::Transient(cause)) = &report.outcomes[1] else { panic!("{report:?}") };
@@ -325,7 +379,7 @@ async fn a_deadline_given_by_lambda_leaves_running_work_to_lambda() {
     let handler = Arc::new(Scripted::default());
     let records = [record("m1", "forever")];
     let run = limit(10).deadline(SystemTime::now() + Duration::from_secs(3));
-    let report = process_batch(&handler, &Arc::from(&records[..]), &run).await;
+    let report = process_batch(&handler, Records::new(records.to_vec()), &run).await;
     assert!(report.outcomes[0].is_success(), "{report:?}");
     assert!(!report.timed_out());
 }

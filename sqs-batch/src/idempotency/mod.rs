@@ -279,6 +279,15 @@ where
     S: Store,
     K: KeyOf<H::Message>,
 {
+    /// Hashes the body on its way to `inner` when the payload is validated: the record keeps no
+    /// body once it is parsed.
+    fn parse(&self, inner: &H, body: String, context: &Context) -> Result<H::Message, Error> {
+        if self.settings.validate_payload {
+            context.keep_body_hash(hash(&body));
+        }
+        inner.parse(body, context)
+    }
+
     /// Boxed: what this layer keeps while the work runs (the claim, its key and the store's
     /// calls) is kilobytes, and inline it would make every message's task that large, also in a
     /// handler built with `maybe_layer(None)` (BENCHMARKS.md, memory at scale). One allocation per
@@ -307,8 +316,8 @@ impl<S: Store, K> Claims<S, K> {
     {
         let key = self.key.key_of(&message, &context);
         let id = self.record_id(&key);
-        let payload =
-            self.settings.validate_payload.then(|| hash(context.record().body.as_deref().unwrap_or("")));
+        // Hashed by `parse`, on the body's way to the inner handler: the record keeps no body.
+        let payload = context.body_hash().filter(|_| self.settings.validate_payload).map(str::to_owned);
         let now = self.settings.clock.now();
         if let Some(known) = self.cache.as_ref().and_then(|cache| cache.get(&id, now)) {
             return seen(&known, payload.as_deref(), &key, &context);

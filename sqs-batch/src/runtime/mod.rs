@@ -3,7 +3,8 @@
 //! A handler author needs nothing here.
 //!
 //! - [`process_batch`] runs a batch through a handler, as [`Run`] says (deadline, reserve,
-//!   concurrency, stop signals), and answers a [`BatchReport`];
+//!   concurrency, stop signals), and answers a [`BatchReport`]; it takes the [`Records`] with
+//!   their bodies apart, each body handed to the handler's `parse` by value;
 //! - [`retry`] plans each failed message's next visibility (the back-off);
 //! - [`telemetry`] sets up the log lines both runtimes write, and [`emf`] the Lambda metrics;
 //! - the `*_VAR` constants name the variables [`crate::options::Options`] reads.
@@ -12,7 +13,7 @@ pub mod emf;
 pub mod retry;
 pub mod telemetry;
 
-pub use crate::batch::{BatchReport, Run, TimedOut, is_fifo, panic_text, process_batch};
+pub use crate::batch::{BatchReport, Records, Run, TimedOut, is_fifo, panic_text, process_batch};
 pub use crate::options::{
     CONCURRENCY_VAR, DEADLINE_RESERVE_VAR, FAIL_ON_FULL_BATCH_FAILURE_VAR, FIFO_ON_FAILURE_VAR,
     MAX_CONCURRENCY, MAX_DEADLINE_RESERVE_MS,

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use sqs_batch::idempotency::{Idempotency, dynamodb::DynamoStore};
 use sqs_batch::metrics::{Metric, Unit};
-use sqs_batch::{BoxError, Context, Error, Handler, HandlerExt, Next, SqsMessage, from_fn};
+use sqs_batch::{BoxError, Context, Error, Handler, HandlerExt, Next, from_fn};
 use tokio::sync::watch;
 
 /// A test message; see the crate documentation.
@@ -199,15 +199,14 @@ pub async fn build() -> Result<impl Handler, BoxError> {
         .layer(sqs_batch::large_payload::LargePayloads::from_env().await?))
 }
 
-/// Reads a record, in whichever envelope it came: see the crate documentation. The envelope is
+/// Reads a body, in whichever envelope it came: see the crate documentation. The envelope is
 /// told by the body's shape (the test function serves every suite with one build); a handler of
 /// one source names its envelope in its message type instead (`Sns<Order>`).
 ///
 /// # Errors
 /// The envelope's or the message's [`Error::InvalidBody`]; S3's test event is [`Error::Ignored`].
-pub fn arrived(record: &SqsMessage) -> Result<TestMessage, Error> {
+pub fn arrived(body: &str) -> Result<TestMessage, Error> {
     use sqs_batch::{EventBridge, FromBody, S3, Sns};
-    let body = record.body.as_deref().ok_or_else(|| Error::invalid_body(None, "the record has no body"))?;
     if body.starts_with("resize ") {
         let command: Resize = body.parse().map_err(|reason: String| Error::invalid_body(None, reason))?;
         return Ok(TestMessage { id: command.image, ..TestMessage::default() });
@@ -266,14 +265,15 @@ pub async fn veto(message: TestMessage, context: Context, next: Next<TestMessage
 impl Handler for TestHandler {
     type Message = TestMessage;
 
-    fn parse(&self, record: &SqsMessage) -> Result<TestMessage, Error> {
-        let parsed = arrived(record);
+    fn parse(&self, body: String, context: &Context) -> Result<TestMessage, Error> {
+        let parsed = arrived(&body);
         if let Some(recorder) = &self.recorder {
+            let record = context.record();
             let attempt = Attempt {
                 at: Instant::now(),
                 id: match &parsed {
                     Ok(message) => message.id.clone(),
-                    Err(_) => record.body.clone().unwrap_or_default(),
+                    Err(_) => body,
                 },
                 receive_count: record
                     .attributes
