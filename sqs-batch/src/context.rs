@@ -31,7 +31,8 @@ pub struct Context {
 #[derive(Debug, Default)]
 pub(crate) struct Mark {
     duplicate: AtomicBool,
-    /// The producer's id, when only the handling could tell it (a body fetched from S3).
+    /// The producer's id, for the outcome line: from the parsed message, or from a layer when
+    /// only the handling could tell it (a body fetched from S3).
     log_id: std::sync::OnceLock<String>,
     /// What the handler recorded ([`Context::record_metric`]), counted once the outcome is known.
     metrics: std::sync::Mutex<Vec<Metric>>,
@@ -245,10 +246,10 @@ impl Context {
         self.duplicates[self.index].body_hash.get().map(String::as_str)
     }
 
-    /// The producer's id of this message, for its outcome line, when a layer learns it only
-    /// while handling (the large-payload layer parses the body it fetched from S3). The first
-    /// one set is kept, cut to a line's length.
-    #[cfg(feature = "s3")]
+    /// The producer's id of this message, for its outcome line: the batch core sets it once the
+    /// body is parsed, and a layer that learns it only while handling sets it then (the
+    /// large-payload layer parses the body it fetched from S3). The first one set is kept, cut to
+    /// a line's length.
     pub(crate) fn set_log_id(&self, id: &str) {
         let id = crate::text::clip(id, crate::text::MAX_LOGGED_ID_CHARS).into_owned();
         let _ = self.duplicates[self.index].log_id.set(id);

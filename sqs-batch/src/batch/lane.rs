@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::context::Duplicates;
 use crate::error::Error;
 use crate::handler::Handler;
-use crate::runtime::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MAX_LOGGED_ID_CHARS, MessageScope, clip};
+use crate::runtime::telemetry::{self, MAX_LOGGED_ERROR_CHARS, MessageScope, clip};
 use crate::trace::TraceContext;
 
 use super::lanes::{MESSAGE_GROUP_ID, Slots};
@@ -130,18 +130,16 @@ impl<H: Handler> Lane<H> {
         // stored twice in this one's state (rustc keeps the moved-from slot), which doubled the
         // memory each message in flight holds.
         let body = self.batch.bodies[index].lock().unwrap_or_else(PoisonError::into_inner).take();
-        let (result, id) = telemetry::in_message_scope(
+        let result = telemetry::in_message_scope(
             scope,
             caught(&*self.batch.handler, body, context, self.batch.cut_off).instrument(span),
         )
         .await;
         let mark = &self.batch.duplicates[index];
-        // A layer that learnt the producer's id only while handling (a body from S3) set it.
-        let id = id.or_else(|| mark.log_id().map(str::to_owned));
         // The outcome line carries message_id itself, so it is logged outside the span.
         let line = OutcomeLine {
             message_id,
-            id: id.as_deref(),
+            id: mark.log_id(),
             receive_count,
             group_id,
             trace_id: trace,
@@ -159,20 +157,24 @@ const SPAN_LEVEL: tracing::Level = tracing::Level::INFO;
 const SPAN_LEVEL: tracing::Level = tracing::Level::DEBUG;
 
 /// Parses and handles one record's body, a panic in either (or in a layer) caught as that
-/// message's failure, the work stopped at `cut_off` when given. Returns what happened, and the
-/// producer's id when the body parsed.
-async fn caught<H: Handler>(
+/// message's failure, the work stopped at `cut_off` when given. The producer's id, once the body
+/// parsed, goes to the context's mark for the outcome line.
+///
+/// One future, not an `async fn` around an inner block: the inner block would hold a second
+/// copy of the body, the context and the cut-off in every message's task.
+fn caught<H: Handler>(
     handler: &H,
     body: Option<String>,
     context: Context,
     cut_off: Option<(tokio::time::Instant, std::time::Duration)>,
-) -> (Result<(), Error>, Option<String>) {
-    let mut id: Option<String> = None;
-    let attempt = AssertUnwindSafe(async {
+) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+    AssertUnwindSafe(async move {
         // SQS sends no message without a body; a hand-made event may.
         let body = body.ok_or_else(|| Error::invalid_body(None, "the record has no body"))?;
         let message = handler.parse(body, &context)?;
-        id = handler.log_id(&message).map(|id| clip(id, MAX_LOGGED_ID_CHARS).into_owned());
+        if let Some(id) = handler.log_id(&message) {
+            context.set_log_id(id);
+        }
         // The handler's future is made where it is awaited, not bound first (see `run_one`).
         match cut_off {
             // Dropping the work's future is what Lambda's kill does to it: it ends at its next
@@ -186,8 +188,7 @@ async fn caught<H: Handler>(
         }
     })
     .catch_unwind()
-    .await;
-    (attempt.unwrap_or_else(|panic| Err(Error::Panicked(panic_text(&*panic)))), id)
+    .map(|attempt| attempt.unwrap_or_else(|panic| Err(Error::Panicked(panic_text(&*panic)))))
 }
 
 /// The fields of a message's outcome line.
