@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
-/// Parses a record's body as JSON into `T`.
+/// Parses a whole record's body as JSON into `T`: for a record you hold with its body (a test, a
+/// tool). [`Handler::parse`](crate::Handler::parse) gets the body itself: use [`parse_str`].
 ///
 /// # Errors
 /// [`Error::InvalidBody`]: the record has no body, the body is not valid JSON, or it is JSON of
