@@ -78,7 +78,14 @@ deployed >"$logs/deployed.log" 2>&1 &
 deployed_pid=$!
 # A failure of these chains stops the others with everything they started (sam-local's and the
 # deploy's own exit traps stop their servers): scripts/test.sh starts this lane as a process group.
-trap 'kill -TERM -- "-$$" 2>/dev/null || kill "$containers_pid" "$deployed_pid" 2>/dev/null || true' EXIT
+# The lane ignores the TERM it sends its own group, so that it exits with the failed step's status.
+stop_chains() {
+  local status=$?
+  trap '' TERM
+  kill -TERM -- "-$$" 2>/dev/null || kill "$containers_pid" "$deployed_pid" 2>/dev/null || true
+  exit "$status"
+}
+trap stop_chains EXIT
 
 step "dependencies (cargo deny: advisories, licenses, bans, sources)"
 scripts/deny.sh
@@ -93,7 +100,20 @@ else
     # Each crate built from exactly what it would publish (local-runner against the sqs-batch
     # package), as `cargo install` builds it. --allow-dirty: the test command runs on a working
     # tree too; a release packages a clean one.
-    cargo package -p sqs-batch -p local-runner --locked --allow-dirty
+    #
+    # Cargo unpacks the sqs-batch package that local-runner is verified against into
+    # CARGO_HOME/registry/src, under a name made from the build directory's path, and reuses an
+    # earlier unpacking of the same name and version without reading it again: a checkout at the
+    # same path, packaged before with other sources, would verify local-runner against that old
+    # sqs-batch. So the packages are first made without verifying, and verified in a build
+    # directory named by their contents: new contents, a new name, a fresh unpacking.
+    rm -rf "$CARGO_TARGET_DIR/package"
+    cargo package -p sqs-batch -p local-runner --locked --allow-dirty --no-verify
+    contents=$(for crate in "$CARGO_TARGET_DIR"/package/*.crate; do tar -xzOf "$crate"; done | sha256sum)
+    verify_dir="$target_dir/ship-verify/${contents:0:16}"
+    # Only the newest is kept: each holds a debug build of the crates' dependencies.
+    find "$target_dir/ship-verify" -mindepth 1 -maxdepth 1 ! -path "$verify_dir" -exec rm -rf {} + 2>/dev/null || true
+    CARGO_TARGET_DIR="$verify_dir" cargo package -p sqs-batch -p local-runner --locked --allow-dirty
     scripts/semver.sh
     # A project outside this workspace adds the crates as the README says and builds with them.
     scripts/outside-check.sh
