@@ -8,7 +8,7 @@
 # Three chains side by side: the containers (the release builds, then `sam local invoke`), the
 # deployed path (which starts once those builds are made, and reuses them) and the rest (cargo
 # deny, the templates, the published crates, a new project). The debug builds of the rest go to a
-# target directory of their own (target/ship), so they never hold the tests' build directory
+# target directory of their own (under target/ship), so they never hold the tests' build directory
 # while a test rebuilds there (`--watch`); the deployed path runs the tests' own debug build,
 # unchanged.
 #
@@ -90,30 +90,40 @@ trap stop_chains EXIT
 step "dependencies (cargo deny: advisories, licenses, bans, sources)"
 scripts/deny.sh
 
+# The debug builds of this chain (the crates' docs and packages, the project outside, the new
+# project) share one directory, for the dependencies they have in common, named by the contents of
+# the two packages. Cargo unpacks the sqs-batch package that local-runner is verified against into
+# CARGO_HOME/registry/src, under a name made from that directory's path, and reuses an earlier
+# unpacking of the same name and version without reading it again: a checkout at the same path,
+# packaged before from other sources, would verify local-runner against that old sqs-batch. New
+# contents make a new directory, so a fresh unpacking; only the newest directory is kept.
+ship_root="$target_dir/ship"
+ship_dir="$ship_root"
+if [ "${SKIP_FRAMEWORK_ONLY:-}" != 1 ]; then
+  step "the packages' contents (cargo package --no-verify)"
+  rm -rf "$ship_root/packed/package"
+  CARGO_TARGET_DIR="$ship_root/packed" cargo package -p sqs-batch -p local-runner --locked --allow-dirty --no-verify
+  # Without .cargo_vcs_info.json, which names the commit: a commit that leaves both crates as
+  # they were keeps their builds.
+  contents=$(for crate in "$ship_root"/packed/package/*.crate; do
+    tar -xzOf "$crate" --exclude='*/.cargo_vcs_info.json'
+  done | sha256sum)
+  ship_dir="$ship_root/${contents:0:16}"
+  find "$ship_root" -mindepth 1 -maxdepth 1 ! -name packed ! -path "$ship_dir" -exec rm -rf {} +
+  echo "ship checks: the crates' builds go to $ship_dir" >&2
+fi
+
 step "the published crates: their docs, their packages, their public API against the last release"
 if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
   echo "published crates: skipped because SKIP_FRAMEWORK_ONLY=1 (they never run handler/; scripts/swap-check.sh)" >&2
 else
   (
-    export CARGO_TARGET_DIR="$target_dir/ship"
+    export CARGO_TARGET_DIR="$ship_dir"
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p sqs-batch -p local-runner --features sqs-batch/dynamodb,sqs-batch/s3 --locked
     # Each crate built from exactly what it would publish (local-runner against the sqs-batch
     # package), as `cargo install` builds it. --allow-dirty: the test command runs on a working
     # tree too; a release packages a clean one.
-    #
-    # Cargo unpacks the sqs-batch package that local-runner is verified against into
-    # CARGO_HOME/registry/src, under a name made from the build directory's path, and reuses an
-    # earlier unpacking of the same name and version without reading it again: a checkout at the
-    # same path, packaged before with other sources, would verify local-runner against that old
-    # sqs-batch. So the packages are first made without verifying, and verified in a build
-    # directory named by their contents: new contents, a new name, a fresh unpacking.
-    rm -rf "$CARGO_TARGET_DIR/package"
-    cargo package -p sqs-batch -p local-runner --locked --allow-dirty --no-verify
-    contents=$(for crate in "$CARGO_TARGET_DIR"/package/*.crate; do tar -xzOf "$crate"; done | sha256sum)
-    verify_dir="$target_dir/ship-verify/${contents:0:16}"
-    # Only the newest is kept: each holds a debug build of the crates' dependencies.
-    find "$target_dir/ship-verify" -mindepth 1 -maxdepth 1 ! -path "$verify_dir" -exec rm -rf {} + 2>/dev/null || true
-    CARGO_TARGET_DIR="$verify_dir" cargo package -p sqs-batch -p local-runner --locked --allow-dirty
+    cargo package -p sqs-batch -p local-runner --locked --allow-dirty
     scripts/semver.sh
     # A project outside this workspace adds the crates as the README says and builds with them.
     scripts/outside-check.sh
@@ -134,7 +144,7 @@ step "a new project (sam init --location templates/sqs-function) and its own tes
 if [ "${SKIP_FRAMEWORK_ONLY:-}" = 1 ]; then
   echo "new project: skipped because SKIP_FRAMEWORK_ONLY=1 (it never runs handler/; scripts/swap-check.sh)" >&2
 else
-  CARGO_TARGET_DIR="$target_dir/ship" scripts/new-project-check.sh
+  CARGO_TARGET_DIR="$ship_dir" scripts/new-project-check.sh
 fi
 
 step "waiting for the containers' chains"
