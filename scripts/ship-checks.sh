@@ -103,10 +103,12 @@ if [ "${SKIP_FRAMEWORK_ONLY:-}" != 1 ]; then
   step "the packages' contents (cargo package --no-verify)"
   rm -rf "$ship_root/packed/package"
   CARGO_TARGET_DIR="$ship_root/packed" cargo package -p sqs-batch -p local-runner --locked --allow-dirty --no-verify
-  # Without .cargo_vcs_info.json, which names the commit: a commit that leaves both crates as
-  # they were keeps their builds.
+  # Without .cargo_vcs_info.json, which names the commit, nor Cargo.lock, which holds the
+  # checksum of the sqs-batch package (and so the commit too): a commit that leaves both crates as
+  # they were keeps their builds. The lock file of a package that is built as a dependency is
+  # never read, and local-runner's package is unpacked afresh at every verification.
   contents=$(for crate in "$ship_root"/packed/package/*.crate; do
-    tar -xzOf "$crate" --exclude='*/.cargo_vcs_info.json'
+    tar -xzOf "$crate" --exclude='*/.cargo_vcs_info.json' --exclude='*/Cargo.lock'
   done | sha256sum)
   ship_dir="$ship_root/${contents:0:16}"
   find "$ship_root" -mindepth 1 -maxdepth 1 ! -name packed ! -path "$ship_dir" -exec rm -rf {} +
